@@ -1,0 +1,1 @@
+"""hyperhive: a hive of sandboxed Claude Code agents."""

@@ -1,0 +1,1 @@
+"""The `hive` command line: thin shims over the core's sockets (and `serve`, which runs it)."""

@@ -1,0 +1,89 @@
+"""Agent commands: spawn, list, status, pause/unpause."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from hyperhive.cli.common import Ctx, emit, json_option, pass_ctx, run
+from hyperhive.names import validate_new_name
+
+
+@click.command()
+@click.argument("name")
+@click.option(
+    "--runtime",
+    type=click.Choice(["bwrap", "process", "external", "fake"]),
+    envvar="HIVE_RUNTIME",
+    show_envvar=True,
+    help="Where the agent runs.",
+)
+@pass_ctx
+def spawn(ctx: Ctx, name: str, runtime: str | None) -> None:
+    """Create agent NAME now (the operator needs no approval)."""
+    validate_new_name(name)
+    body: dict[str, Any] = {"cmd": "spawn", "name": name}
+    if runtime:
+        body["runtime"] = runtime
+    run(ctx.host().request(body))
+    click.echo(f"spawned {name}")
+
+
+@click.command("list")
+@json_option
+@pass_ctx
+def list_(ctx: Ctx, as_json: bool) -> None:
+    """List agent names."""
+    answer = run(ctx.host().call("list"))
+    emit(answer["agents"], as_json, lambda names: "\n".join(names))
+
+
+def _status_line(row: dict[str, Any]) -> str:
+    flags = [
+        k for k in ("running", "failed", "paused", "needs_login", "needs_update") if row.get(k)
+    ]
+    extra = []
+    if row.get("transient"):
+        extra.append(f"◐ {row['transient']}…")
+    if row.get("unread"):
+        extra.append(f"{row['unread']} unread")
+    if row.get("pending_reminders"):
+        extra.append(f"{row['pending_reminders']} reminders")
+    if row.get("status_text"):
+        extra.append(f"“{row['status_text']}”")
+    return (
+        f"{row['name']:<20} {row.get('kind', ''):<8} {','.join(flags) or 'stopped':<24} "
+        f"{row.get('active_model', '')}  {'  '.join(extra)}".rstrip()
+    )
+
+
+@click.command()
+@json_option
+@pass_ctx
+def status(ctx: Ctx, as_json: bool) -> None:
+    """Show every agent's status."""
+    answer = run(ctx.host().call("agent_status"))
+    rows = answer["agent_statuses"]
+    emit(rows, as_json, lambda rs: "\n".join(_status_line(r) for r in rs) or "(no agents)")
+
+
+@click.command()
+@click.argument("name")
+@pass_ctx
+def pause(ctx: Ctx, name: str) -> None:
+    """Pause NAME: its messages queue, its harness takes no turns."""
+    run(ctx.host().call("set_paused", name=name, paused=True))
+    click.echo(f"paused {name}")
+
+
+@click.command()
+@click.argument("name")
+@pass_ctx
+def unpause(ctx: Ctx, name: str) -> None:
+    """Resume NAME."""
+    run(ctx.host().call("set_paused", name=name, paused=False))
+    click.echo(f"unpaused {name}")
+
+
+COMMANDS = [spawn, list_, status, pause, unpause]

@@ -1,0 +1,78 @@
+"""Shared CLI plumbing: the state-dir option, error printing, running coroutines, output."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import click
+
+from hyperhive.client.host import HostClient
+from hyperhive.errors import HiveError
+from hyperhive.paths import HivePaths
+
+T = TypeVar("T")
+
+
+class Ctx:
+    def __init__(self, home: str | None, verbose: int) -> None:
+        self.paths = HivePaths.resolve(home)
+        self.verbose = verbose
+
+    def host(self) -> HostClient:
+        return HostClient(self.paths.host_sock)
+
+
+pass_ctx = click.make_pass_decorator(Ctx)
+
+
+def setup_logging(verbose: int, default: int = logging.WARNING) -> None:
+    level = logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else default
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def emit(data: Any, as_json: bool, human: Callable[[Any], str] | None = None) -> None:
+    if as_json or human is None:
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        text = human(data)
+        if text:
+            click.echo(text)
+
+
+def fail(exc: BaseException, verbose: int) -> None:
+    """Print the error (and its cause chain) on one line each; traceback only with -v."""
+    if verbose:
+        import traceback
+
+        traceback.print_exception(exc)
+    msg = f"error: {exc}"
+    cause = exc.__cause__
+    while cause is not None and not isinstance(exc, HiveError | click.ClickException):
+        msg += f"\n  caused by: {cause}"
+        cause = cause.__cause__
+    click.echo(msg, err=True)
+    sys.exit(1 if isinstance(exc, HiveError) else 2)
+
+
+def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        envvar="HIVE_JSON",
+        show_envvar=True,
+        help="Print machine-readable JSON.",
+    )(fn)

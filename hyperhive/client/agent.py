@@ -1,0 +1,144 @@
+"""`AgentClient`: one connection to an agent's socket, many requests, with retries.
+
+Invariants: each `request` writes one line and reads exactly one answer line. On a connect or
+I/O failure the client reconnects and resends with backoffs of 2, 4, 8, 16, 30 s (60 s budget),
+then raises `Unavailable`; the number of retries and seconds waited are returned so callers can
+tell a model "the core was unreachable for N s; the request went through". A resent `send` may
+be stored twice (at-least-once), never lost; a resent `recv` loses nothing (its lease went back).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from hyperhive.errors import HiveError, Unavailable, from_body
+from hyperhive.wire.base import MAX_LINE, encode_line
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    delays: tuple[float, ...] = (2.0, 4.0, 8.0, 16.0, 30.0)
+    budget: float = 60.0
+
+    def scaled(self, factor: float) -> RetryPolicy:
+        return RetryPolicy(tuple(d * factor for d in self.delays), self.budget * factor)
+
+
+NO_RETRY = RetryPolicy((), 0.0)
+
+
+@dataclass
+class Answer:
+    body: dict[str, Any]
+    retries: int = 0
+    waited: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def retry_note(answer: Answer) -> str:
+    """The one-line note appended to what a model sees after a slow round trip ('' if none)."""
+    if answer.retries == 0:
+        return ""
+    return (
+        f"(note: the hive core was unreachable for {answer.waited:.0f} s; "
+        f"the request went through after {answer.retries} retr{'y' if answer.retries == 1 else 'ies'})"
+    )
+
+
+class AgentClient:
+    def __init__(
+        self, path: str | Path, *, retry: RetryPolicy | None = None, read_limit: int = MAX_LINE + 2
+    ) -> None:
+        self.path = str(path)
+        self.retry = retry if retry is not None else RetryPolicy()
+        self._limit = read_limit
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._lock = asyncio.Lock()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        w, self._writer, self._reader = self._writer, None, None
+        if w is not None:
+            w.close()
+            try:
+                await w.wait_closed()
+            except (ConnectionError, OSError):
+                pass
+
+    async def _connect(self) -> None:
+        self._reader, self._writer = await asyncio.open_unix_connection(
+            self.path, limit=self._limit
+        )
+
+    async def _roundtrip(self, line: bytes) -> dict[str, Any]:
+        if self._writer is None:
+            await self._connect()
+        assert self._reader is not None and self._writer is not None
+        self._writer.write(line)
+        await self._writer.drain()
+        raw = await self._reader.readline()
+        if not raw.endswith(b"\n"):
+            raise ConnectionResetError("connection closed before the answer")
+        body = json.loads(raw)
+        if not isinstance(body, dict):
+            raise ConnectionResetError("answer is not a JSON object")
+        return body
+
+    async def request_answer(self, body: dict[str, Any]) -> Answer:
+        """Send one request; retry on connect/I/O failure. Does not raise on ok:false."""
+        line = encode_line(body)
+        async with self._lock:
+            retries = 0
+            started = time.monotonic()
+            delays = list(self.retry.delays)
+            while True:
+                try:
+                    answer = await self._roundtrip(line)
+                    return Answer(answer, retries, time.monotonic() - started if retries else 0.0)
+                except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError) as exc:
+                    await self.aclose()
+                    waited = time.monotonic() - started
+                    if not delays or waited + delays[0] > self.retry.budget + 1e-9:
+                        raise Unavailable(
+                            f"hive core unreachable at {self.path} after {retries} retries: {exc}"
+                        ) from exc
+                    delay = delays.pop(0)
+                    retries += 1
+                    logger.info(
+                        "core unreachable (%s); retry %d in %.1fs",
+                        exc,
+                        retries,
+                        delay,
+                        extra={"action": "client_retry"},
+                    )
+                    await asyncio.sleep(delay)
+
+    async def request(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Send one request; raise the matching `HiveError` on an `ok:false` answer."""
+        answer = await self.request_answer(body)
+        if not answer.body.get("ok"):
+            raise from_body(answer.body)
+        return answer.body
+
+    async def call(self, cmd: str, **fields: Any) -> dict[str, Any]:
+        return await self.request({"cmd": cmd, **fields})
+
+
+__all__ = ["NO_RETRY", "AgentClient", "Answer", "HiveError", "RetryPolicy", "retry_note"]

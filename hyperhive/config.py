@@ -1,0 +1,102 @@
+"""The hive config file (`DIR/hive.toml`): validated defaults for the whole hive.
+
+Invariant: an unknown key or a bad value is a `ConfigError` whose message names the dotted key
+(`retention.messages_days: ...`). A missing file means all defaults. Pure except `load_config`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from hyperhive.errors import ConfigError
+
+RuntimeName = Literal["bwrap", "process", "external", "fake"]
+NetworkMode = Literal["none", "egress", "host"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Defaults(_Strict):
+    """Per-agent defaults; an agent's own config may override them."""
+
+    model: str = "haiku"
+    runtime: RuntimeName | Literal["auto"] = "auto"
+    network: NetworkMode | Literal["auto"] = "auto"
+    allowed_recipients: list[str] = Field(default_factory=list)
+
+
+class ModelEndpoint(_Strict):
+    """Where agents' Claude Code talks. Empty base_url = Anthropic's API."""
+
+    base_url: str = ""
+    api_key_file: str = ""
+    rate_limit_wait_seconds: float = Field(default=300.0, ge=0)
+
+
+class Dashboard(_Strict):
+    listen: str = "127.0.0.1:7000"
+    token_file: str = ""
+
+
+class Retention(_Strict):
+    messages_days: float = Field(default=30, gt=0)
+    events_days: float = Field(default=7, gt=0)
+    events_keep: int = Field(default=2000, ge=1)
+    turn_stats_days: float = Field(default=90, gt=0)
+    sweep_interval_seconds: float = Field(default=3600, gt=0)
+
+
+class Limits(_Strict):
+    """Default per-agent resource limits (0 = unlimited)."""
+
+    memory_mb: int = Field(default=0, ge=0)
+    pids: int = Field(default=0, ge=0)
+    cpu_percent: int = Field(default=0, ge=0)
+
+
+class ManagerCfg(_Strict):
+    name: str = Field(default="manager", pattern=r"^[a-z0-9-]{1,63}$")
+
+
+class HiveConfig(_Strict):
+    defaults: Defaults = Field(default_factory=Defaults)
+    model_endpoint: ModelEndpoint = Field(default_factory=ModelEndpoint)
+    dashboard: Dashboard = Field(default_factory=Dashboard)
+    retention: Retention = Field(default_factory=Retention)
+    limits: Limits = Field(default_factory=Limits)
+    manager: ManagerCfg = Field(default_factory=ManagerCfg)
+
+
+def format_validation_error(source: str, exc: ValidationError) -> str:
+    """One line per problem, each naming the dotted key."""
+    parts = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(root)"
+        if err["type"] == "extra_forbidden":
+            parts.append(f"{source}: unknown key {key!r}")
+        else:
+            parts.append(f"{source}: {key}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def parse_config(text: str, source: str = "hive.toml") -> HiveConfig:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
+    try:
+        return HiveConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(source, exc)) from exc
+
+
+def load_config(path: Path) -> HiveConfig:
+    if not path.exists():
+        return HiveConfig()
+    return parse_config(path.read_text(encoding="utf-8"), str(path))

@@ -1,0 +1,105 @@
+"""Dashboard events: every state change in the hive, numbered by a monotonic `seq`.
+
+Invariants:
+- `seq` strictly increases by 1 per published event within one daemon run; `epoch` (the
+  daemon's start id) changes when the daemon restarts, so a page that sees a new epoch reloads.
+- The hub keeps the newest `ring_size` events; `history(since)` returns every kept event with
+  `seq > since`, and `follow(since)` yields the same and then each new one, with no gap and no
+  duplicate (a subscriber that falls more than its queue behind is told to resync).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hyperhive.clock import iso
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HiveEvent:
+    seq: int
+    ts: str
+    kind: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "ts": self.ts, "kind": self.kind, "data": self.data}
+
+
+class ResyncNeeded(Exception):
+    """The subscriber fell behind the ring; it should fetch history again."""
+
+
+class EventHub:
+    def __init__(self, ring_size: int = 5000, queue_size: int = 10000) -> None:
+        self.epoch = uuid.uuid4().hex[:12]
+        self._seq = itertools.count(1)
+        self._last = 0
+        self._ring: deque[HiveEvent] = deque(maxlen=ring_size)
+        self._subs: set[asyncio.Queue[HiveEvent | None]] = set()
+        self._queue_size = queue_size
+        self._listeners: list[Callable[[HiveEvent], None]] = []
+
+    @property
+    def last_seq(self) -> int:
+        return self._last
+
+    def add_listener(self, fn: Callable[[HiveEvent], None]) -> None:
+        """Synchronous in-process listener (called inline on publish; must not block)."""
+        self._listeners.append(fn)
+
+    def publish(self, kind: str, /, **data: Any) -> HiveEvent:
+        ev = HiveEvent(seq=next(self._seq), ts=iso(time.time()), kind=kind, data=data)
+        self._last = ev.seq
+        self._ring.append(ev)
+        for q in list(self._subs):
+            try:
+                q.put_nowait(ev)
+            except asyncio.QueueFull:
+                self._subs.discard(q)
+                try:  # make room for the resync sentinel
+                    q.get_nowait()
+                    q.put_nowait(None)
+                except (asyncio.QueueEmpty, asyncio.QueueFull):
+                    pass
+        for fn in self._listeners:
+            try:
+                fn(ev)
+            except Exception:
+                logger.exception("event listener failed", extra={"action": "event_listener"})
+        return ev
+
+    def history(self, since: int = 0) -> list[HiveEvent]:
+        return [e for e in self._ring if e.seq > since]
+
+    async def follow(self, since: int = 0) -> AsyncIterator[HiveEvent]:
+        q: asyncio.Queue[HiveEvent | None] = asyncio.Queue(self._queue_size)
+        self._subs.add(q)  # subscribe first, then replay: nothing can fall in between
+        try:
+            backlog = self.history(since)
+            if backlog and backlog[0].seq > since + 1 and since > 0:
+                raise ResyncNeeded(f"events after seq {since} are no longer kept")
+            last = since
+            for ev in backlog:
+                last = ev.seq
+                yield ev
+            while True:
+                item = await q.get()
+                if item is None:
+                    raise ResyncNeeded("subscriber fell behind")
+                if item.seq <= last:
+                    continue
+                last = item.seq
+                yield item
+        finally:
+            self._subs.discard(q)

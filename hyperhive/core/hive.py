@@ -1,0 +1,235 @@
+"""`Hive`: the core daemon's parts assembled, as one async context manager.
+
+Start order: home dirs + single-daemon lock → database (migrations) → event hub → registry →
+broker → dispatchers + built-in verbs → features → the manager on first start → one socket per
+agent → host admin socket → background tasks. Close runs the reverse; agents' sandboxes are
+left running (they survive the daemon) unless a feature decides otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+from collections.abc import Sequence
+from types import TracebackType
+from typing import IO, Any, Self
+
+from hyperhive.clock import Clock
+from hyperhive.config import HiveConfig, load_config
+from hyperhive.core.broker import Broker
+from hyperhive.core.db import Database
+from hyperhive.core.events import EventHub
+from hyperhive.core.feature import Feature
+from hyperhive.core.migrations import MIGRATIONS
+from hyperhive.core.registry import AgentRegistry
+from hyperhive.core.rpc import Caller, Dispatcher
+from hyperhive.core.servers import AgentSocketServer, HostSocketServer
+from hyperhive.core.store.sqlite import SqliteAgentStore, SqliteMessageStore
+from hyperhive.core.tasks import Supervisor
+from hyperhive.errors import Conflict, Unavailable
+from hyperhive.paths import HivePaths
+from hyperhive.wire.base import AGENT_VERBS, HOST_VERBS, MANAGER_VERBS, VerbRegistry
+
+logger = logging.getLogger(__name__)
+
+
+class Hive:
+    def __init__(
+        self,
+        paths: HivePaths,
+        config: HiveConfig | None = None,
+        *,
+        clock: Clock | None = None,
+        features: Sequence[Feature] | None = None,
+    ) -> None:
+        self.paths = paths
+        self.config = config if config is not None else load_config(paths.config_file)
+        self.clock = clock or Clock()
+        self.hub = EventHub()
+        self.tasks = Supervisor("hive")
+        self.agent_rpc = Dispatcher()
+        self.host_rpc = Dispatcher()
+        self.features: list[Feature] = (
+            list(features) if features is not None else _default_features()
+        )
+        self._sockets: dict[str, AgentSocketServer] = {}
+        self._host: HostSocketServer | None = None
+        self._lock_file: IO[str] | None = None
+        self._stop = asyncio.Event()
+        self._started: list[Any] = []
+        self._closed = False
+        self.db: Database
+        self.registry: AgentRegistry
+        self.broker: Broker
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self.start()
+        except BaseException:
+            await self.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    def _take_lock(self) -> None:
+        self.paths.run_dir.mkdir(parents=True, exist_ok=True)
+        f = open(self.paths.run_dir / "hive.lock", "a+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            raise Conflict(f"another hive daemon is already running on {self.paths.home}") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        self._lock_file = f
+
+    async def start(self) -> None:
+        for d in (
+            self.paths.home,
+            self.paths.agents_dir,
+            self.paths.applied_root,
+            self.paths.shared_dir,
+        ):
+            d.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
+        self.db = Database(self.paths.db_file, MIGRATIONS)
+        await self.db.open()
+        self._started.append(self.db)
+        self.registry = AgentRegistry(SqliteAgentStore(self.db), self.hub)
+        await self.registry.load()
+        self.broker = Broker(SqliteMessageStore(self.db), self.registry, self.hub, self.clock)
+
+        from hyperhive.core import verbs_agent, verbs_host
+
+        verbs_agent.register(self)
+        verbs_host.register(self)
+        for feature in self.features:
+            await feature.start(self)
+            self._started.append(feature)
+
+        manager = self.config.manager.name
+        if self.registry.manager() is None:
+            await self.registry.register(manager, "manager", runtime=self._default_runtime())
+        for name in self.registry.names():
+            await self.open_socket(name)
+        self._host = HostSocketServer(self.paths.host_sock, HOST_VERBS, self.host_rpc)
+        await self._host.start()
+        self.tasks.spawn("retention", self._retention_loop, restart=True)
+        self.hub.publish("hive_started", home=str(self.paths.home))
+        logger.info("hive up at %s", self.paths.home, extra={"action": "hive_started"})
+
+    def _default_runtime(self) -> str:
+        rt = self.config.defaults.runtime
+        return "external" if rt == "auto" else rt
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        await self.tasks.aclose()
+        if self._host is not None:
+            await self._host.aclose()
+        for name in list(self._sockets):
+            await self.close_socket(name)
+        for part in reversed(self._started):
+            try:
+                await part.aclose()
+            except Exception:
+                logger.exception("closing %r failed", part)
+        self._started.clear()
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+        logger.info("hive stopped", extra={"action": "hive_stopped"})
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def wait_closed(self) -> None:
+        """Until `request_stop` or a critical task dies (then raise its error)."""
+        stop = asyncio.ensure_future(self._stop.wait())
+        failed = asyncio.ensure_future(self.tasks.failed.wait())
+        try:
+            await asyncio.wait({stop, failed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            failed.cancel()
+        if self.tasks.failure is not None:
+            raise Unavailable(f"a critical task died: {self.tasks.failure!r}")
+
+    # -- agent sockets ------------------------------------------------------------------------
+
+    def verbs_for(self, name: str) -> VerbRegistry:
+        rec = self.registry.get(name)
+        return MANAGER_VERBS if rec is not None and rec.kind == "manager" else AGENT_VERBS
+
+    def caller_for(self, name: str) -> Caller:
+        rec = self.registry.get(name)
+        if rec is None:
+            return Caller(name, "agent")
+        return Caller(name, rec.kind)
+
+    async def open_socket(self, name: str) -> AgentSocketServer:
+        if name in self._sockets:
+            return self._sockets[name]
+        server = AgentSocketServer(
+            self.paths.agent_sock(name),
+            caller=lambda: self.caller_for(name),
+            verbs=lambda: self.verbs_for(name),
+            dispatcher=self.agent_rpc,
+            on_connections=lambda n: self._connections_changed(name, n),
+        )
+        await server.start()
+        self._sockets[name] = server
+        return server
+
+    async def close_socket(self, name: str) -> None:
+        server = self._sockets.pop(name, None)
+        if server is not None:
+            await server.aclose()
+
+    def connections(self, name: str) -> int:
+        server = self._sockets.get(name)
+        return server.connections if server is not None else 0
+
+    def _connections_changed(self, name: str, n: int) -> None:
+        self.hub.publish("agent_connections", agent=name, connections=n)
+
+    # -- operations used by every surface ----------------------------------------------------
+
+    async def spawn(self, name: str, runtime: str | None = None) -> None:
+        """Register an agent and open its socket (features may then start its sandbox)."""
+        rec = await self.registry.register(
+            name, "agent", runtime=runtime or self._default_runtime()
+        )
+        await self.open_socket(rec.name)
+
+    async def _retention_loop(self) -> None:
+        cfg = self.config.retention
+        while True:
+            try:
+                await self.broker.sweep(cfg.messages_days)
+            except Exception:
+                logger.exception("message sweep failed", extra={"action": "sweep_failed"})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), cfg.sweep_interval_seconds)
+            if self._stop.is_set():
+                return
+
+
+def _default_features() -> list[Feature]:
+    from hyperhive.core.features import default_features
+
+    return default_features()

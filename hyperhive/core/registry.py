@@ -1,0 +1,111 @@
+"""The agent registry: which agents exist, their kind, generation and small mutable flags.
+
+Invariants: names are validated before anything is stored; exactly one record has kind
+`manager`; the in-memory map mirrors the `agents` table (the registry is its only writer), and
+every change is published as a dashboard event.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+
+from hyperhive.clock import iso
+from hyperhive.core.events import EventHub
+from hyperhive.core.records import AgentKind, AgentRecord
+from hyperhive.core.store.base import AgentStore
+from hyperhive.errors import Conflict, NotFound
+from hyperhive.names import validate_name, validate_new_name
+
+logger = logging.getLogger(__name__)
+
+
+class AgentRegistry:
+    def __init__(self, store: AgentStore, hub: EventHub) -> None:
+        self._store = store
+        self._hub = hub
+        self._agents: dict[str, AgentRecord] = {}
+        self._on_change: list[Callable[[str], None]] = []
+
+    async def load(self) -> None:
+        self._agents = {a.name: a for a in await self._store.all_agents()}
+
+    def on_change(self, fn: Callable[[str], None]) -> None:
+        self._on_change.append(fn)
+
+    def _changed(self, name: str) -> None:
+        for fn in self._on_change:
+            fn(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._agents)
+
+    def all(self) -> list[AgentRecord]:
+        return [self._agents[n] for n in sorted(self._agents)]
+
+    def get(self, name: str) -> AgentRecord | None:
+        return self._agents.get(name)
+
+    def require(self, name: str) -> AgentRecord:
+        validate_name(name)
+        rec = self._agents.get(name)
+        if rec is None:
+            raise NotFound(f'agent "{name}" is not managed by this hive')
+        return rec
+
+    def manager(self) -> AgentRecord | None:
+        for rec in self._agents.values():
+            if rec.kind == "manager":
+                return rec
+        return None
+
+    async def register(
+        self,
+        name: str,
+        kind: AgentKind = "agent",
+        *,
+        runtime: str = "external",
+        parent: str | None = None,
+        model: str | None = None,
+    ) -> AgentRecord:
+        validate_new_name(name)
+        if name in self._agents:
+            raise Conflict(f'agent "{name}" already exists')
+        if kind == "manager" and self.manager() is not None:
+            raise Conflict("this hive already has a manager")
+        rec = AgentRecord(
+            name=name,
+            kind=kind,
+            created_at=iso(time.time()),
+            runtime=runtime,
+            parent=parent,
+            model=model,
+        )
+        await self._store.put_agent(rec)
+        self._agents[name] = rec
+        logger.info(
+            "registered %s %s", kind, name, extra={"action": "agent_registered", "agent": name}
+        )
+        self._hub.publish("agent_registered", agent=name, kind=kind, runtime=runtime)
+        self._changed(name)
+        return rec
+
+    async def update(self, name: str, **changes: object) -> AgentRecord:
+        rec = self.require(name)
+        new = dataclasses.replace(rec, **changes)  # type: ignore[arg-type]
+        if new == rec:
+            return rec
+        await self._store.put_agent(new)
+        self._agents[name] = new
+        self._hub.publish("agent_updated", agent=name, **{k: v for k, v in changes.items()})
+        self._changed(name)
+        return new
+
+    async def remove(self, name: str) -> None:
+        self.require(name)
+        await self._store.delete_agent(name)
+        del self._agents[name]
+        self._hub.publish("agent_removed", agent=name)
+        self._changed(name)

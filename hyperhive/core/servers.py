@@ -1,0 +1,288 @@
+"""Unix socket servers speaking JSON lines.
+
+- `AgentSocketServer`: one per agent at `run/agents/<name>/hive.sock`. The socket is the
+  identity. A connection may carry many requests; each gets exactly one answer line, in order.
+- `HostSocketServer`: the admin socket `run/host.sock`, hyperhive v1 framing: one request per
+  connection, every answer carries `"version": 1`, answered within 5 s (except the streaming
+  `subscribe_agent_status`), never closed without an answer.
+
+Invariants: a line that is not JSON, not an object, names an unknown verb, has bad fields or is
+longer than 1 MiB gets one error line and the connection (and daemon) carry on; a failure to
+write an answer is reported to the handler (`Reply.on_failed`) so leased messages go back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from hyperhive.core.rpc import Caller, Dispatcher, Reply
+from hyperhive.errors import BadRequest, HiveError, error_body
+from hyperhive.paths import check_socket_path
+from hyperhive.wire.base import MAX_LINE, Request, VerbRegistry, encode_line, parse_request
+
+logger = logging.getLogger(__name__)
+
+HOST_VERSION = 1
+HOST_ANSWER_TIMEOUT = 5.0
+
+
+class _LineTooLong(Exception):
+    pass
+
+
+async def read_line(reader: asyncio.StreamReader) -> bytes | None:
+    """One line without its newline; None at EOF. Over-long lines are drained and reported."""
+    try:
+        line = await reader.readuntil(b"\n")
+    except asyncio.IncompleteReadError as exc:
+        return exc.partial or None
+    except asyncio.LimitOverrunError as exc:
+        # drain the rest of this line, then report it
+        await reader.readexactly(exc.consumed)
+        while True:
+            try:
+                await reader.readuntil(b"\n")
+                break
+            except asyncio.LimitOverrunError as more:
+                await reader.readexactly(more.consumed)
+            except asyncio.IncompleteReadError:
+                break
+        raise _LineTooLong from None
+    return line[:-1]
+
+
+async def _write(writer: asyncio.StreamWriter, body: dict[str, Any]) -> None:
+    writer.write(encode_line(body))
+    await writer.drain()
+
+
+async def _send_reply(writer: asyncio.StreamWriter, reply: Reply, extra: dict[str, Any]) -> bool:
+    body = {**extra, **reply.body} if extra else reply.body
+    try:
+        if writer.is_closing():
+            raise ConnectionResetError("peer went away")
+        await _write(writer, body)
+    except BaseException as exc:
+        if reply.on_failed is not None:
+            reply.on_failed()
+        if isinstance(exc, (ConnectionError, OSError, RuntimeError)):
+            return False
+        raise
+    if reply.on_sent is not None:
+        await reply.on_sent()
+    return True
+
+
+class _Protocol(asyncio.StreamReaderProtocol):
+    """A stream protocol that also tells when the connection is gone (not just half-closed),
+    so a parked request of a vanished client is cancelled instead of leasing mail."""
+
+    def __init__(self, reader: asyncio.StreamReader, cb: Any) -> None:
+        super().__init__(reader, cb)
+        self.lost = asyncio.Event()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost.set()
+        super().connection_lost(exc)
+
+
+class _UnixServer:
+    def __init__(self, path: Path) -> None:
+        self.path = check_socket_path(path)
+        self._server: asyncio.Server | None = None
+        self._conns: set[asyncio.Task[Any]] = set()
+        self._closed = False
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    def _prepare_dir(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    async def start(self) -> None:
+        self._prepare_dir()
+        loop = asyncio.get_running_loop()
+
+        def factory() -> _Protocol:
+            reader = asyncio.StreamReader(limit=MAX_LINE + 2, loop=loop)
+            return _Protocol(reader, self._on_connect)
+
+        self._server = await loop.create_unix_server(factory, path=str(self.path))
+
+    def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._conns.add(task)
+            task.add_done_callback(self._conns.discard)
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._server is not None:
+            self._server.close()
+        for t in list(self._conns):
+            t.cancel()
+        if self._conns:
+            await asyncio.gather(*self._conns, return_exceptions=True)
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await self._server.wait_closed()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+
+class AgentSocketServer(_UnixServer):
+    """Serves one agent's socket. `connections` counts live connections (an external harness
+    connected = the agent is running, for the `external` runtime)."""
+
+    def __init__(
+        self,
+        path: Path,
+        caller: Callable[[], Caller],
+        verbs: Callable[[], VerbRegistry],
+        dispatcher: Dispatcher,
+        on_connections: Callable[[int], None] | None = None,
+    ) -> None:
+        super().__init__(path)
+        self._caller = caller
+        self._verbs = verbs
+        self._dispatcher = dispatcher
+        self._on_connections = on_connections
+        self.connections = 0
+
+    async def _dispatch_watching(
+        self, writer: asyncio.StreamWriter, caller: Caller, req: Request
+    ) -> Reply | None:
+        """Dispatch, but give up (cancel the handler) if the connection is lost meanwhile."""
+        proto = writer.transport.get_protocol()
+        lost = proto.lost if isinstance(proto, _Protocol) else asyncio.Event()
+        if lost.is_set():
+            return None
+        work = asyncio.ensure_future(self._dispatcher.dispatch(caller, req))
+        gone = asyncio.ensure_future(lost.wait())
+        try:
+            await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+        if work.done():
+            return work.result()
+        work.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            result = await work
+            # finished anyway in the same tick: hand its lease back
+            if result.on_failed is not None:
+                result.on_failed()
+        return None
+
+    async def _on_connect(  # type: ignore[override]
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        super()._on_connect(reader, writer)
+        self.connections += 1
+        if self._on_connections:
+            self._on_connections(self.connections)
+        try:
+            while True:
+                try:
+                    line = await read_line(reader)
+                except _LineTooLong:
+                    await _write(
+                        writer, error_body(BadRequest(f"request line is over {MAX_LINE} bytes"))
+                    )
+                    continue
+                if line is None:
+                    break
+                if not line.strip():
+                    continue
+                caller = self._caller()
+                try:
+                    req = parse_request(line, self._verbs())
+                except HiveError as exc:
+                    await _write(writer, error_body(exc))
+                    continue
+                reply = await self._dispatch_watching(writer, caller, req)
+                if reply is None or not await _send_reply(writer, reply, {}):
+                    break
+        except (ConnectionError, OSError):
+            pass
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self.connections -= 1
+            if self._on_connections:
+                self._on_connections(self.connections)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+
+class HostSocketServer(_UnixServer):
+    """The host admin socket (hyperhive v1 framing)."""
+
+    def __init__(self, path: Path, verbs: VerbRegistry, dispatcher: Dispatcher) -> None:
+        super().__init__(path)
+        self._verbs = verbs
+        self._dispatcher = dispatcher
+
+    def _prepare_dir(self) -> None:
+        super()._prepare_dir()
+        with contextlib.suppress(OSError):
+            os.chmod(self.path.parent, 0o751)
+
+    async def start(self) -> None:
+        await super().start()
+        os.chmod(self.path, 0o660)
+
+    async def _on_connect(  # type: ignore[override]
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        super()._on_connect(reader, writer)
+        head = {"version": HOST_VERSION}
+        try:
+            try:
+                line = await asyncio.wait_for(read_line(reader), HOST_ANSWER_TIMEOUT)
+            except _LineTooLong:
+                await _write(
+                    writer, {**head, **error_body(BadRequest("request line is over 1 MiB"))}
+                )
+                return
+            except TimeoutError:
+                await _write(writer, {**head, **error_body(BadRequest("no request within 5 s"))})
+                return
+            if line is None or not line.strip():
+                await _write(writer, {**head, **error_body(BadRequest("empty request"))})
+                return
+            try:
+                req = parse_request(line, self._verbs)
+            except HiveError as exc:
+                await _write(writer, {**head, **error_body(exc)})
+                return
+            caller = Caller("operator", "operator")
+            reply = await self._dispatcher.dispatch(caller, req)
+            if not await _send_reply(writer, reply, head):
+                return
+            if reply.stream is not None:
+                async for item in reply.stream:
+                    await _write(writer, {**head, **item})
+        except (ConnectionError, OSError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()

@@ -1,0 +1,1 @@
+"""Broker storage: the small async interfaces (`base`) and their backends (`sqlite`)."""

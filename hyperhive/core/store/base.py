@@ -1,0 +1,51 @@
+"""The storage interfaces the core talks to. A PostgreSQL backend for multi-host hives
+implements these same methods; callers never see SQL.
+
+Invariants: ids are monotonic; `insert_messages` returns only after the rows are durable;
+`undelivered` returns oldest first; nothing here decides policy (who may send to whom).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Collection, Sequence
+
+from hyperhive.core.records import AgentRecord, Message, NewMessage
+
+
+class MessageStore(abc.ABC):
+    @abc.abstractmethod
+    async def insert_messages(self, msgs: Sequence[NewMessage], at: str) -> list[Message]: ...
+
+    @abc.abstractmethod
+    async def undelivered(
+        self, recipient: str, limit: int, exclude: Collection[int] = ()
+    ) -> tuple[list[Message], int]:
+        """Oldest-first unread rows not in `exclude`, and how many unread rows there are
+        in total (excluding `exclude`)."""
+
+    @abc.abstractmethod
+    async def count_undelivered(self, recipient: str) -> int: ...
+
+    @abc.abstractmethod
+    async def mark_delivered(self, ids: Collection[int], at: str) -> None: ...
+
+    @abc.abstractmethod
+    async def recent(self, participant: str, limit: int) -> list[Message]:
+        """Newest-first rows addressed to `participant`."""
+
+    @abc.abstractmethod
+    async def sweep_delivered(self, before: str) -> int:
+        """Delete delivered rows sent before `before`; undelivered rows always stay."""
+
+
+class AgentStore(abc.ABC):
+    @abc.abstractmethod
+    async def all_agents(self) -> list[AgentRecord]: ...
+
+    @abc.abstractmethod
+    async def put_agent(self, rec: AgentRecord) -> None:
+        """Insert or replace the record."""
+
+    @abc.abstractmethod
+    async def delete_agent(self, name: str) -> None: ...

@@ -1,0 +1,162 @@
+"""SQLite implementations of the store interfaces, over `hyperhive.core.db.Database`."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Collection, Sequence
+
+from hyperhive.core.db import Database
+from hyperhive.core.records import AgentRecord, Message, NewMessage
+from hyperhive.core.store.base import AgentStore, MessageStore
+
+
+def _message(row: sqlite3.Row) -> Message:
+    return Message(
+        id=row["id"],
+        sender=row["sender"],
+        recipient=row["recipient"],
+        body=row["body"],
+        kind=row["kind"],
+        sent_at=row["sent_at"],
+        delivered_at=row["delivered_at"],
+    )
+
+
+class SqliteMessageStore(MessageStore):
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def insert_messages(self, msgs: Sequence[NewMessage], at: str) -> list[Message]:
+        def fn(conn: sqlite3.Connection) -> list[Message]:
+            out = []
+            for m in msgs:
+                cur = conn.execute(
+                    "INSERT INTO messages(sender, recipient, body, kind, sent_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (m.sender, m.recipient, m.body, m.kind, at),
+                )
+                assert cur.lastrowid is not None
+                out.append(Message(cur.lastrowid, m.sender, m.recipient, m.body, m.kind, at))
+            return out
+
+        return await self.db.write(fn)
+
+    async def undelivered(
+        self, recipient: str, limit: int, exclude: Collection[int] = ()
+    ) -> tuple[list[Message], int]:
+        excl = list(exclude)
+        marks = ",".join("?" * len(excl))
+        not_in = f" AND id NOT IN ({marks})" if excl else ""
+
+        def fn(conn: sqlite3.Connection) -> tuple[list[Message], int]:
+            rows = conn.execute(
+                "SELECT * FROM messages WHERE recipient = ? AND delivered_at IS NULL"
+                f"{not_in} ORDER BY id LIMIT ?",
+                (recipient, *excl, limit),
+            ).fetchall()
+            if len(rows) < limit:
+                total = len(rows)
+            else:
+                total = conn.execute(
+                    "SELECT count(*) FROM messages WHERE recipient = ? AND delivered_at IS NULL"
+                    f"{not_in}",
+                    (recipient, *excl),
+                ).fetchone()[0]
+            return [_message(r) for r in rows], total
+
+        return await self.db.read(fn)
+
+    async def count_undelivered(self, recipient: str) -> int:
+        def fn(conn: sqlite3.Connection) -> int:
+            return int(
+                conn.execute(
+                    "SELECT count(*) FROM messages WHERE recipient = ? AND delivered_at IS NULL",
+                    (recipient,),
+                ).fetchone()[0]
+            )
+
+        return await self.db.read(fn)
+
+    async def mark_delivered(self, ids: Collection[int], at: str) -> None:
+        id_list = list(ids)
+
+        def fn(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "UPDATE messages SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL",
+                [(at, i) for i in id_list],
+            )
+
+        await self.db.write(fn)
+
+    async def recent(self, participant: str, limit: int) -> list[Message]:
+        def fn(conn: sqlite3.Connection) -> list[Message]:
+            rows = conn.execute(
+                "SELECT * FROM messages WHERE recipient = ? ORDER BY id DESC LIMIT ?",
+                (participant, limit),
+            ).fetchall()
+            return [_message(r) for r in rows]
+
+        return await self.db.read(fn)
+
+    async def sweep_delivered(self, before: str) -> int:
+        def fn(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "DELETE FROM messages WHERE delivered_at IS NOT NULL AND sent_at < ?", (before,)
+            )
+            return cur.rowcount
+
+        return await self.db.write(fn)
+
+
+_AGENT_COLS = (
+    "name, kind, created_at, generation, runtime, paused, status_text, status_set_at, parent, model"
+)
+
+
+class SqliteAgentStore(AgentStore):
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def all_agents(self) -> list[AgentRecord]:
+        def fn(conn: sqlite3.Connection) -> list[AgentRecord]:
+            rows = conn.execute(f"SELECT {_AGENT_COLS} FROM agents ORDER BY name").fetchall()
+            return [
+                AgentRecord(
+                    name=r["name"],
+                    kind=r["kind"],
+                    created_at=r["created_at"],
+                    generation=r["generation"],
+                    runtime=r["runtime"],
+                    paused=bool(r["paused"]),
+                    status_text=r["status_text"],
+                    status_set_at=r["status_set_at"],
+                    parent=r["parent"],
+                    model=r["model"],
+                )
+                for r in rows
+            ]
+
+        return await self.db.read(fn)
+
+    async def put_agent(self, rec: AgentRecord) -> None:
+        def fn(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                f"INSERT OR REPLACE INTO agents({_AGENT_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    rec.name,
+                    rec.kind,
+                    rec.created_at,
+                    rec.generation,
+                    rec.runtime,
+                    int(rec.paused),
+                    rec.status_text,
+                    rec.status_set_at,
+                    rec.parent,
+                    rec.model,
+                ),
+            )
+
+        await self.db.write(fn)
+
+    async def delete_agent(self, name: str) -> None:
+        await self.db.write(lambda conn: conn.execute("DELETE FROM agents WHERE name = ?", (name,)))

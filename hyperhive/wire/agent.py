@@ -1,0 +1,89 @@
+"""Verbs spoken on an agent's own socket (`run/agents/<name>/hive.sock`).
+
+The socket is the identity: whoever connects to it *is* that agent, so no request carries a
+sender. The manager's socket speaks all of these plus the manager verbs.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hyperhive.wire.base import Request, Response, verb
+
+RECV_WAIT_MAX = 180.0
+RECV_MAX_MAX = 32
+BODY_MAX = 256 * 1024
+
+MessageKind = Literal["message", "event", "reminder"]
+
+
+class InboxRow(BaseModel):
+    """One stored message as agents and pages see it."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+    id: int
+    sender: str = Field(alias="from")
+    to: str
+    body: str
+    kind: MessageKind = "message"
+    sent_at: str
+    delivered_at: str | None = None
+
+
+@verb("agent")
+class Send(Request):
+    """Send `body` to an agent, `operator`, or `*` (every agent but the sender)."""
+
+    cmd: Literal["send"]
+    to: str = Field(min_length=1, max_length=63)
+    body: str = Field(min_length=1, max_length=BODY_MAX)
+
+
+class SendOk(Response):
+    ids: list[int]
+    recipients: list[str]
+
+
+@verb("agent")
+class Recv(Request):
+    """Take up to `max` unread messages. `wait_seconds` omitted/0 = peek and return at once;
+    positive = park up to that long (cap 180 s), waking the moment mail arrives."""
+
+    cmd: Literal["recv"]
+    wait_seconds: float | None = Field(default=None, ge=0, le=RECV_WAIT_MAX)
+    max: int = Field(default=8, ge=1, le=RECV_MAX_MAX)
+
+
+class RecvOk(Response):
+    messages: list[InboxRow]
+    remaining: int
+
+
+@verb("agent")
+class Recent(Request):
+    """The agent's latest inbox rows, newest first (delivered or not)."""
+
+    cmd: Literal["recent"]
+    limit: int = Field(default=20, ge=1, le=500)
+
+
+class RecentOk(Response):
+    rows: list[InboxRow]
+
+
+@verb("agent")
+class Whoami(Request):
+    """Who this socket is, and the settings a harness needs."""
+
+    cmd: Literal["whoami"]
+
+
+class WhoamiOk(Response):
+    name: str
+    kind: Literal["agent", "manager"]
+    generation: int
+    model: str
+    manager: str
+    unread: int
