@@ -1,0 +1,144 @@
+"""Sticky per-agent web ports and the one bind-with-retry helper every HTTP server uses.
+
+Invariants:
+- An agent's port is stored in its port file (`HivePaths.port_file(name)`) on first allocation
+  and never changes afterwards (bookmarks keep working).
+- The first allocation is `8100 + fnv1a_32(name) % 900`, probing forward (wrapping inside
+  8100..8999) past every port another agent holds: its port file, else its hash. When all 900
+  are held a warning is logged and the bare hash is returned (not stored, so a later call can
+  still find a free port).
+- `bind_with_retry` retries only EADDRINUSE (250 ms doubling, capped at 2 s, 12 tries); any other
+  bind error fails at once. It returns a bound, listening, non-blocking socket, which a raw
+  asyncio server or uvicorn (`Server.serve(sockets=[sock])`) can take over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+
+from hyperhive.errors import Unavailable
+
+logger = logging.getLogger(__name__)
+
+PORT_BASE = 8100
+PORT_SPAN = 900  # 8100..8999
+
+FNV_OFFSET = 0x811C9DC5
+FNV_PRIME = 0x01000193
+
+
+def fnv1a_32(data: bytes) -> int:
+    h = FNV_OFFSET
+    for byte in data:
+        h ^= byte
+        h = (h * FNV_PRIME) & 0xFFFFFFFF
+    return h
+
+
+def hash_port(name: str) -> int:
+    """The port an agent would get if nobody else held it."""
+    return PORT_BASE + fnv1a_32(name.encode()) % PORT_SPAN
+
+
+def read_port(port_file: Path) -> int | None:
+    """The port stored in `port_file`, or None when absent or not a port in range."""
+    try:
+        text = port_file.read_text().strip()
+    except OSError:
+        return None
+    if not text.isdigit():
+        return None
+    port = int(text)
+    return port if PORT_BASE <= port < PORT_BASE + PORT_SPAN else None
+
+
+def held_port(name: str, port_file: Path) -> int:
+    """What another agent holds: its stored port, else its hash."""
+    stored = read_port(port_file)
+    return stored if stored is not None else hash_port(name)
+
+
+def allocate_port(name: str, port_file: Path, others: Mapping[str, Path]) -> int:
+    """The agent's sticky web port. `others` maps every other agent's name to its port file."""
+    stored = read_port(port_file)
+    if stored is not None:
+        return stored
+    held = {held_port(other, pf) for other, pf in others.items() if other != name}
+    first = hash_port(name)
+    for step in range(PORT_SPAN):
+        port = PORT_BASE + (first - PORT_BASE + step) % PORT_SPAN
+        if port not in held:
+            port_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = port_file.with_name(port_file.name + ".tmp")
+            tmp.write_text(f"{port}\n")
+            os.replace(tmp, port_file)
+            logger.info(
+                "web port %d for %s",
+                port,
+                name,
+                extra={"action": "port_allocate", "agent": name, "port": port},
+            )
+            return port
+    logger.warning(
+        "all %d web ports are held; %s falls back to its hash port %d",
+        PORT_SPAN,
+        name,
+        first,
+        extra={"action": "port_exhausted", "agent": name, "port": first},
+    )
+    return first
+
+
+def _listen_socket(host: str, port: int, backlog: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(backlog)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def bind_with_retry(
+    host: str,
+    port: int,
+    *,
+    backlog: int = 128,
+    tries: int = 12,
+    first_delay: float = 0.25,
+    max_delay: float = 2.0,
+    agent: str = "",
+) -> socket.socket:
+    """A listening TCP socket on (host, port), retrying while the port is still in use (a
+    previous daemon's socket in TIME_WAIT or a slow-dying process)."""
+    delay = first_delay
+    for attempt in range(1, tries + 1):
+        try:
+            return _listen_socket(host, port, backlog)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise Unavailable(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+            if attempt == tries:
+                raise Unavailable(
+                    f"cannot listen on {host}:{port}: still in use after {tries} tries"
+                ) from exc
+            logger.info(
+                "port %s:%d in use, retrying in %.2fs",
+                host,
+                port,
+                delay,
+                extra={"action": "bind_retry", "agent": agent, "port": port},
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_delay)
+    raise AssertionError("unreachable")
