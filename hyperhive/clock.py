@@ -13,7 +13,14 @@ from datetime import UTC, datetime
 
 def iso(ts: float) -> str:
     """RFC 3339 UTC with a `Z`, microseconds; sorts lexicographically in time order."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    t = time.gmtime(ts)
+    micros = round((ts - int(ts)) * 1_000_000)
+    if micros >= 1_000_000:
+        return iso(float(int(ts) + 1))
+    return (
+        f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{micros:06d}Z"
+    )
 
 
 def iso_seconds(ts: float) -> str:

@@ -50,9 +50,19 @@ def cli(ctx: click.Context, home: str | None, verbose: int) -> None:
 
 
 def _register() -> None:
-    from hyperhive.cli import agents, bench, messages, serve
+    from hyperhive.cli import (
+        agent,
+        agents,
+        approvals,
+        bench,
+        demo,
+        lifecycle,
+        messages,
+        questions,
+        serve,
+    )
 
-    for mod in (serve, agents, messages, bench):
+    for mod in (serve, demo, agents, lifecycle, agent, messages, questions, approvals, bench):
         for command in mod.COMMANDS:
             cli.add_command(command)
     try:

@@ -94,6 +94,7 @@ class Broker:
         self.wakeups = Wakeups()
         self._leased: dict[str, set[int]] = {}
         self.policy: SendPolicy | None = None
+        self._acks: set[asyncio.Task[None]] = set()
         registry.on_change(self.wakeups.notify)  # e.g. unpause wakes a parked recv
 
     # -- send -------------------------------------------------------------------------------
@@ -179,6 +180,29 @@ class Broker:
             self._leased.get(lease.recipient, set()).difference_update(lease.ids)
         for m in lease.messages:
             self.hub.publish("message_delivered", id=m.id, to=m.recipient, delivered_at=at)
+
+    def ack_soon(self, lease: Lease) -> None:
+        """`ack` in the background (tracked; `drain` waits for every pending ack)."""
+        if not lease.messages:
+            lease._settled = True
+            return
+        task = asyncio.get_running_loop().create_task(self.ack(lease), name="broker-ack")
+        self._acks.add(task)
+        task.add_done_callback(self._ack_done)
+
+    def _ack_done(self, task: asyncio.Task[None]) -> None:
+        self._acks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error(
+                "marking messages delivered failed: %r (they will be redelivered)",
+                task.exception(),
+                extra={"action": "ack_failed"},
+            )
+
+    async def drain(self) -> None:
+        """Wait for background acks (called before the database closes)."""
+        while self._acks:
+            await asyncio.gather(*list(self._acks), return_exceptions=True)
 
     def release(self, lease: Lease) -> None:
         """The reply could not be written: the messages are unread again."""

@@ -1,25 +1,26 @@
 """SQLite access with exactly one writer.
 
 Invariants:
-- One write connection, owned by one thread (`hive-db-writer`). Every write is a function
-  `fn(conn)` queued to it; the thread runs all queued functions in ONE transaction (group
-  commit), each inside its own SAVEPOINT so a failing function rolls back only itself and gets
-  its exception, while the others commit. A write's future resolves only after COMMIT, so an
-  acknowledged write is durable against a process crash (WAL, synchronous=NORMAL).
-- Reads run on their own connections in a small thread pool (WAL lets them run beside the
-  writer) and never write.
+- One write connection, owned by one asyncio task (`hive-db-writer`). Every write is a function
+  `fn(conn)` queued to it; the task runs everything queued since its last pass in ONE
+  transaction (group commit), each inside its own SAVEPOINT so a failing function rolls back
+  only itself and gets its exception while the others commit. A write's future resolves only
+  after COMMIT, so an acknowledged write is durable against a process crash (WAL,
+  synchronous=NORMAL).
+- Reads run on a separate read-only connection and never write (WAL lets them see the last
+  commit while the writer works).
+- Statements are short (indexed lookups, small batches): running them on the event loop thread
+  costs tens of microseconds and avoids thread hand-offs, which under the GIL cost milliseconds
+  each. Anything that could be long (retention sweeps) deletes in bounded chunks.
 - Migrations are ordered, named functions recorded in `schema_migrations`; they run on open,
-  on the writer, before anything else.
+  before anything else.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
-import queue
 import sqlite3
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,27 +86,20 @@ def run_migrations(conn: sqlite3.Connection, migrations: Sequence[Migration]) ->
     return applied
 
 
-_STOP = object()
-
-
 class Database:
-    """An sqlite database with one writer thread and pooled readers. Async context manager."""
+    """An sqlite database with one writer task and a read connection. Async context manager."""
 
-    def __init__(
-        self, path: Path, migrations: Sequence[Migration] = (), *, readers: int = 2
-    ) -> None:
+    def __init__(self, path: Path, migrations: Sequence[Migration] = ()) -> None:
         self.path = path
         self._migrations = list(migrations)
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._writer: threading.Thread | None = None
-        self._readers = concurrent.futures.ThreadPoolExecutor(
-            max_workers=readers, thread_name_prefix="hive-db-reader"
-        )
-        self._local = threading.local()
-        self._reader_conns: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._wake = asyncio.Event()
+        self._writer_task: asyncio.Task[None] | None = None
+        self._checkpoint_task: asyncio.Task[None] | None = None
+        self._commits = 0
+        self._wconn: sqlite3.Connection | None = None
+        self._rconn: sqlite3.Connection | None = None
         self._closed = False
-        self._loop: asyncio.AbstractEventLoop | None = None
         self.applied_migrations: list[str] = []
 
     async def __aenter__(self) -> Self:
@@ -118,14 +112,17 @@ class Database:
         await self.aclose()
 
     async def open(self) -> None:
-        self._loop = asyncio.get_running_loop()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        ready: concurrent.futures.Future[list[str]] = concurrent.futures.Future()
-        self._writer = threading.Thread(
-            target=self._writer_main, args=(ready,), name="hive-db-writer", daemon=True
+        self._wconn = _connect(self.path, readonly=False)
+        self.applied_migrations = run_migrations(self._wconn, self._migrations)
+        self._rconn = _connect(self.path, readonly=True)
+        # checkpoints happen off the event loop, on their own connection and thread, so a
+        # commit never stalls on copying the WAL back into the database file
+        self._wconn.execute("PRAGMA wal_autocheckpoint = 0")
+        self._writer_task = asyncio.create_task(self._writer_main(), name="hive-db-writer")
+        self._checkpoint_task = asyncio.create_task(
+            self._checkpoint_main(), name="hive-db-checkpoint"
         )
-        self._writer.start()
-        self.applied_migrations = await asyncio.wrap_future(ready)
         if self.applied_migrations:
             logger.info(
                 "migrated %s: %s",
@@ -138,106 +135,106 @@ class Database:
         if self._closed:
             return
         self._closed = True
-        if self._writer is not None:
-            self._queue.put(_STOP)
-            await asyncio.to_thread(self._writer.join)
-        self._readers.shutdown(wait=True)
-        with self._lock:
-            for conn in self._reader_conns:
+        if self._checkpoint_task is not None:
+            self._checkpoint_task.cancel()
+            await asyncio.gather(self._checkpoint_task, return_exceptions=True)
+        if self._writer_task is not None:
+            self._wake.set()
+            await self._writer_task  # finishes what is queued, then exits
+        for conn in (self._rconn, self._wconn):
+            if conn is not None:
                 conn.close()
-            self._reader_conns.clear()
+        self._rconn = self._wconn = None
+
+    # -- checkpoints --------------------------------------------------------------------------
+
+    async def _checkpoint_main(self, every: float = 1.0) -> None:
+        conn = await asyncio.to_thread(_connect, self.path, readonly=False)
+        seen = 0
+        try:
+            while True:
+                await asyncio.sleep(every)
+                if self._commits != seen:
+                    seen = self._commits
+                    await asyncio.to_thread(conn.execute, "PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            await asyncio.to_thread(conn.close)
 
     # -- writer -------------------------------------------------------------------------------
 
-    def _writer_main(self, ready: concurrent.futures.Future[list[str]]) -> None:
-        try:
-            conn = _connect(self.path, readonly=False)
-            applied = run_migrations(conn, self._migrations)
-        except BaseException as exc:
-            ready.set_exception(exc)
-            return
-        ready.set_result(applied)
-        try:
-            while True:
-                item = self._queue.get()
-                batch = [item]
-                while True:  # drain: everything queued now commits together
-                    try:
-                        batch.append(self._queue.get_nowait())
-                    except queue.Empty:
-                        break
-                stop = any(b is _STOP for b in batch)
-                jobs = [b for b in batch if b is not _STOP]
-                if jobs:
-                    self._run_batch(conn, jobs)
-                if stop:
-                    break
-        finally:
-            conn.close()
+    async def _writer_main(self) -> None:
+        assert self._wconn is not None
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch, self._pending = self._pending, []
+                self._run_batch(self._wconn, batch)
+                self._commits += 1
+            if self._closed:
+                return
 
     def _run_batch(self, conn: sqlite3.Connection, jobs: list[Any]) -> None:
         results: list[tuple[asyncio.Future[Any], bool, Any]] = []
+        if len(jobs) == 1:  # no savepoint needed: the transaction is the job
+            fn, fut = jobs[0]
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                value = fn(conn)
+                conn.execute("COMMIT")
+            except Exception as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                results.append((fut, False, exc))
+            else:
+                results.append((fut, True, value))
+            jobs = []
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            if jobs:
+                conn.execute("BEGIN IMMEDIATE")
             for fn, fut in jobs:
                 conn.execute("SAVEPOINT job")
                 try:
                     value = fn(conn)
-                except BaseException as exc:
+                except Exception as exc:
                     conn.execute("ROLLBACK TO job")
                     conn.execute("RELEASE job")
                     results.append((fut, False, exc))
                 else:
                     conn.execute("RELEASE job")
                     results.append((fut, True, value))
-            conn.execute("COMMIT")
-        except BaseException as exc:  # commit failed: nobody's write happened
+            if jobs:
+                conn.execute("COMMIT")
+        except Exception as exc:  # commit failed: nobody's write happened
             logger.exception("write batch failed", extra={"action": "db_write_failed"})
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             results = [(fut, False, exc) for _, fut in jobs]
         for fut, ok, value in results:
-            self._resolve(fut, ok, value)
-
-    def _resolve(self, fut: asyncio.Future[Any], ok: bool, value: Any) -> None:
-        def done() -> None:
             if fut.cancelled():
-                return
+                continue
             if ok:
                 fut.set_result(value)
             else:
                 fut.set_exception(value)
-
-        loop = fut.get_loop()
-        if not loop.is_closed():
-            loop.call_soon_threadsafe(done)
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn(conn)` on the writer inside a transaction; resolves after COMMIT."""
         if self._closed:
             raise Unavailable("database is closed")
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put((fn, fut))
+        self._pending.append((fn, fut))
+        self._wake.set()
         # shield: a cancelled caller must not un-know a write that will still commit
         return await asyncio.shield(fut)
 
-    # -- readers ------------------------------------------------------------------------------
-
-    def _reader_conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = _connect(self.path, readonly=True)
-            self._local.conn = conn
-            with self._lock:
-                self._reader_conns.append(conn)
-        return conn
+    # -- reads --------------------------------------------------------------------------------
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn(conn)` on a read-only connection."""
-        if self._closed:
+        """Run `fn(conn)` on the read-only connection."""
+        if self._closed or self._rconn is None:
             raise Unavailable("database is closed")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._readers, lambda: fn(self._reader_conn()))
+        return fn(self._rconn)
 
     def schema(self) -> list[tuple[str, str]]:
         """(name, sql) of every table and index, for the fresh-vs-migrated schema test."""

@@ -6,4 +6,20 @@ from hyperhive.core.feature import Feature
 
 
 def default_features() -> list[Feature]:
-    return []
+    from hyperhive.core.approvals import ApprovalsFeature
+    from hyperhive.core.crashwatch import CrashWatch
+    from hyperhive.core.lifecycle import Lifecycle
+    from hyperhive.core.modelproxy import ModelProxy
+    from hyperhive.core.questions import QuestionsFeature
+    from hyperhive.core.reminders import RemindersFeature
+    from hyperhive.core.threads import ThreadsFeature
+
+    return [
+        ModelProxy(),
+        ThreadsFeature(),  # before the features that register thread sources
+        QuestionsFeature(),
+        RemindersFeature(),
+        ApprovalsFeature(),  # sets hive.configs, which the lifecycle reads at start
+        Lifecycle(),
+        CrashWatch(),
+    ]

@@ -15,7 +15,7 @@ import logging
 import os
 from collections.abc import Sequence
 from types import TracebackType
-from typing import IO, Any, Self
+from typing import IO, TYPE_CHECKING, Any, Self
 
 from hyperhive.clock import Clock
 from hyperhive.config import HiveConfig, load_config
@@ -24,14 +24,25 @@ from hyperhive.core.db import Database
 from hyperhive.core.events import EventHub
 from hyperhive.core.feature import Feature
 from hyperhive.core.migrations import MIGRATIONS
+from hyperhive.core.policy import AgentConfigs, install_send_policy
 from hyperhive.core.registry import AgentRegistry
 from hyperhive.core.rpc import Caller, Dispatcher
 from hyperhive.core.servers import AgentSocketServer, HostSocketServer
 from hyperhive.core.store.sqlite import SqliteAgentStore, SqliteMessageStore
 from hyperhive.core.tasks import Supervisor
+from hyperhive.core.threads import ThreadRegistry
 from hyperhive.errors import Conflict, Unavailable
 from hyperhive.paths import HivePaths
 from hyperhive.wire.base import AGENT_VERBS, HOST_VERBS, MANAGER_VERBS, VerbRegistry
+
+if TYPE_CHECKING:
+    from hyperhive.core.approvals import ApprovalsFeature
+    from hyperhive.core.configs import ConfigRepos
+    from hyperhive.core.crashwatch import CrashWatch
+    from hyperhive.core.lifecycle import Lifecycle
+    from hyperhive.core.modelproxy import ModelProxy
+    from hyperhive.core.questions import QuestionsFeature
+    from hyperhive.core.reminders import RemindersFeature
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +73,16 @@ class Hive:
         self._started: list[Any] = []
         self._closed = False
         self.db: Database
+        self.lifecycle: Lifecycle  # set by the Lifecycle feature
+        self.crash_watch: CrashWatch  # set by the CrashWatch feature
+        self.model_proxy: ModelProxy  # set by the ModelProxy feature
+        self.configs: ConfigRepos  # set by the ApprovalsFeature
+        self.approvals: ApprovalsFeature  # set by the ApprovalsFeature
         self.registry: AgentRegistry
         self.broker: Broker
+        self.threads = ThreadRegistry()  # open-thread sources by id prefix (q:, a:, ...)
+        self.questions: QuestionsFeature  # set by QuestionsFeature.start
+        self.reminders: RemindersFeature  # set by RemindersFeature.start
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -103,12 +122,15 @@ class Hive:
         ):
             d.mkdir(parents=True, exist_ok=True)
         self._take_lock()
+        self.paths.shared_dir.chmod(0o1777)  # /shared: every agent uid writes, sticky like /tmp
         self.db = Database(self.paths.db_file, MIGRATIONS)
         await self.db.open()
         self._started.append(self.db)
         self.registry = AgentRegistry(SqliteAgentStore(self.db), self.hub)
         await self.registry.load()
         self.broker = Broker(SqliteMessageStore(self.db), self.registry, self.hub, self.clock)
+        self.agent_configs = AgentConfigs(self)
+        install_send_policy(self)
 
         from hyperhive.core import verbs_agent, verbs_host
 
@@ -119,19 +141,32 @@ class Hive:
             self._started.append(feature)
 
         manager = self.config.manager.name
-        if self.registry.manager() is None:
-            await self.registry.register(manager, "manager", runtime=self._default_runtime())
+        first_start = self.registry.manager() is None
+        if first_start:
+            await self.registry.register(manager, "manager", runtime=self.default_runtime())
         for name in self.registry.names():
             await self.open_socket(name)
         self._host = HostSocketServer(self.paths.host_sock, HOST_VERBS, self.host_rpc)
         await self._host.start()
+        lifecycle = getattr(self, "lifecycle", None)
+        if first_start and lifecycle is not None:
+            lifecycle.set_desired(manager, "running")  # the hive's first start brings it up
+        for feature in self.features:
+            hook = getattr(feature, "after_start", None)
+            if hook is not None:
+                await hook()
         self.tasks.spawn("retention", self._retention_loop, restart=True)
         self.hub.publish("hive_started", home=str(self.paths.home))
         logger.info("hive up at %s", self.paths.home, extra={"action": "hive_started"})
 
-    def _default_runtime(self) -> str:
+    def default_runtime(self) -> str:
+        """The hive-wide default (`auto`: bwrap where sandboxes work, else process)."""
         rt = self.config.defaults.runtime
-        return "external" if rt == "auto" else rt
+        if rt != "auto":
+            return rt
+        from hyperhive.runtime.select import default_runtime_name
+
+        return default_runtime_name()
 
     async def aclose(self) -> None:
         if self._closed:
@@ -143,6 +178,8 @@ class Hive:
             await self._host.aclose()
         for name in list(self._sockets):
             await self.close_socket(name)
+        if hasattr(self, "broker"):
+            await self.broker.drain()
         for part in reversed(self._started):
             try:
                 await part.aclose()
@@ -190,10 +227,16 @@ class Hive:
             verbs=lambda: self.verbs_for(name),
             dispatcher=self.agent_rpc,
             on_connections=lambda n: self._connections_changed(name, n),
+            owner_uid=self.socket_owner(name),
         )
         await server.start()
         self._sockets[name] = server
         return server
+
+    def socket_owner(self, name: str) -> int | None:
+        """The uid that must be able to connect to this agent's sockets (None: ours)."""
+        lifecycle = getattr(self, "lifecycle", None)
+        return lifecycle.sandbox_uid(name) if lifecycle is not None else None
 
     async def close_socket(self, name: str) -> None:
         server = self._sockets.pop(name, None)
@@ -210,10 +253,15 @@ class Hive:
     # -- operations used by every surface ----------------------------------------------------
 
     async def spawn(self, name: str, runtime: str | None = None) -> None:
-        """Register an agent and open its socket (features may then start its sandbox)."""
-        rec = await self.registry.register(
-            name, "agent", runtime=runtime or self._default_runtime()
-        )
+        """Create an agent now: register it, open its socket and (through the lifecycle, when
+        installed) start its sandbox."""
+        lifecycle = getattr(self, "lifecycle", None)
+        if lifecycle is not None:
+            if self.registry.get(name) is not None:
+                raise Conflict(f'agent "{name}" already exists')
+            await lifecycle.spawn_agent(name, runtime=runtime)
+            return
+        rec = await self.registry.register(name, "agent", runtime=runtime or self.default_runtime())
         await self.open_socket(rec.name)
 
     async def _retention_loop(self) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import sqlite3
 
 from hyperhive.core.db import Migration, execute_script
+from hyperhive.core.store.approvals_sqlite import m0003_approvals
+from hyperhive.core.store.threads_migration import m0002_questions_reminders
 
 
 def m0001_messages_agents(conn: sqlite3.Connection) -> None:
@@ -38,10 +40,12 @@ def m0001_messages_agents(conn: sqlite3.Connection) -> None:
             parent TEXT,
             model TEXT
         );
-        """
+        """,
     )
 
 
 MIGRATIONS: list[Migration] = [
     Migration("0001_messages_agents", m0001_messages_agents),
+    Migration("0002_questions_reminders", m0002_questions_reminders),
+    Migration("0003_approvals", m0003_approvals),
 ]

@@ -158,18 +158,29 @@ class AgentSocketServer(_UnixServer):
         verbs: Callable[[], VerbRegistry],
         dispatcher: Dispatcher,
         on_connections: Callable[[int], None] | None = None,
+        owner_uid: int | None = None,
     ) -> None:
         super().__init__(path)
+        self._owner_uid = owner_uid
         self._caller = caller
         self._verbs = verbs
         self._dispatcher = dispatcher
         self._on_connections = on_connections
         self.connections = 0
 
+    async def start(self) -> None:
+        await super().start()
+        if self._owner_uid is not None:  # a sandboxed agent runs as its own uid
+            os.chown(self.path, self._owner_uid, -1)
+            os.chmod(self.path, 0o600)
+
     async def _dispatch_watching(
         self, writer: asyncio.StreamWriter, caller: Caller, req: Request
     ) -> Reply | None:
-        """Dispatch, but give up (cancel the handler) if the connection is lost meanwhile."""
+        """Dispatch, but give up (cancel the handler) if the connection is lost meanwhile.
+        Only requests that may park pay for the watcher; the rest are dispatched directly."""
+        if not req.may_park():
+            return await self._dispatcher.dispatch(caller, req)
         proto = writer.transport.get_protocol()
         lost = proto.lost if isinstance(proto, _Protocol) else asyncio.Event()
         if lost.is_set():

@@ -45,6 +45,9 @@ STATUS_EVENT_KINDS = frozenset(
         "agent_state",
         "reminder_scheduled",
         "reminder_delivered",
+        "reminder_failed",
+        "question_added",
+        "question_resolved",
     }
 )
 

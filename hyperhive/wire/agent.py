@@ -6,7 +6,7 @@ sender. The manager's socket speaks all of these plus the manager verbs.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -55,6 +55,9 @@ class Recv(Request):
     wait_seconds: float | None = Field(default=None, ge=0, le=RECV_WAIT_MAX)
     max: int = Field(default=8, ge=1, le=RECV_MAX_MAX)
 
+    def may_park(self) -> bool:
+        return bool(self.wait_seconds)
+
 
 class RecvOk(Response):
     messages: list[InboxRow]
@@ -78,6 +81,19 @@ class Whoami(Request):
     """Who this socket is, and the settings a harness needs."""
 
     cmd: Literal["whoami"]
+
+
+@verb("agent")
+class GetConfig(Request):
+    """The agent's applied configuration (what its harness runs with)."""
+
+    cmd: Literal["config"]
+
+
+class GetConfigOk(Response):
+    model: str
+    config: dict[str, Any]  # AgentConfig as JSON
+    role_prompt: str | None = None  # the role prompt file's text, when configured
 
 
 class WhoamiOk(Response):

@@ -27,6 +27,11 @@ class Request(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     cmd: str
 
+    def may_park(self) -> bool:
+        """True when answering may wait a long time (the server then watches the connection
+        and cancels the handler if the client goes away)."""
+        return False
+
 
 class Response(BaseModel):
     """Base of every success response."""

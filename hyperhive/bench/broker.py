@@ -1,0 +1,125 @@
+"""Broker benchmark: real daemon process, real clients over unix sockets.
+
+Each of N agents parks in `recv(wait_seconds=180, max=32)`; senders (agent connections) send M
+messages round-robin, paced at R msg/s or as fast as they can. Latency is measured from just
+before the send request is written to the moment the recipient's recv returns the message
+(same process, `perf_counter`), so it is the full send → store → wake → recv path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+from dataclasses import asdict, dataclass
+
+from hyperhive.aio import aio_run
+from hyperhive.bench.daemon import throwaway_daemon
+from hyperhive.client.agent import NO_RETRY, AgentClient
+from hyperhive.client.host import HostClient
+from hyperhive.paths import HivePaths
+
+
+@dataclass
+class BrokerResult:
+    agents: int
+    messages: int
+    rate: float | None
+    received: int
+    seconds: float
+    throughput: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    def human(self) -> str:
+        pace = f"paced at {self.rate:g} msg/s" if self.rate else "unpaced"
+        return (
+            f"broker: {self.agents} agents, {self.messages} messages, {pace}\n"
+            f"  delivered {self.received}/{self.messages} in {self.seconds:.2f} s "
+            f"= {self.throughput:,.0f} msg/s\n"
+            f"  send→recv latency  p50 {self.p50_ms:.3f} ms  p90 {self.p90_ms:.3f} ms  "
+            f"p99 {self.p99_ms:.3f} ms  max {self.max_ms:.3f} ms"
+        )
+
+
+def _pct(sorted_ms: list[float], q: float) -> float:
+    if not sorted_ms:
+        return float("nan")
+    i = min(len(sorted_ms) - 1, max(0, round(q * (len(sorted_ms) - 1))))
+    return sorted_ms[i]
+
+
+async def _run(
+    paths: HivePaths, agents: int, messages: int, rate: float | None, senders: int
+) -> BrokerResult:
+    host = HostClient(paths.host_sock)
+    names = [f"b{i}" for i in range(agents)]
+    for n in names:
+        await host.call("spawn", name=n)
+    sent_at: dict[str, float] = {}
+    latencies: list[float] = []
+    done = asyncio.Event()
+
+    async def receiver(name: str) -> None:
+        async with AgentClient(paths.agent_sock(name), retry=NO_RETRY) as c:
+            while not done.is_set():
+                got = await c.call("recv", wait_seconds=180, max=32)
+                now = time.perf_counter()
+                for m in got["messages"]:
+                    t = sent_at.get(m["body"])
+                    if t is not None:
+                        latencies.append((now - t) * 1000)
+                if len(latencies) >= messages:
+                    done.set()
+
+    receivers = [asyncio.create_task(receiver(n)) for n in names]
+    await asyncio.sleep(0.2)  # let every receiver park before the clock starts
+    start = time.perf_counter()
+
+    async def sender(idx: int) -> None:
+        me = f"s{idx}"
+        async with AgentClient(paths.agent_sock(names[idx % agents]), retry=NO_RETRY) as c:
+            for k in range(idx, messages, senders):
+                if rate:
+                    target = start + k / rate
+                    delay = target - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                body = f"{me}:{k}"
+                to = names[(k + 1) % agents]
+                sent_at[body] = time.perf_counter()
+                await c.call("send", to=to, body=body)
+
+    await asyncio.gather(*(sender(i) for i in range(senders)))
+    try:
+        await asyncio.wait_for(done.wait(), 60)
+    except TimeoutError:
+        pass
+    seconds = time.perf_counter() - start
+    for t in receivers:
+        t.cancel()
+    await asyncio.gather(*receivers, return_exceptions=True)
+    lat = sorted(latencies)
+    return BrokerResult(
+        agents=agents,
+        messages=messages,
+        rate=rate,
+        received=len(lat),
+        seconds=seconds,
+        throughput=len(lat) / seconds if seconds else 0.0,
+        p50_ms=statistics.median(lat) if lat else float("nan"),
+        p90_ms=_pct(lat, 0.90),
+        p99_ms=_pct(lat, 0.99),
+        max_ms=lat[-1] if lat else float("nan"),
+    )
+
+
+def run_broker_bench(agents: int, messages: int, rate: float | None, senders: int) -> BrokerResult:
+    with throwaway_daemon() as paths:
+        return aio_run(_run(paths, agents, messages, rate, senders))

@@ -1,0 +1,57 @@
+"""Start a throwaway `hive serve` subprocess on a temp home for a benchmark."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from hyperhive.paths import HivePaths
+
+
+def _answers(sock: Path) -> bool:
+    try:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(1)
+            s.connect(str(sock))
+            s.sendall(b'{"cmd":"list"}\n')
+            return bool(json.loads(s.makefile().readline()).get("ok"))
+    except (OSError, ValueError):
+        return False
+
+
+@contextlib.contextmanager
+def throwaway_daemon(extra_env: dict[str, str] | None = None) -> Iterator[HivePaths]:
+    home = Path(tempfile.mkdtemp(dir="/tmp", prefix="hhb"))
+    paths = HivePaths(home)
+    log = open(home / "serve.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hyperhive.cli", "serve"],
+        env={**os.environ, "HIVE_HOME": str(home), **(extra_env or {})},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (paths.host_sock.exists() and _answers(paths.host_sock)):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((home / "serve.log").read_text()[-2000:])
+            time.sleep(0.02)
+        yield paths
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        shutil.rmtree(home, ignore_errors=True)

@@ -1,0 +1,3 @@
+from hyperhive.cli.main import main
+
+main()

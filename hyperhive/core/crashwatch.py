@@ -1,0 +1,139 @@
+"""The crash watch: orthogonal axes per agent, checked every `interval` seconds.
+
+Axes: running; failed (exited without the core asking — non-zero, killed, or even 0);
+logged-in (Claude credentials in its state or a model key/endpoint configured); up-to-date (the
+running sandbox was built from the applied config revision).
+
+Invariants: transitions become `system` events to the manager (`container_crash` with exit code
+and log tail, `needs_login`, `logged_in`, `needs_update`) and dashboard events (`agent_state`);
+the first tick only seeds — nothing fires for states that already held when the daemon started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from hyperhive.core.feature import BaseFeature
+from hyperhive.core.logs import read_logs
+
+if TYPE_CHECKING:
+    from hyperhive.core.hive import Hive
+    from hyperhive.core.lifecycle import Lifecycle
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Axes:
+    running: bool
+    failed: bool
+    logged_in: bool
+    up_to_date: bool
+
+
+class CrashWatch(BaseFeature):
+    name = "crash_watch"
+
+    def __init__(self, interval: float = 2.0) -> None:
+        self.interval = interval
+        self._axes: dict[str, Axes] = {}
+        self._seeded = False
+        self._kick = asyncio.Event()
+
+    async def start(self, hive: Hive) -> None:
+        self.hive = hive
+        hive.crash_watch = self
+
+    async def after_start(self) -> None:
+        self.hive.tasks.spawn("crash-watch", self._loop, restart=True)
+
+    @property
+    def lc(self) -> Lifecycle:
+        lc: Lifecycle = self.hive.lifecycle
+        return lc
+
+    def poke(self) -> None:
+        """Check now (tests and actions call this instead of waiting for the tick)."""
+        self._kick.set()
+
+    def flags(self, name: str) -> dict[str, Any]:
+        ax = self._axes.get(name)
+        if ax is None:
+            return {}
+        return {
+            "failed": ax.failed,
+            "needs_login": not ax.logged_in,
+            "needs_update": ax.running and not ax.up_to_date,
+        }
+
+    def logged_in(self, name: str) -> bool:
+        ep = self.hive.config.model_endpoint
+        if ep.base_url or ep.api_key_file:
+            return True
+        claude = self.hive.paths.state_dir(name) / ".claude"
+        return (claude / ".credentials.json").exists()
+
+    async def _loop(self) -> None:
+        while True:
+            await self.tick()
+            try:
+                await asyncio.wait_for(self._kick.wait(), self.interval)
+            except TimeoutError:
+                pass
+            self._kick.clear()
+
+    async def tick(self) -> None:
+        seeding = not self._seeded
+        self._seeded = True
+        manager = self.hive.registry.manager()
+        for rec in self.hive.registry.all():
+            if rec.runtime == "external":
+                continue
+            name = rec.name
+            if name in self.lc.transients:
+                continue  # mid-action: judge when it settles
+            st = await self.lc.status(name)
+            prev = self._axes.get(name)
+            expected = name in self.lc.expected_exit
+            failed = (not st.running) and not expected and st.exit_code is not None
+            if prev is not None and prev.failed and not st.running:
+                failed = True  # stays failed until it runs again
+            rev = self.lc.config_rev(name)
+            ax = Axes(
+                running=st.running,
+                failed=failed,
+                logged_in=self.logged_in(name),
+                up_to_date=(not st.running) or self.lc.built_rev.get(name, rev) == rev,
+            )
+            self._axes[name] = ax
+            if prev == ax:
+                continue
+            self.hive.hub.publish("agent_state", agent=name, **ax.__dict__)
+            if seeding or prev is None or manager is None:
+                continue
+            to = manager.name
+            if ax.failed and not prev.failed:
+                tail = read_logs(self.hive.paths.logs_dir(name), "harness", 20)
+                logger.warning(
+                    "%s crashed (exit %s)",
+                    name,
+                    st.exit_code,
+                    extra={"action": "crash", "agent": name},
+                )
+                if name != to:
+                    await self.hive.broker.system_event(
+                        to,
+                        "container_crash",
+                        agent=name,
+                        exit_code=st.exit_code,
+                        log_tail="\n".join(tail),
+                    )
+            if prev.logged_in and not ax.logged_in and name != to:
+                await self.hive.broker.system_event(to, "needs_login", agent=name)
+            if not prev.logged_in and ax.logged_in and name != to:
+                await self.hive.broker.system_event(to, "logged_in", agent=name)
+            if ax.running and not ax.up_to_date and (prev.up_to_date or not prev.running):
+                await self.hive.broker.system_event(to, "needs_update", agent=name)

@@ -1,0 +1,421 @@
+"""Agent lifecycle: spawn, start, stop, kill, restart, rebuild, destroy (+purge), on the
+runtime each agent is configured for, with transients visible while an action runs.
+
+Invariants:
+- One action per agent at a time (a per-agent lock); while it runs, a transient
+  (`spawning`, `starting`, `stopping`, `restarting`, `rebuilding`, `destroying`) is set, shown in
+  `agent_status` and published (`transient_set` / `transient_cleared`), and always cleared.
+  `action()` is the one helper every surface goes through.
+- The desired state (`running` / `stopped`) is persisted per agent (`agents/<name>/desired`),
+  so a restarted daemon re-adopts running sandboxes and starts those that should run, never
+  starting a duplicate.
+- After start / restart / rebuild the agent gets a `system` kick event in its inbox.
+- An exit the core did not ask for is a crash (`failed`), reported by the crash watch.
+- Manager tools can never target the manager itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hyperhive.core.feature import BaseFeature
+from hyperhive.core.rpc import Caller
+from hyperhive.errors import Conflict, Forbidden, HiveError, NotFound
+from hyperhive.names import validate_name
+from hyperhive.runtime.base import LaunchSpec, Limits, Runtime, RuntimeStatus
+
+if TYPE_CHECKING:
+    from hyperhive.core.hive import Hive
+
+logger = logging.getLogger(__name__)
+
+KICK = (
+    "you were just (re)started; your notes are in {state}; your conversation (session) "
+    "continues where it left off"
+)
+INSIDE_SOCK = "/run/hive/hive.sock"
+INSIDE_STATE = "/state"
+
+
+class Lifecycle(BaseFeature):
+    name = "lifecycle"
+
+    def __init__(self, runtime_factory: Any = None) -> None:
+        self._runtime_factory = runtime_factory
+        self._runtimes: dict[str, Runtime] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.transients: dict[str, str] = {}
+        self.expected_exit: set[str] = set()
+        self.built_rev: dict[str, str] = {}
+
+    # -- setup ------------------------------------------------------------------------------
+
+    async def start(self, hive: Hive) -> None:
+        self.hive = hive
+        hive.lifecycle = self
+        configs = getattr(hive, "configs", None)
+        if configs is not None:
+            configs.repo_owner = self._repo_owner
+        from hyperhive.core import verbs_lifecycle
+
+        verbs_lifecycle.register(hive, self)
+
+    async def after_start(self) -> None:
+        """Called by the hive once sockets are open: adopt or start agents that should run."""
+        for rec in self.hive.registry.all():
+            if rec.runtime == "external":
+                continue
+            try:
+                status = await self.runtime_for(rec.name).adopt(self.spec(rec.name))
+            except Exception:
+                logger.exception(
+                    "adopting %s failed",
+                    rec.name,
+                    extra={"action": "adopt_failed", "agent": rec.name},
+                )
+                continue
+            if status.running:
+                self.built_rev[rec.name] = status.config_rev
+                logger.info(
+                    "re-adopted %s (pid %s)",
+                    rec.name,
+                    status.pid,
+                    extra={"action": "adopted", "agent": rec.name},
+                )
+            elif self.desired(rec.name) == "running":
+                with contextlib.suppress(HiveError):
+                    await self.start_agent(rec.name)
+
+    async def aclose(self) -> None:
+        for rt in self._runtimes.values():
+            with contextlib.suppress(Exception):
+                await rt.aclose()
+
+    def runtime_for(self, name: str) -> Runtime:
+        rec = self.hive.registry.require(name)
+        rt_name = rec.runtime
+        if rt_name not in self._runtimes:
+            if self._runtime_factory is not None:
+                self._runtimes[rt_name] = self._runtime_factory(rt_name)
+            else:
+                from hyperhive.runtime.select import make_runtime
+
+                self._runtimes[rt_name] = make_runtime(rt_name)
+        return self._runtimes[rt_name]
+
+    # -- desired state ----------------------------------------------------------------------
+
+    def _desired_file(self, name: str) -> Path:
+        return self.hive.paths.agent_dir(name) / "desired"
+
+    def desired(self, name: str) -> str:
+        try:
+            return self._desired_file(name).read_text().strip() or "stopped"
+        except FileNotFoundError:
+            return "stopped"
+
+    def set_desired(self, name: str, state: str) -> None:
+        path = self._desired_file(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(state + "\n")
+
+    # -- specs ------------------------------------------------------------------------------
+
+    def config_rev(self, name: str) -> str:
+        """The applied config revision a sandbox would be built from."""
+        configs = getattr(self.hive, "configs", None)
+        if configs is not None:
+            rev: str = configs.applied_sha(name) or ""
+            return rev
+        path = self.hive.paths.applied_dir(name) / "agent.toml"
+        try:
+            import hashlib
+
+            return hashlib.sha1(path.read_bytes()).hexdigest()
+        except FileNotFoundError:
+            return ""
+
+    def uid_for(self, name: str) -> int | None:
+        if os.geteuid() != 0:
+            return None
+        from hyperhive.runtime.uids import UidTable
+
+        return UidTable(self.hive.paths.home / "uids.json").allocate(name)
+
+    def _repo_owner(self, name: str) -> tuple[int, int] | None:
+        """Config repos belong to the manager's uid, so it can commit in them."""
+        manager = self.hive.registry.manager()
+        uid = self.sandbox_uid(manager.name) if manager is not None else None
+        return (uid, uid) if uid is not None else None
+
+    def sandbox_uid(self, name: str) -> int | None:
+        """The agent's own uid when it runs sandboxed under a root daemon, else None."""
+        rec = self.hive.registry.get(name)
+        if rec is None or rec.runtime != "bwrap":
+            return None
+        return self.uid_for(name)
+
+    def model_env(self, name: str) -> dict[str, str]:
+        """How the agent's claude reaches its model: through the core's per-agent model
+        socket for an http endpoint (works in every network mode), else directly."""
+        ep = self.hive.config.model_endpoint
+        env: dict[str, str] = {"HIVE_RATE_LIMIT_WAIT": str(ep.rate_limit_wait_seconds)}
+        base = ep.base_url.replace("{agent}", name)
+        if base.startswith("http://"):
+            env["HIVE_MODEL_SOCKET"] = "model.sock"  # relative to the agent's socket dir
+            env["HIVE_MODEL_BASE_URL"] = base  # the harness rewrites the host part
+        elif base:
+            env["HIVE_MODEL_BASE_URL"] = base
+        if ep.api_key_file:
+            with contextlib.suppress(OSError):
+                env["HIVE_API_KEY"] = Path(ep.api_key_file).read_text().strip()
+        elif base:
+            env["HIVE_API_KEY"] = "hyperhive"
+        return env
+
+    def spec(self, name: str) -> LaunchSpec:
+        hive = self.hive
+        rec = hive.registry.require(name)
+        cfg = hive.agent_configs.get_or_default(name)
+        paths = hive.paths
+        isolated = rec.runtime == "bwrap"
+        sock = INSIDE_SOCK if isolated else str(paths.agent_sock(name))
+        state = INSIDE_STATE if isolated else str(paths.state_dir(name))
+        argv = [
+            sys.executable,
+            "-m",
+            "hyperhive.cli",
+            "agent",
+            "serve",
+            "--socket",
+            sock,
+            "--state-dir",
+            state,
+        ]
+        env = {**cfg.env, **self.model_env(name)}
+        claude = os.environ.get("HIVE_CLAUDE_BIN")
+        if claude:
+            env["HIVE_CLAUDE_BIN"] = claude
+        limits_cfg = hive.config.limits
+        limits = Limits(
+            memory_mb=cfg.limits.memory_mb
+            if cfg.limits.memory_mb is not None
+            else limits_cfg.memory_mb,
+            pids=cfg.limits.pids if cfg.limits.pids is not None else limits_cfg.pids,
+            cpu_percent=cfg.limits.cpu_percent
+            if cfg.limits.cpu_percent is not None
+            else limits_cfg.cpu_percent,
+        )
+        network = cfg.network or hive.config.defaults.network
+        if network == "auto":
+            from hyperhive.runtime.select import egress_support
+
+            network = "egress" if egress_support() is None else "none"
+        ro: list[tuple[Path, Path]] = [
+            (Path(p), Path(p)) for p in cfg.packages.ro_paths if Path(p).exists()
+        ]
+        rw: list[tuple[Path, Path]] = []
+        configs = getattr(hive, "configs", None)
+        if rec.kind == "manager" and configs is not None:
+            for host, inside, writable in configs.manager_binds():
+                (rw if writable else ro).append((Path(host), Path(inside)))
+        return LaunchSpec(
+            name=name,
+            argv=argv,
+            state_dir=paths.state_dir(name),
+            sock_dir=paths.sock_dir(name),
+            shared_dir=paths.shared_dir,
+            log_dir=paths.logs_dir(name),
+            env=env,
+            uid=self.uid_for(name) if isolated else None,
+            network=network,
+            limits=limits,
+            ro_binds=ro,
+            rw_binds=rw,
+            config_rev=self.config_rev(name),
+            git_name=name,
+        )
+
+    # -- the one action helper --------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def action(self, name: str, transient: str) -> AsyncIterator[None]:
+        """Serialise actions per agent and show `transient` while this one runs."""
+        lock = self._locks.setdefault(name, asyncio.Lock())
+        if lock.locked():
+            raise Conflict(
+                f"{name} is busy ({self.transients.get(name, 'working')}); try again when it finishes"
+            )
+        async with lock:
+            self.transients[name] = transient
+            self.hive.hub.publish("transient_set", agent=name, transient=transient)
+            try:
+                yield
+            finally:
+                self.transients.pop(name, None)
+                self.hive.hub.publish("transient_cleared", agent=name, transient=transient)
+
+    async def _kick(self, name: str) -> None:
+        state = (
+            INSIDE_STATE
+            if self.hive.registry.require(name).runtime == "bwrap"
+            else str(self.hive.paths.state_dir(name))
+        )
+        await self.hive.broker.system_event(name, "kick", note=KICK.format(state=state))
+
+    async def _launch(self, name: str) -> RuntimeStatus:
+        configs = getattr(self.hive, "configs", None)
+        if configs is not None:  # agents made without an approval still get a config repo
+            await configs.ensure_applied(name)
+            self.hive.agent_configs.invalidate(name)
+        spec = self.spec(name)
+        for d in (spec.state_dir, spec.log_dir, spec.sock_dir, spec.shared_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        await self.hive.open_socket(name)
+        proxy = getattr(self.hive, "model_proxy", None)
+        if proxy is not None:
+            await proxy.open(name)
+        self.expected_exit.discard(name)
+        status = await self.runtime_for(name).start(spec)
+        self.built_rev[name] = spec.config_rev
+        self.set_desired(name, "running")
+        return status
+
+    async def _halt(self, name: str, graceful: bool, timeout: float = 60.0) -> RuntimeStatus:
+        rt = self.runtime_for(name)
+        self.expected_exit.add(name)
+        if graceful:
+            return await rt.stop(name, timeout)
+        return await rt.kill(name)
+
+    # -- operations -------------------------------------------------------------------------
+
+    async def spawn_agent(
+        self, name: str, *, runtime: str | None = None, requested_by: str | None = None
+    ) -> None:
+        validate_name(name)
+        if self.hive.registry.get(name) is None:
+            await self.hive.registry.register(
+                name, "agent", runtime=runtime or self.hive.default_runtime(), parent=requested_by
+            )
+        await self.hive.open_socket(name)
+        if self.hive.registry.require(name).runtime == "external":
+            return
+        async with self.action(name, "spawning"):
+            status = await self.runtime_for(name).status(name)
+            if not status.running:
+                await self._launch(name)
+        await self._kick(name)
+
+    async def start_agent(self, name: str) -> None:
+        self.hive.registry.require(name)
+        async with self.action(name, "starting"):
+            status = await self.runtime_for(name).status(name)
+            if status.running:
+                return
+            await self._launch(name)
+        await self._kick(name)
+
+    async def stop_agent(self, name: str, graceful: bool = True, timeout: float = 60.0) -> None:
+        self.hive.registry.require(name)
+        async with self.action(name, "stopping"):
+            self.set_desired(name, "stopped")
+            await self._halt(name, graceful, timeout)
+
+    async def kill_agent(self, name: str) -> None:
+        self.hive.registry.require(name)
+        async with self.action(name, "stopping"):
+            self.set_desired(name, "stopped")
+            await self._halt(name, graceful=False)
+        manager = self.hive.registry.manager()
+        if manager is not None and manager.name != name:
+            await self.hive.broker.system_event(manager.name, "killed", agent=name)
+
+    async def restart(self, name: str) -> None:
+        self.hive.registry.require(name)
+        async with self.action(name, "restarting"):
+            await self._halt(name, graceful=True, timeout=30.0)
+            await self._launch(name)
+        await self._kick(name)
+
+    async def rebuild(self, name: str) -> None:
+        """Re-create the sandbox from the current applied config (restart if running)."""
+        self.hive.registry.require(name)
+        async with self.action(name, "rebuilding"):
+            status = await self.runtime_for(name).status(name)
+            was_running = status.running or self.desired(name) == "running"
+            if status.running:
+                await self._halt(name, graceful=True, timeout=30.0)
+            self.hive.agent_configs.invalidate(name)
+            if was_running:
+                await self._launch(name)
+        if was_running:
+            await self._kick(name)
+
+    async def destroy(self, name: str, purge: bool = False) -> None:
+        rec = self.hive.registry.require(name)
+        if rec.kind == "manager":
+            raise Forbidden("the manager cannot be destroyed")
+        async with self.action(name, "destroying"):
+            if rec.runtime != "external":
+                with contextlib.suppress(HiveError):
+                    await self._halt(name, graceful=False)
+            await self.hive.close_socket(name)
+            proxy = getattr(self.hive, "model_proxy", None)
+            if proxy is not None:
+                await proxy.close(name)
+            await self.hive.registry.remove(name)
+            self.set_desired(name, "stopped")
+        if purge:
+            await self.purge(name)
+
+    async def purge(self, name: str) -> None:
+        validate_name(name)
+        if self.hive.registry.get(name) is not None:
+            raise Conflict(f"{name} is a live agent: destroy it first")
+        paths = self.hive.paths
+        found = False
+        configs = getattr(self.hive, "configs", None)
+        if configs is not None:
+            found = await configs.remove_applied(name)  # a symlink to kept trees
+        for d in (paths.agent_dir(name), paths.applied_dir(name), paths.sock_dir(name)):
+            if d.is_symlink():
+                d.unlink()
+                found = True
+            elif d.exists():
+                found = True
+                await asyncio.to_thread(shutil.rmtree, d, True)
+        if not found:
+            raise NotFound(f"nothing is kept under the name {name!r}")
+        self.hive.hub.publish("tombstone_purged", agent=name)
+
+    async def status(self, name: str) -> RuntimeStatus:
+        return await self.runtime_for(name).status(name)
+
+    async def status_fields(self, agent: str) -> dict[str, Any]:
+        rec = self.hive.registry.get(agent)
+        if rec is None:
+            return {}
+        fields: dict[str, Any] = {}
+        if agent in self.transients:
+            fields["transient"] = self.transients[agent]
+        if rec.runtime == "external":
+            return fields
+        st = await self.runtime_for(agent).status(agent)
+        fields["running"] = st.running
+        watch = getattr(self.hive, "crash_watch", None)
+        if watch is not None:
+            fields.update(watch.flags(agent))
+        return fields
+
+    def guard_manager_target(self, caller: Caller, name: str) -> None:
+        if caller.name == name:
+            raise Forbidden("you cannot target yourself (that would cut your own legs)")

@@ -1,0 +1,117 @@
+"""Per-agent model sockets: `run/agents/<name>/model.sock` forwards raw bytes to the hive's
+http model endpoint (e.g. `hive sim` on host loopback).
+
+Why: sandboxes in `none` or `egress` mode cannot reach host loopback, by design. The agent's
+harness tunnels a loopback port inside the sandbox to this socket, so the real CLI reaches the
+configured local model server in every network mode, and only that server. Only `http://`
+endpoints are proxied (a TLS endpoint is reached directly, over the agent's own network).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from hyperhive.core.feature import BaseFeature
+
+if TYPE_CHECKING:
+    from hyperhive.core.hive import Hive
+
+logger = logging.getLogger(__name__)
+
+
+async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        with contextlib.suppress(Exception):
+            if writer.can_write_eof():
+                writer.write_eof()
+
+
+async def splice(
+    a: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+    b: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+) -> None:
+    try:
+        await asyncio.gather(pump(a[0], b[1]), pump(b[0], a[1]))
+    finally:
+        for w in (a[1], b[1]):
+            w.close()
+
+
+class ModelProxy(BaseFeature):
+    name = "model_proxy"
+
+    def __init__(self) -> None:
+        self._servers: dict[str, asyncio.Server] = {}
+        self._conns: set[asyncio.Task[None]] = set()
+
+    async def start(self, hive: Hive) -> None:
+        self.hive = hive
+        hive.model_proxy = self
+
+    def target(self, name: str) -> tuple[str, int] | None:
+        base = self.hive.config.model_endpoint.base_url.replace("{agent}", name)
+        if not base.startswith("http://"):
+            return None
+        parts = urlsplit(base)
+        return parts.hostname or "127.0.0.1", parts.port or 80
+
+    async def open(self, name: str) -> None:
+        if name in self._servers or self.target(name) is None:
+            return
+        path = self.hive.paths.sock_dir(name) / "model.sock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+        async def on_conn(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                self._conns.add(task)
+                task.add_done_callback(self._conns.discard)
+            target = self.target(name)
+            if target is None:
+                w.close()
+                return
+            try:
+                upstream = await asyncio.open_connection(*target)
+            except OSError as exc:
+                logger.warning(
+                    "model endpoint unreachable for %s: %s",
+                    name,
+                    exc,
+                    extra={"action": "model_proxy", "agent": name},
+                )
+                w.close()
+                return
+            await splice((r, w), upstream)
+
+        server = await asyncio.start_unix_server(on_conn, path=str(path))
+        owner = self.hive.socket_owner(name)
+        if owner is not None:  # only the agent's own uid may use its model socket
+            os.chown(path, owner, -1)
+            path.chmod(0o600)
+        self._servers[name] = server
+
+    async def close(self, name: str) -> None:
+        server = self._servers.pop(name, None)
+        if server is not None:
+            server.close()
+
+    async def aclose(self) -> None:
+        for name in list(self._servers):
+            await self.close(name)
+        for t in list(self._conns):
+            t.cancel()
+        if self._conns:
+            await asyncio.gather(*self._conns, return_exceptions=True)

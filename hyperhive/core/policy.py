@@ -1,0 +1,89 @@
+"""Per-agent applied config, cached by file mtime, and the send policy enforced in the core.
+
+Invariant: the core refuses a send the sender's applied `allowed_recipients` forbids, whether
+or not the harness checked first; the manager is always an allowed recipient so an agent is
+never stranded without an escalation path; a whitelist forbids broadcast.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hyperhive.agentconfig import AgentConfig, load_agent_config
+from hyperhive.errors import ConfigError, Forbidden
+from hyperhive.names import BROADCAST
+
+if TYPE_CHECKING:
+    from hyperhive.core.hive import Hive
+
+
+_DEFAULT = AgentConfig()
+
+
+class AgentConfigs:
+    """Reads `applied/<name>/agent.toml`, re-reading only when the file changed. The file is
+    stat'ed at most once per `recheck` seconds per agent (sends are a hot path); the core calls
+    `invalidate` itself whenever it applies a config, so its own changes are seen at once."""
+
+    def __init__(self, hive: Hive, recheck: float = 1.0) -> None:
+        self.hive = hive
+        self.recheck = recheck
+        self._cache: dict[str, tuple[float, AgentConfig]] = {}
+        self._checked: dict[str, float] = {}
+
+    def invalidate(self, name: str) -> None:
+        self._checked.pop(name, None)
+        self._cache.pop(name, None)
+
+    def path(self, name: str) -> Path:
+        return self.hive.paths.applied_dir(name) / "agent.toml"
+
+    def get(self, name: str) -> AgentConfig:
+        now = time.monotonic()
+        cached = self._cache.get(name)
+        if cached is not None and now - self._checked.get(name, 0.0) < self.recheck:
+            return cached[1]
+        self._checked[name] = now
+        path = self.path(name)
+        try:
+            mtime = path.stat().st_mtime
+        except FileNotFoundError:
+            self._cache[name] = (0.0, _DEFAULT)
+            return _DEFAULT
+        if cached is not None and cached[0] == mtime:
+            return cached[1]
+        cfg = load_agent_config(path)
+        self._cache[name] = (mtime, cfg)
+        return cfg
+
+    def get_or_default(self, name: str) -> AgentConfig:
+        """Like `get`, but a broken applied config counts as defaults (it was validated when
+        applied; this only guards against hand edits)."""
+        try:
+            return self.get(name)
+        except ConfigError:
+            return AgentConfig()
+
+
+def refusal(sender: str, to: str, allowed: list[str], manager: str) -> str:
+    listed = ", ".join(sorted({*allowed, manager}))
+    return (
+        f"refused: {sender} may only message {listed}. Send your request to the manager "
+        f"({manager}) and ask it to route it to {to!r}."
+    )
+
+
+def install_send_policy(hive: Hive) -> None:
+    async def policy(sender: str, to: str) -> None:
+        if hive.registry.get(sender) is None:
+            return
+        manager = hive.registry.manager()
+        manager_name = manager.name if manager else hive.config.manager.name
+        allowed = hive.agent_configs.get_or_default(sender).allowed_recipients
+        if not allowed or to == manager_name or (to in allowed and to != BROADCAST):
+            return
+        raise Forbidden(refusal(sender, to, allowed, manager_name))
+
+    hive.broker.policy = policy

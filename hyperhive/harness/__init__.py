@@ -1,0 +1,1 @@
+"""The agent harness: runs Claude Code turns for one agent and publishes what happens."""

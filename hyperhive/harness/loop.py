@@ -1,0 +1,392 @@
+"""The harness main loop: park in `recv`, build a wake prompt, run one Claude Code turn,
+record it, repeat.
+
+Invariants:
+- One turn at a time; the state (`waiting` parked in recv, `thinking` in a turn,
+  `compacting`, `idle` between, `offline` before connecting) is authoritative for pages.
+- A turn's every stream-json line is published on the event bus, parsed.
+- Outcomes: ok; failed (note = error text); prompt_too_long → `/compact`, then the turn is
+  retried once; rate_limited → wait `rate_limit_wait` seconds, then retry; no result line →
+  cancelled. Every attempt ends with exactly one `turn_end` and one stats row.
+- The conversation continues across turns and restarts (`--continue` once a session exists).
+- Graceful stop: a parked recv is abandoned at once (nothing is lost: an unwritten reply
+  re-queues its messages); a running turn is allowed to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hyperhive.agentconfig import AgentConfig
+from hyperhive.client.agent import AgentClient
+from hyperhive.clock import iso
+from hyperhive.harness import settings as cs
+from hyperhive.harness.claude import ClaudeTurn
+from hyperhive.harness.events import EventBus
+from hyperhive.harness.prompt import system_prompt, wake_prompt
+from hyperhive.harness.stats import TurnStatRow, TurnStats
+from hyperhive.harness.stream import Event, OutcomeKind, TurnOutcome, TurnTally
+
+logger = logging.getLogger(__name__)
+
+RECV_PARK = 180.0
+
+
+@dataclass
+class HarnessOptions:
+    socket: Path
+    state_dir: Path
+    web_socket: Path | None = None
+    claude_bin: Path | None = None
+    base_url: str | None = None
+    api_key: str | None = None
+    rate_limit_wait: float = 300.0
+    python: str = field(default_factory=lambda: sys.executable)
+
+    @classmethod
+    def from_env(cls, socket: Path, state_dir: Path, web_socket: Path | None) -> HarnessOptions:
+        key_file = os.environ.get("HIVE_API_KEY_FILE")
+        key = os.environ.get("HIVE_API_KEY") or (
+            Path(key_file).read_text().strip() if key_file and Path(key_file).exists() else None
+        )
+        return cls(
+            socket=socket,
+            state_dir=state_dir,
+            web_socket=web_socket,
+            claude_bin=Path(os.environ["HIVE_CLAUDE_BIN"])
+            if os.environ.get("HIVE_CLAUDE_BIN")
+            else None,
+            base_url=os.environ.get("HIVE_MODEL_BASE_URL") or None,
+            api_key=key,
+            rate_limit_wait=float(os.environ.get("HIVE_RATE_LIMIT_WAIT", "300")),
+        )
+
+
+def event_kind(ev: Event) -> str:
+    """Stable event kind names for the bus (what pages switch on)."""
+    names = {
+        "SystemInit": "session_init",
+        "AssistantText": "text",
+        "AssistantToolUse": "tool_use",
+        "AssistantThinking": "thinking",
+        "ToolResult": "tool_result",
+        "UserText": "user_text",
+        "SystemStatus": "status",
+        "ApiRetry": "api_retry",
+        "CompactBoundary": "compact_boundary",
+        "PermissionDenied": "permission_denied",
+        "RateLimit": "rate_limit",
+        "ControlRequest": "control_request",
+        "ControlResponse": "control_response",
+        "Result": "result",
+        "Unknown": "unknown",
+    }
+    return names.get(type(ev).__name__, type(ev).__name__.lower())
+
+
+def event_payload(ev: Event) -> dict[str, Any]:
+    data = dataclasses.asdict(ev) if dataclasses.is_dataclass(ev) else {}
+    if type(ev).__name__ != "Unknown":
+        data.pop("raw", None)
+    return data
+
+
+class Harness:
+    def __init__(self, opts: HarnessOptions) -> None:
+        self.opts = opts
+        self.state = "offline"
+        self.name = "?"
+        self.kind = "agent"
+        self.manager = "manager"
+        self.model = "haiku"
+        self.config = AgentConfig()
+        self.bus = EventBus(opts.state_dir)
+        self.stats = TurnStats(opts.state_dir)
+        self.client = AgentClient(opts.socket)
+        self.unread = 0
+        self._turn: ClaudeTurn | None = None
+        self._cancel_requested = False
+        self._compact_requested = False
+        self._stopping = asyncio.Event()
+        self._idle = asyncio.Event()
+        self.run_dir = opts.state_dir / ".hyperhive"
+        self.config_dir = opts.state_dir / ".claude"
+        self.last_turn: dict[str, Any] | None = None
+
+    # -- control (used by the web page / signals) --------------------------------------------
+
+    def set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            self.bus.publish("state", state=state)
+
+    async def cancel(self) -> bool:
+        """Interrupt the running turn (SIGINT to the CLI). False when no turn is running."""
+        turn = self._turn
+        if turn is None:
+            return False
+        self._cancel_requested = True
+        self.bus.publish("note", text="cancel requested by the operator")
+        await turn.interrupt()
+        return True
+
+    def request_compact(self) -> None:
+        """Compact the conversation now if idle, else right after the running turn."""
+        self._compact_requested = True
+        self._wake_recv()
+
+    def stop(self) -> None:
+        """Graceful stop: finish the running turn, then exit."""
+        self._stopping.set()
+        self._wake_recv()
+
+    def _wake_recv(self) -> None:
+        task = getattr(self, "_recv_task", None)
+        if task is not None and not task.done():
+            task.cancel()
+
+    # -- setup ------------------------------------------------------------------------------
+
+    async def _introduce(self) -> None:
+        who = await self.client.request({"cmd": "whoami"})
+        cfg = await self.client.request({"cmd": "config"})
+        self.name, self.kind, self.manager = who["name"], who["kind"], who["manager"]
+        self.unread = who.get("unread", 0)
+        self.model = cfg["model"]
+        self.config = AgentConfig.model_validate(cfg["config"])
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.config_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "system-prompt.md").write_text(
+            system_prompt(
+                self.kind, self.name, self.manager, str(self.opts.state_dir), cfg.get("role_prompt")
+            )
+        )
+        mcp, extra_allow, warnings = cs.mcp_config(
+            [self.opts.python, "-m", "hyperhive.mcptools", "--socket", str(self.opts.socket)],
+            {},
+            {k: v.model_dump() for k, v in self.config.extra_mcp_servers.items()},
+        )
+        for w in warnings:
+            logger.warning("%s", w, extra={"action": "mcp_config", "agent": self.name})
+            self.bus.publish("note", text=f"config: {w}")
+        (self.run_dir / "mcp.json").write_text(json.dumps(mcp, indent=2))
+        settings = cs.settings_json(
+            "manager" if self.kind == "manager" else "agent",
+            extra_allow=[*extra_allow, *self.config.allowed_tools],
+            extra_deny=self.config.denied_tools,
+        )
+        (self.run_dir / "settings.json").write_text(json.dumps(settings, indent=2))
+
+    def _has_session(self) -> bool:
+        projects = self.config_dir / "projects"
+        if not projects.is_dir():
+            return False
+        prefix = cs.project_dir_name(self.opts.state_dir)
+        return any(d.name.startswith(prefix) and any(d.glob("*.jsonl")) for d in projects.iterdir())
+
+    def _argv(self, prompt: str) -> list[str]:
+        binary = self.opts.claude_bin or cs.find_claude_binary()
+        return cs.claude_argv(
+            binary,
+            prompt=prompt,
+            model=self.model,
+            settings_path=self.run_dir / "settings.json",
+            mcp_path=self.run_dir / "mcp.json",
+            system_prompt_path=self.run_dir / "system-prompt.md",
+            continue_session=self._has_session(),
+        )
+
+    def _env(self) -> dict[str, str]:
+        local = bool(self.opts.base_url and "127.0.0.1" in self.opts.base_url)
+        env = cs.claude_env(
+            home=self.opts.state_dir,
+            config_dir=self.config_dir,
+            base_url=self.opts.base_url,
+            api_key=self.opts.api_key,
+            max_retries=0 if local else None,
+            inherit=os.environ,
+        )
+        env.update(self.config.env)
+        env["HIVE_AGENT"] = self.name
+        return env
+
+    # -- main loop --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        async with self.bus, self.stats:
+            await self._introduce()
+            self.bus.publish("harness_start", name=self.name, kind=self.kind, model=self.model)
+            logger.info(
+                "harness up for %s",
+                self.name,
+                extra={"action": "harness_start", "agent": self.name},
+            )
+            try:
+                while not self._stopping.is_set():
+                    if self._compact_requested:
+                        await self._compact("requested by the operator")
+                        continue
+                    answer = await self._park()
+                    if answer is None:
+                        continue
+                    msgs = answer["messages"]
+                    if not msgs:
+                        continue
+                    self.unread = answer.get("remaining", 0)
+                    await self.take_turn(msgs[0], answer.get("remaining", 0))
+            finally:
+                self.set_state("offline")
+                await self.client.aclose()
+
+    async def _park(self) -> dict[str, Any] | None:
+        self.set_state("waiting")
+        self._recv_task = asyncio.ensure_future(
+            self.client.request({"cmd": "recv", "wait_seconds": RECV_PARK, "max": 1})
+        )
+        try:
+            return await self._recv_task
+        except asyncio.CancelledError:
+            if self._stopping.is_set() or self._compact_requested:
+                await self.client.aclose()  # the core re-queues anything leased to that recv
+                return None
+            raise
+        finally:
+            self._recv_task = None  # type: ignore[assignment]
+
+    async def take_turn(self, msg: dict[str, Any], remaining: int) -> None:
+        prompt = wake_prompt(msg, remaining)
+        wake_from = msg["from"]
+        compacted = False
+        while True:
+            outcome = await self._one_turn(prompt, wake_from, msg, remaining)
+            if outcome.kind is OutcomeKind.PROMPT_TOO_LONG and not compacted:
+                compacted = True
+                await self._compact("prompt too long")
+                continue
+            if outcome.kind is OutcomeKind.RATE_LIMITED and not self._stopping.is_set():
+                self.bus.publish(
+                    "note", text=f"rate limited; retrying in {self.opts.rate_limit_wait:g} s"
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self.opts.rate_limit_wait)
+                if self._stopping.is_set():
+                    return
+                continue
+            return
+
+    async def _run_cli(self, prompt: str) -> tuple[TurnOutcome, TurnTally, float]:
+        self._cancel_requested = False
+        t0 = time.monotonic()
+        async with ClaudeTurn(self._argv(prompt), env=self._env(), cwd=self.opts.state_dir) as turn:
+            self._turn = turn
+            try:
+                async for _raw, events in turn.lines():
+                    for ev in events:
+                        self.bus.publish(event_kind(ev), **event_payload(ev))
+                outcome, tally = await turn.wait()
+            finally:
+                self._turn = None
+        return outcome, tally, (time.monotonic() - t0) * 1000
+
+    async def _one_turn(
+        self, prompt: str, wake_from: str, msg: dict[str, Any], remaining: int
+    ) -> TurnOutcome:
+        self.set_state("thinking")
+        started = time.time()
+        t0 = time.monotonic()
+        self.bus.publish(
+            "turn_start",
+            **{
+                "from": wake_from,
+                "body": msg["body"],
+                "unread": remaining,
+                "kind": msg.get("kind", "message"),
+                "id": msg["id"],
+            },
+        )
+        try:
+            outcome, tally, cli_ms = await self._run_cli(prompt)
+        except Exception as exc:  # the CLI could not even start
+            logger.exception(
+                "turn failed to run", extra={"action": "turn_error", "agent": self.name}
+            )
+            outcome, tally, cli_ms = (
+                TurnOutcome(OutcomeKind.FAILED, f"harness error: {exc}"),
+                TurnTally(),
+                0.0,
+            )
+        ended = time.time()
+        self.bus.publish("turn_end", ok=outcome.ok, kind=str(outcome.kind), note=outcome.note)
+        self.set_state("idle")
+        await self._record(
+            outcome, tally, wake_from, started, ended, (time.monotonic() - t0) * 1000, cli_ms
+        )
+        return outcome
+
+    async def _compact(self, why: str) -> None:
+        self._compact_requested = False
+        if not self._has_session():
+            self.bus.publish("note", text="nothing to compact yet")
+            return
+        self.set_state("compacting")
+        self.bus.publish("compact_start", reason=why)
+        try:
+            outcome, _tally, _ms = await self._run_cli("/compact")
+        except Exception as exc:
+            outcome = TurnOutcome(OutcomeKind.FAILED, str(exc))
+        self.bus.publish("compact_end", ok=outcome.ok, note=outcome.note)
+        self.set_state("idle")
+
+    async def _count(self, cmd: str, key: str) -> int:
+        try:
+            answer = await asyncio.wait_for(self.client.request_answer({"cmd": cmd}), 5)
+        except Exception:
+            return 0
+        if not answer.body.get("ok"):
+            return 0
+        value = answer.body.get(key, 0)
+        return len(value) if isinstance(value, list) else int(value or 0)
+
+    async def _record(
+        self,
+        outcome: TurnOutcome,
+        tally: TurnTally,
+        wake_from: str,
+        started: float,
+        ended: float,
+        duration_ms: float,
+        cli_ms: float,
+    ) -> None:
+        usage = tally.usage
+        cost = tally.turn_cost_usd if tally.turn_cost_usd is not None else tally.total_cost_usd
+        row = TurnStatRow(
+            model=self.model,
+            wake_from=wake_from,
+            result_kind=str(outcome.kind),
+            started_at=iso(started),
+            ended_at=iso(ended),
+            duration_ms=round(duration_ms),
+            cli_ms=round(cli_ms),
+            input_tokens=usage.input_tokens if usage else 0,
+            output_tokens=usage.output_tokens if usage else 0,
+            cache_read_tokens=usage.cache_read_tokens if usage else 0,
+            cache_creation_tokens=usage.cache_creation_tokens if usage else 0,
+            cost_usd=cost,
+            tool_call_count=tally.total_tool_calls,
+            tool_breakdown=dict(tally.tool_calls),
+            open_threads_count=await self._count("get_open_threads", "threads"),
+            open_reminders_count=await self._count("count_pending_reminders", "count"),
+            note=outcome.note,
+        )
+        self.last_turn = dataclasses.asdict(row)
+        await self.stats.record(row)

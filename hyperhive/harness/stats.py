@@ -1,0 +1,156 @@
+"""Turn stats: one row per Claude turn in `<state>/hyperhive-turn-stats.sqlite`.
+
+Invariant: recording is best-effort — a failure is logged and never blocks or fails a turn.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hyperhive.core.db import Database, Migration, execute_script
+
+logger = logging.getLogger(__name__)
+STATS_DB = "hyperhive-turn-stats.sqlite"
+
+
+def _m1(conn: sqlite3.Connection) -> None:
+    execute_script(
+        conn,
+        """
+        CREATE TABLE turn_stats (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            model TEXT NOT NULL,
+            wake_from TEXT NOT NULL,
+            result_kind TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            ended_at TEXT NOT NULL,
+            duration_ms INTEGER NOT NULL,
+            cli_ms INTEGER NOT NULL DEFAULT 0,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_creation_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL,
+            tool_call_count INTEGER NOT NULL DEFAULT 0,
+            tool_breakdown_json TEXT NOT NULL DEFAULT '{}',
+            open_threads_count INTEGER NOT NULL DEFAULT 0,
+            open_reminders_count INTEGER NOT NULL DEFAULT 0,
+            note TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX turn_stats_by_start ON turn_stats(started_at);
+        """,
+    )
+
+
+STATS_MIGRATIONS = [Migration("0001_turn_stats", _m1)]
+
+
+@dataclass
+class TurnStatRow:
+    model: str
+    wake_from: str
+    result_kind: str
+    started_at: str
+    ended_at: str
+    duration_ms: int
+    cli_ms: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_creation_tokens: int = 0
+    cost_usd: float | None = None
+    tool_call_count: int = 0
+    tool_breakdown: dict[str, int] = field(default_factory=dict)
+    open_threads_count: int = 0
+    open_reminders_count: int = 0
+    note: str = ""
+
+
+_COLS = [
+    "model", "wake_from", "result_kind", "started_at", "ended_at", "duration_ms", "cli_ms",
+    "input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens", "cost_usd",
+    "tool_call_count", "tool_breakdown_json", "open_threads_count", "open_reminders_count", "note",
+]  # fmt: skip
+
+
+def _row_values(row: TurnStatRow) -> tuple[Any, ...]:
+    d = asdict(row)
+    d["tool_breakdown_json"] = json.dumps(d.pop("tool_breakdown"), sort_keys=True)
+    return tuple(d[c] for c in _COLS)
+
+
+def row_from_sql(r: sqlite3.Row) -> dict[str, Any]:
+    d = {k: r[k] for k in r.keys()}
+    d["tool_breakdown"] = json.loads(d.pop("tool_breakdown_json") or "{}")
+    return d
+
+
+class TurnStats:
+    def __init__(self, state_dir: Path) -> None:
+        self.db = Database(state_dir / STATS_DB, STATS_MIGRATIONS)
+
+    async def __aenter__(self) -> TurnStats:
+        await self.db.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.db.aclose()
+
+    async def record(self, row: TurnStatRow) -> None:
+        marks = ",".join("?" * len(_COLS))
+        values = _row_values(row)
+        try:
+            await self.db.write(
+                lambda conn: conn.execute(
+                    f"INSERT INTO turn_stats({','.join(_COLS)}) VALUES ({marks})", values
+                )
+            )
+        except Exception:
+            logger.warning(
+                "could not record turn stats", exc_info=True, extra={"action": "stats_failed"}
+            )
+
+    async def recent(self, limit: int = 20) -> list[dict[str, Any]]:
+        def fn(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            rows = conn.execute("SELECT * FROM turn_stats ORDER BY id DESC LIMIT ?", (limit,))
+            return [row_from_sql(r) for r in rows]
+
+        return await self.db.read(fn)
+
+    async def totals(self) -> dict[str, Any]:
+        return await self.db.read(totals_sql)
+
+
+def totals_sql(conn: sqlite3.Connection) -> dict[str, Any]:
+    r = conn.execute(
+        "SELECT count(*) AS turns, coalesce(sum(input_tokens),0) AS input_tokens,"
+        " coalesce(sum(output_tokens),0) AS output_tokens,"
+        " coalesce(sum(cache_read_tokens),0) AS cache_read_tokens,"
+        " coalesce(sum(cache_creation_tokens),0) AS cache_creation_tokens,"
+        " coalesce(sum(cost_usd),0) AS cost_usd, coalesce(sum(tool_call_count),0) AS tool_calls,"
+        " coalesce(sum(duration_ms),0) AS duration_ms,"
+        " sum(result_kind = 'ok') AS ok, sum(result_kind != 'ok') AS not_ok FROM turn_stats"
+    ).fetchone()
+    return {k: r[k] for k in r.keys()}
+
+
+def read_stats(state_dir: Path, limit: int = 20) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Synchronous read-only access for `hive stats` (works while the harness runs)."""
+    path = state_dir / STATS_DB
+    if not path.exists():
+        return [], {}
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        rows = [
+            row_from_sql(r)
+            for r in conn.execute("SELECT * FROM turn_stats ORDER BY id DESC LIMIT ?", (limit,))
+        ]
+        return rows, totals_sql(conn)
+    finally:
+        conn.close()

@@ -1,0 +1,39 @@
+"""Inside the sandbox: a loopback TCP port that forwards to the core's `model.sock`, so the
+CLI's `ANTHROPIC_BASE_URL` can point at 127.0.0.1 whatever the network mode."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from hyperhive.core.modelproxy import splice
+
+
+class ModelTunnel:
+    def __init__(self, sock: Path) -> None:
+        self.sock = sock
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> ModelTunnel:
+        async def on_conn(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            try:
+                upstream = await asyncio.open_unix_connection(str(self.sock))
+            except OSError:
+                w.close()
+                return
+            await splice((r, w), upstream)
+
+        self._server = await asyncio.start_server(on_conn, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._server is not None:
+            self._server.close()
+
+    def rewrite(self, base_url: str) -> str:
+        """The same URL path, on the tunnel's port."""
+        parts = urlsplit(base_url)
+        return urlunsplit(("http", f"127.0.0.1:{self.port}", parts.path, parts.query, ""))

@@ -1,0 +1,3 @@
+from hyperhive.mcptools.server import main
+
+main()

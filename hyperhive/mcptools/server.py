@@ -1,0 +1,62 @@
+"""Build and run the hyperhive MCP server for one agent (flavor from the core's `whoami`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable
+
+from mcp.server.mcpserver import MCPServer
+
+from hyperhive.agentconfig import AgentConfig
+from hyperhive.client.agent import AgentClient
+from hyperhive.mcptools import manager, messages, threads
+from hyperhive.mcptools.context import ToolContext
+
+logger = logging.getLogger(__name__)
+
+# Each module's `register(server, ctx)` adds its tools (checking `ctx.is_manager` for
+# manager-only ones). Later features append their module here.
+TOOL_MODULES: list[Callable[[MCPServer, ToolContext], None]] = [
+    messages.register,
+    threads.register,
+    manager.register,
+]
+
+
+async def build(socket: str) -> tuple[MCPServer, ToolContext]:
+    client = AgentClient(socket)
+    who = await client.request({"cmd": "whoami"})
+    cfg = await client.request({"cmd": "config"})
+    ctx = ToolContext(
+        client=client,
+        name=who["name"],
+        kind=who["kind"],
+        manager=who["manager"],
+        config=AgentConfig.model_validate(cfg["config"]),
+    )
+    server: MCPServer = MCPServer(
+        name="hyperhive",
+        instructions=f"hyperhive tools for {ctx.name} ({ctx.kind}).",
+    )
+    for register in TOOL_MODULES:
+        register(server, ctx)
+    return server, ctx
+
+
+async def amain(socket: str) -> None:
+    server, ctx = await build(socket)
+    try:
+        await server.run_stdio_async()
+    finally:
+        await ctx.client.aclose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m hyperhive.mcptools")
+    parser.add_argument("--socket", default="/run/hive/hive.sock")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    asyncio.run(amain(args.socket))

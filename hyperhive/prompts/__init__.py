@@ -1,0 +1,1 @@
+"""System prompts for the two flavors (agent, manager), shipped as package data."""

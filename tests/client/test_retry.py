@@ -1,0 +1,40 @@
+"""The retrying client survives a daemon restart and reports how many retries it took."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from hyperhive.client.agent import AgentClient, RetryPolicy, retry_note
+from hyperhive.errors import Unavailable
+from tests.daemon import DaemonProcess
+
+
+async def test_client_survives_daemon_restart(short_tmp: Path) -> None:
+    daemon = DaemonProcess(short_tmp / "h").start()
+    try:
+        fast = RetryPolicy((0.2, 0.4, 0.8, 1.6, 3.0), 6.0)  # the real schedule, scaled by 0.1
+        async with AgentClient(daemon.paths.agent_sock("manager"), retry=fast) as c:
+            assert (await c.call("whoami"))["name"] == "manager"
+            daemon.stop()
+            restart = asyncio.get_running_loop().run_in_executor(None, daemon.start)
+            answer = await c.request_answer({"cmd": "whoami"})
+            await restart
+        assert answer.body["ok"] is True
+        assert answer.retries >= 1
+        assert "unreachable" in retry_note(answer) and "went through" in retry_note(answer)
+    finally:
+        daemon.stop()
+
+
+async def test_client_gives_up_after_budget(short_tmp: Path) -> None:
+    c = AgentClient(short_tmp / "nothing.sock", retry=RetryPolicy((0.01, 0.02), 0.05))
+    with pytest.raises(Unavailable, match="after 2 retries"):
+        await c.call("whoami")
+
+
+def test_default_schedule_is_2_4_8_16_30() -> None:
+    p = RetryPolicy()
+    assert p.delays == (2.0, 4.0, 8.0, 16.0, 30.0) and p.budget == 60.0

@@ -1,0 +1,464 @@
+"""Parsing the real CLI captures in /work/shared/reference/claude-code-samples/."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hyperhive.harness.stream import (
+    ApiRetry,
+    AssistantText,
+    AssistantThinking,
+    AssistantToolUse,
+    CompactBoundary,
+    ControlRequest,
+    ControlResponse,
+    Event,
+    OutcomeKind,
+    PermissionDenied,
+    RateLimit,
+    Result,
+    SystemInit,
+    SystemStatus,
+    ToolResult,
+    TurnTally,
+    Unknown,
+    Usage,
+    UserText,
+    classify,
+    parse_line,
+    parse_lines,
+    parse_stream_line,
+)
+
+SAMPLES = Path("/work/shared/reference/claude-code-samples")
+ALL_SAMPLES = sorted(SAMPLES.glob("*.jsonl")) if SAMPLES.is_dir() else []
+needs_samples = pytest.mark.skipif(not ALL_SAMPLES, reason="reference samples not present")
+
+
+@dataclass
+class Capture:
+    """A sample file: plain captures are CLI stdout; transcripts mix records
+    `{"dt", "cmd"}`, `{"dt", ">>": stdin line}`, `{"dt", "<<": stdout line}`, `{"dt", "rc"}`."""
+
+    stdout: list[dict[str, Any]] = field(default_factory=list)
+    stdin: list[dict[str, Any]] = field(default_factory=list)
+    rc: int | None = None
+
+    def events(self) -> list[Event]:
+        return parse_lines(self.stdout)
+
+    def results(self) -> list[Result]:
+        return [e for e in self.events() if isinstance(e, Result)]
+
+
+def load(name_or_path: str | Path) -> Capture:
+    path = name_or_path if isinstance(name_or_path, Path) else SAMPLES / name_or_path
+    capture = Capture()
+    for text in path.read_text().splitlines():
+        if not text.strip():
+            continue
+        record = json.loads(text)
+        if "dt" not in record:
+            capture.stdout.append(record)
+        elif "<<" in record:
+            capture.stdout.append(record["<<"])
+        elif ">>" in record:
+            capture.stdin.append(record[">>"])
+        elif "rc" in record:
+            capture.rc = record["rc"]
+    return capture
+
+
+def outcome_of(name: str) -> tuple[OutcomeKind, str]:
+    capture = load(name)
+    results = capture.results()
+    outcome = classify(results[-1] if results else None, "", exit_code=capture.rc)
+    return outcome.kind, outcome.note
+
+
+# -- every sample parses --------------------------------------------------------------------
+
+
+@needs_samples
+@pytest.mark.parametrize("path", ALL_SAMPLES, ids=lambda p: p.name)
+def test_every_sample_line_parses(path: Path) -> None:
+    capture = load(path)
+    lines = capture.stdout + capture.stdin
+    assert lines
+    for line in lines:
+        events = parse_line(line)
+        assert events, line
+        # the text form parses to the same events
+        assert parse_line(json.dumps(line)) == events
+        # key order is not stable: reversed keys give the same events
+        assert parse_line(dict(reversed(list(line.items())))) == events
+    # every stdout line of these captures is a modelled type
+    unknown = [e for e in capture.events() if isinstance(e, Unknown)]
+    assert unknown == []
+
+
+@needs_samples
+def test_init_line() -> None:
+    init = load("mcp_allowed.jsonl").events()[0]
+    assert isinstance(init, SystemInit)
+    assert init.version == "2.1.330"
+    assert init.model == "claude-opus-5-5"
+    assert init.session_id
+    assert "Bash" in init.tools
+    assert init.mcp_status("hive") == "connected"
+    assert init.mcp_status("nope") is None
+    bad = load("mcp_bad_server.jsonl").events()[0]
+    assert isinstance(bad, SystemInit)
+    assert bad.mcp_status("hive") == "failed"
+
+
+@needs_samples
+def test_hello() -> None:
+    events = load("hello.jsonl").events()
+    assert [type(e) for e in events] == [SystemInit, AssistantText, Result]
+    text, result = events[1], events[2]
+    assert isinstance(text, AssistantText) and text.text == "MOCK_REPLY: hello"
+    assert isinstance(result, Result)
+    assert result.usage == Usage(2560, 11, 0, 0)
+    assert result.total_cost_usd == pytest.approx(0.01046)
+    assert result.turn_cost_usd == pytest.approx(0.01046)
+    assert result.result == "MOCK_REPLY: hello"
+    assert result.terminal_reason == "completed"
+    assert result.stop_reason == "end_turn"
+    assert result.num_turns == 1
+    assert result.duration_ms > 0
+    assert outcome_of("hello.jsonl") == (OutcomeKind.OK, "")
+
+
+@needs_samples
+def test_mcp_parallel_tool_counts_and_usage() -> None:
+    tally = TurnTally()
+    tally.feed_all(load("mcp_parallel.jsonl").events())
+    assert tally.tool_calls == {"mcp__hive__send": 2}
+    assert tally.total_tool_calls == 2
+    assert tally.tool_errors == 0
+    assert tally.usage == Usage(
+        input_tokens=5387, output_tokens=93, cache_read_tokens=0, cache_creation_tokens=0
+    )
+    assert tally.total_cost_usd == pytest.approx(0.023408)
+    assert tally.init is not None
+    assert tally.session_id == tally.init.session_id
+    results = [e for e in load("mcp_parallel.jsonl").events() if isinstance(e, ToolResult)]
+    assert [r.content for r in results] == [
+        "delivered to bob (3 chars)",
+        "delivered to carol (3 chars)",
+    ]
+
+
+@needs_samples
+def test_tool_use_block() -> None:
+    uses = [e for e in load("mcp_allowed.jsonl").events() if isinstance(e, AssistantToolUse)]
+    assert len(uses) == 1
+    assert uses[0].name == "mcp__hive__send"
+    assert uses[0].input == {"to": "bob", "body": "hi from alice"}
+    assert uses[0].id.startswith("toolu_")
+
+
+@needs_samples
+def test_permission_denied() -> None:
+    events = load("mcp_denied.jsonl").events()
+    denied = [e for e in events if isinstance(e, PermissionDenied)]
+    assert [d.tool_name for d in denied] == ["mcp__hive__send"]
+    errors = [e for e in events if isinstance(e, ToolResult) and e.is_error]
+    assert len(errors) == 1 and "haven't granted" in errors[0].content
+    result = events[-1]
+    assert isinstance(result, Result)
+    assert [d.tool_name for d in result.permission_denials] == ["mcp__hive__send"]
+    assert result.permission_denials[0].tool_input == {"to": "bob", "body": "hi from alice"}
+    tally = TurnTally()
+    tally.feed_all(events)
+    assert (tally.permission_denied, tally.tool_errors) == (1, 1)
+    assert outcome_of("mcp_denied.jsonl")[0] is OutcomeKind.OK  # the turn itself succeeded
+
+
+@needs_samples
+def test_auto_compaction_mid_turn() -> None:
+    events = load("err_too_long_midturn.jsonl").events()
+    statuses = [e for e in events if isinstance(e, SystemStatus)]
+    assert [s.status for s in statuses] == ["compacting", None]
+    assert statuses[1].compact_result == "success"
+    boundary = [e for e in events if isinstance(e, CompactBoundary)]
+    assert boundary == [CompactBoundary("auto", 2658, 2634)]
+    assert any(isinstance(e, UserText) and "continued" in e.text for e in events)
+    tally = TurnTally()
+    tally.feed_all(events)
+    assert tally.compactions == 1
+    assert outcome_of("err_too_long_midturn.jsonl")[0] is OutcomeKind.OK
+
+
+@needs_samples
+def test_api_retry() -> None:
+    retries = [e for e in load("err_429.jsonl").events() if isinstance(e, ApiRetry)]
+    assert retries == [ApiRetry(1, 1, 624, 429, "rate_limit")]
+    unreachable = [e for e in load("err_unreachable.jsonl").events() if isinstance(e, ApiRetry)]
+    assert unreachable[0].error_status is None
+
+
+@needs_samples
+def test_synthetic_error_message_carries_error() -> None:
+    texts = [e for e in load("err_401_noretry.jsonl").events() if isinstance(e, AssistantText)]
+    assert texts[0].error == "authentication_failed"
+
+
+# -- classification -------------------------------------------------------------------------
+
+
+@needs_samples
+def test_classify_prompt_too_long() -> None:
+    kind, note = outcome_of("err_too_long.jsonl")
+    assert kind is OutcomeKind.PROMPT_TOO_LONG
+    assert note.startswith("Prompt is too long")
+
+
+@needs_samples
+def test_classify_rate_limited() -> None:
+    kind, note = outcome_of("err_429.jsonl")
+    assert kind is OutcomeKind.RATE_LIMITED
+    assert "429" in note
+
+
+@needs_samples
+@pytest.mark.parametrize(
+    ("name", "needle"),
+    [
+        ("err_401_noretry.jsonl", "Invalid API key"),
+        ("err_no_key.jsonl", "Not logged in"),
+        ("err_unreachable.jsonl", "Connection refused"),
+        ("max_turns.jsonl", "maximum number of turns"),
+        ("max_budget.jsonl", "maximum budget"),
+    ],
+)
+def test_classify_failed(name: str, needle: str) -> None:
+    kind, note = outcome_of(name)
+    assert kind is OutcomeKind.FAILED
+    assert needle in note
+
+
+@needs_samples
+@pytest.mark.parametrize("name", ["sigint.transcript.jsonl", "sigterm.transcript.jsonl"])
+def test_classify_signal_without_result_is_cancelled(name: str) -> None:
+    capture = load(name)
+    assert capture.results() == []
+    assert capture.rc in (0, 143)
+    assert outcome_of(name)[0] is OutcomeKind.CANCELLED
+    # the SIGINT capture ends with the CLI's interrupt marker
+    if name.startswith("sigint"):
+        assert UserText("[Request interrupted by user]") in capture.events()
+
+
+@needs_samples
+def test_interrupt_transcript() -> None:
+    capture = load("interrupt.transcript.jsonl")
+    requests = [e for e in parse_lines(capture.stdin) if isinstance(e, ControlRequest)]
+    assert [(r.request_id, r.subtype) for r in requests] == [("int_1", "interrupt")]
+    responses = [e for e in capture.events() if isinstance(e, ControlResponse)]
+    assert responses[0].request_id == "int_1" and responses[0].subtype == "success"
+    first, second = capture.results()
+    assert (first.subtype, first.terminal_reason) == ("error_during_execution", "aborted_streaming")
+    assert classify(first, "").kind is OutcomeKind.CANCELLED
+    assert classify(second, "").kind is OutcomeKind.OK
+
+
+@needs_samples
+@pytest.mark.parametrize(
+    "name",
+    [
+        "multiturn.transcript.jsonl",
+        "queue.transcript.jsonl",
+        "initialize.transcript.jsonl",
+        "can_use_tool.transcript.jsonl",
+        "session_continue.jsonl",
+        "mcp_allowed.jsonl",
+        "mcp_boom.jsonl",
+        "mcp_bad_server.jsonl",
+    ],
+)
+def test_classify_ok_runs(name: str) -> None:
+    results = load(name).results()
+    assert results
+    assert all(classify(r, "").kind is OutcomeKind.OK for r in results)
+
+
+@needs_samples
+def test_can_use_tool_control_messages() -> None:
+    capture = load("can_use_tool.transcript.jsonl")
+    asks = [e for e in capture.events() if isinstance(e, ControlRequest)]
+    assert [a.subtype for a in asks] == ["can_use_tool", "can_use_tool"]
+    assert asks[0].request["tool_name"] == "mcp__hive__send"
+    answers = [e for e in parse_lines(capture.stdin) if isinstance(e, ControlResponse)]
+    assert [a.response["behavior"] for a in answers] == ["allow", "deny"]
+    prompts = [e for e in parse_lines(capture.stdin) if isinstance(e, UserText)]
+    assert prompts[0].text.startswith("MOCK_TOOL")
+
+
+@needs_samples
+def test_session_continue_cost_is_cumulative() -> None:
+    (result,) = load("session_continue.jsonl").results()
+    assert result.total_cost_usd == pytest.approx(0.021064)
+    assert result.turn_cost_usd == pytest.approx(0.010604)
+    assert result.usage.input_tokens == 2591
+
+
+def test_classify_without_result() -> None:
+    assert classify(None, "").kind is OutcomeKind.CANCELLED
+    assert classify(None, "", exit_code=0).kind is OutcomeKind.CANCELLED
+    assert classify(None, "", exit_code=-9).kind is OutcomeKind.CANCELLED
+    assert classify(None, "", exit_code=143).kind is OutcomeKind.CANCELLED
+    crashed = classify(None, "noise\nerror: unknown option '--bogus'\n", exit_code=1)
+    assert crashed.kind is OutcomeKind.FAILED
+    assert "unknown option" in crashed.note and "code 1" in crashed.note
+    assert classify(None, "", exit_code=1, interrupted=True).kind is OutcomeKind.CANCELLED
+
+
+def _result(**kw: Any) -> Result:
+    base: dict[str, Any] = {
+        "subtype": "success",
+        "is_error": True,
+        "result": None,
+        "session_id": "s",
+    }
+    return Result(**(base | kw))
+
+
+def test_classify_edge_cases() -> None:
+    assert classify(_result(terminal_reason="aborted_tools")).kind is OutcomeKind.CANCELLED
+    assert classify(_result(terminal_reason="blocking_limit")).kind is OutcomeKind.PROMPT_TOO_LONG
+    assert classify(_result(api_error_status=429)).kind is OutcomeKind.RATE_LIMITED
+    usage_limit = _result(result="Claude AI usage limit reached|1790000000")
+    assert classify(usage_limit).kind is OutcomeKind.RATE_LIMITED
+    overloaded = classify(_result(result="API Error: 529 overloaded", api_error_status=529))
+    assert overloaded.kind is OutcomeKind.FAILED and "529" in overloaded.note
+    bare = classify(_result(subtype="error_during_execution", terminal_reason="turn_setup_failed"))
+    assert bare.kind is OutcomeKind.FAILED and bare.note == "error during execution"
+    long = classify(_result(result="x" * 5000))
+    assert len(long.note) <= 500
+    # success text that mentions limits is still ok
+    fine = _result(is_error=False, result="The prompt is too long, said nobody. 429.")
+    assert classify(fine).kind is OutcomeKind.OK
+
+
+# -- robustness -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "   ", "not json", "{bad", "[1, 2]", "42", '"str"', "null", b"\xff\xfe{"],
+)
+def test_malformed_lines_become_unknown(text: str | bytes) -> None:
+    line = parse_stream_line(text)
+    assert line.raw == {}
+    (event,) = line.events
+    assert isinstance(event, Unknown) and event.text is not None and event.reason
+    assert parse_line(text) == [event]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {},
+        {"type": None},
+        {"type": "mystery", "x": 1},
+        {"type": "system"},
+        {"type": "system", "subtype": "brand_new"},
+        {"type": "assistant"},
+        {"type": "assistant", "message": {"content": "a string"}},
+        {"type": "assistant", "message": {"content": [{"type": "image"}, 5]}},
+        {"type": "user", "message": None},
+        {"type": "result"},
+        {"type": "result", "usage": [], "permission_denials": "x", "total_cost_usd": "1"},
+        {"type": "system", "subtype": "init", "tools": "Bash", "mcp_servers": [1, {"name": 2}]},
+        {"type": "control_request", "request": []},
+        {"type": "rate_limit_event"},
+        {"type": "stream_event", "event": {"type": "content_block_delta"}},
+    ],
+)
+def test_odd_but_valid_json_never_raises(raw: dict[str, Any]) -> None:
+    events = parse_line(raw)
+    assert events
+    assert parse_line(json.dumps(raw)) == events
+
+
+def test_result_defaults_for_missing_fields() -> None:
+    (result,) = parse_line({"type": "result"})
+    assert isinstance(result, Result)
+    assert (result.subtype, result.is_error, result.result) == ("", False, None)
+    assert result.usage == Usage()
+    assert result.turn_cost_usd is None
+    assert classify(result).kind is OutcomeKind.FAILED  # not "success": do not call it ok
+
+
+def test_one_event_per_block_in_order() -> None:
+    raw = {
+        "type": "assistant",
+        "message": {
+            "id": "m1",
+            "content": [
+                {"type": "thinking", "thinking": "hmm", "signature": "s"},
+                {"type": "text", "text": "doing it"},
+                {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": "ls"}},
+                {"type": "tool_use", "id": "t2", "name": "Read", "input": {"file_path": "/x"}},
+            ],
+        },
+    }
+    events = parse_line(raw)
+    assert events == [
+        AssistantThinking("hmm", "m1"),
+        AssistantText("doing it", "m1"),
+        AssistantToolUse("t1", "Bash", {"command": "ls"}, "m1"),
+        AssistantToolUse("t2", "Read", {"file_path": "/x"}, "m1"),
+    ]
+    tally = TurnTally()
+    tally.feed_all(events)
+    assert tally.tool_calls == {"Bash": 1, "Read": 1}
+
+
+def test_tool_result_content_shapes() -> None:
+    raw = {
+        "type": "user",
+        "message": {
+            "content": [
+                {"type": "tool_result", "tool_use_id": "a", "content": "plain"},
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "b",
+                    "content": [{"type": "text", "text": "one"}, {"type": "image"}],
+                    "is_error": True,
+                },
+                {"type": "tool_result", "tool_use_id": "c"},
+            ]
+        },
+    }
+    assert parse_line(raw) == [
+        ToolResult("a", "plain"),
+        ToolResult("b", "one\n[image]", True),
+        ToolResult("c", ""),
+    ]
+
+
+def test_rate_limit_event() -> None:
+    raw = {
+        "type": "rate_limit_event",
+        "rate_limit_info": {"status": "rejected", "resetsAt": 1790000000, "rateLimitType": "x"},
+        "uuid": "u",
+        "session_id": "s",
+    }
+    (event,) = parse_line(raw)
+    assert event == RateLimit("rejected", 1790000000, "x", None)
+    tally = TurnTally()
+    tally.feed(event)
+    assert tally.rate_limit == event
+
+
+def test_tally_without_result() -> None:
+    tally = TurnTally()
+    assert (tally.usage, tally.total_cost_usd, tally.session_id) == (None, None, None)
