@@ -26,6 +26,7 @@ from hyperhive.core.feature import Feature
 from hyperhive.core.migrations import MIGRATIONS
 from hyperhive.core.policy import AgentConfigs, install_send_policy
 from hyperhive.core.registry import AgentRegistry
+from hyperhive.core.retention import sweep_all
 from hyperhive.core.rpc import Caller, Dispatcher
 from hyperhive.core.servers import AgentSocketServer, HostSocketServer
 from hyperhive.core.store.sqlite import SqliteAgentStore, SqliteMessageStore
@@ -83,6 +84,15 @@ class Hive:
         self.threads = ThreadRegistry()  # open-thread sources by id prefix (q:, a:, ...)
         self.questions: QuestionsFeature  # set by QuestionsFeature.start
         self.reminders: RemindersFeature  # set by RemindersFeature.start
+        self.dashboard_url: str  # set by the DashboardFeature once it serves
+
+    @property
+    def scope(self) -> str:
+        """A short id of this hive (from its home path) that keeps host-global names — cgroups,
+        network namespaces — of two hives on one machine apart."""
+        import hashlib
+
+        return hashlib.sha1(str(self.paths.home.resolve()).encode()).hexdigest()[:8]
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -271,6 +281,17 @@ class Hive:
                 await self.broker.sweep(cfg.messages_days)
             except Exception:
                 logger.exception("message sweep failed", extra={"action": "sweep_failed"})
+            try:
+                await asyncio.to_thread(
+                    sweep_all,
+                    self.paths.agents_dir,
+                    self.clock.now(),
+                    cfg.events_days,
+                    cfg.events_keep,
+                    cfg.turn_stats_days,
+                )
+            except Exception:
+                logger.exception("agent store sweep failed", extra={"action": "sweep_failed"})
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), cfg.sweep_interval_seconds)
             if self._stop.is_set():

@@ -108,7 +108,8 @@ class Lifecycle(BaseFeature):
             else:
                 from hyperhive.runtime.select import make_runtime
 
-                self._runtimes[rt_name] = make_runtime(rt_name)
+                options = {"scope": self.hive.scope} if rt_name in ("bwrap", "process") else {}
+                self._runtimes[rt_name] = make_runtime(rt_name, **options)
         return self._runtimes[rt_name]
 
     # -- desired state ----------------------------------------------------------------------

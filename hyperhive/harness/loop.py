@@ -31,11 +31,11 @@ from hyperhive.agentconfig import AgentConfig
 from hyperhive.client.agent import AgentClient
 from hyperhive.clock import iso
 from hyperhive.harness import settings as cs
-from hyperhive.harness.claude import ClaudeTurn
+from hyperhive.harness.claude import ClaudeTurn, run_compact
 from hyperhive.harness.events import EventBus
 from hyperhive.harness.prompt import system_prompt, wake_prompt
 from hyperhive.harness.stats import TurnStatRow, TurnStats
-from hyperhive.harness.stream import Event, OutcomeKind, TurnOutcome, TurnTally
+from hyperhive.harness.stream import Event, OutcomeKind, StreamLine, TurnOutcome, TurnTally
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +89,7 @@ def event_kind(ev: Event) -> str:
         "ControlRequest": "control_request",
         "ControlResponse": "control_response",
         "Result": "result",
+        "TaskEvent": "task",
         "Unknown": "unknown",
     }
     return names.get(type(ev).__name__, type(ev).__name__.lower())
@@ -185,6 +186,7 @@ class Harness:
             extra_allow=[*extra_allow, *self.config.allowed_tools],
             extra_deny=self.config.denied_tools,
         )
+        settings["cleanupPeriodDays"] = 36500  # the CLI deletes sessions idle 30 days by default
         (self.run_dir / "settings.json").write_text(json.dumps(settings, indent=2))
 
     def _has_session(self) -> bool:
@@ -340,8 +342,23 @@ class Harness:
             return
         self.set_state("compacting")
         self.bus.publish("compact_start", reason=why)
+
+        def on_line(line: StreamLine) -> None:
+            for ev in line.events:
+                self.bus.publish(event_kind(ev), **event_payload(ev))
+
         try:
-            outcome, _tally, _ms = await self._run_cli("/compact")
+            outcome, _tally = await run_compact(
+                self.opts.claude_bin or cs.find_claude_binary(),
+                env=self._env(),
+                cwd=self.opts.state_dir,
+                model=self.model,
+                settings_path=self.run_dir / "settings.json",
+                mcp_path=self.run_dir / "mcp.json",
+                system_prompt_path=self.run_dir / "system-prompt.md",
+                on_line=on_line,
+                agent=self.name,
+            )
         except Exception as exc:
             outcome = TurnOutcome(OutcomeKind.FAILED, str(exc))
         self.bus.publish("compact_end", ok=outcome.ok, note=outcome.note)

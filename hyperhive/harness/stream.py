@@ -28,7 +28,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 JsonDict = dict[str, Any]
 
@@ -149,6 +149,18 @@ class PermissionDenied:
 
 
 @dataclass(frozen=True)
+class TaskEvent:
+    """`system/task_*`: a background task (a `run_in_background` shell, a helper) started,
+    progressed, changed (`status` e.g. "completed") or finished (`summary`)."""
+
+    subtype: str
+    task_id: str
+    status: str | None = None
+    description: str = ""
+    summary: str = ""
+
+
+@dataclass(frozen=True)
 class RateLimit:
     """`rate_limit_event` (subscription logins): status `allowed | allowed_warning | rejected`."""
 
@@ -238,6 +250,7 @@ Event = (
     | ApiRetry
     | CompactBoundary
     | PermissionDenied
+    | TaskEvent
     | RateLimit
     | ControlRequest
     | ControlResponse
@@ -246,13 +259,12 @@ Event = (
 )
 
 
-@dataclass(frozen=True)
-class StreamLine:
-    """One line as read: the decoded object (empty when not JSON), its events, and the text."""
+class StreamLine(NamedTuple):
+    """One line as read: the decoded object (empty when the line is not a JSON object; the
+    text is then in the `Unknown` event) and its events. Unpacks as `raw, events`."""
 
     raw: JsonDict
     events: tuple[Event, ...]
-    text: str = ""
 
 
 # -- parsing --------------------------------------------------------------------------------
@@ -267,11 +279,11 @@ def parse_stream_line(text: str | bytes) -> StreamLine:
         decoded = json.loads(stripped)
     except ValueError as exc:
         reason = "empty line" if not stripped else f"not JSON: {exc}"
-        return StreamLine({}, (Unknown({}, text=text, reason=reason),), text)
+        return StreamLine({}, (Unknown({}, text=text, reason=reason),))
     if not isinstance(decoded, dict):
         reason = f"not a JSON object: {type(decoded).__name__}"
-        return StreamLine({}, (Unknown({}, text=text, reason=reason),), text)
-    return StreamLine(decoded, tuple(parse_line(decoded)), text)
+        return StreamLine({}, (Unknown({}, text=text, reason=reason),))
+    return StreamLine(decoded, tuple(parse_line(decoded)))
 
 
 def parse_line(line: str | bytes | Mapping[str, Any]) -> list[Event]:
@@ -413,6 +425,15 @@ def _system(raw: JsonDict) -> Event:
     if subtype == "permission_denied":
         return PermissionDenied(
             _str(raw, "tool_name"), _str(raw, "tool_use_id"), _str(raw, "message")
+        )
+    if subtype in ("task_started", "task_progress", "task_updated", "task_notification"):
+        status = _opt_str(raw, "status") or _opt_str(_dict(raw, "patch"), "status")
+        return TaskEvent(
+            subtype=subtype,
+            task_id=_str(raw, "task_id"),
+            status=status,
+            description=_str(raw, "description"),
+            summary=_str(raw, "summary"),
         )
     return Unknown(raw, reason=f"unknown system subtype {subtype!r}")
 
@@ -635,7 +656,12 @@ def _clip(text: str) -> str:
 
 
 class TurnTally:
-    """Feed it a turn's events; it counts tool calls per tool name and keeps the result."""
+    """Feed it one invocation's events; it counts tool calls per tool name and keeps the results.
+
+    One `claude -p` run can print several results: after the first, the CLI waits for its
+    background tasks and answers each completion with another model turn and result. The last
+    result decides the outcome; usage and this-invocation cost are summed over all of them
+    (each result reports only its own part)."""
 
     def __init__(self) -> None:
         self.tool_calls: dict[str, int] = {}
@@ -644,7 +670,7 @@ class TurnTally:
         self.api_retries = 0
         self.compactions = 0
         self.init: SystemInit | None = None
-        self.result: Result | None = None
+        self.results: list[Result] = []
         self.rate_limit: RateLimit | None = None
 
     def feed(self, event: Event) -> None:
@@ -659,9 +685,10 @@ class TurnTally:
         elif isinstance(event, CompactBoundary):
             self.compactions += 1
         elif isinstance(event, SystemInit):
-            self.init = event
+            if self.init is None:
+                self.init = event
         elif isinstance(event, Result):
-            self.result = event
+            self.results.append(event)
         elif isinstance(event, RateLimit):
             self.rate_limit = event
 
@@ -670,25 +697,41 @@ class TurnTally:
             self.feed(event)
 
     @property
+    def result(self) -> Result | None:
+        """The last result, the one that says how the invocation ended."""
+        return self.results[-1] if self.results else None
+
+    @property
     def total_tool_calls(self) -> int:
         return sum(self.tool_calls.values())
 
     @property
     def session_id(self) -> str | None:
-        if self.result is not None and self.result.session_id:
-            return self.result.session_id
+        result = self.result
+        if result is not None and result.session_id:
+            return result.session_id
         return self.init.session_id if self.init is not None else None
 
     @property
     def usage(self) -> Usage | None:
-        return self.result.usage if self.result is not None else None
+        """Token usage summed over the results; None without any."""
+        if not self.results:
+            return None
+        return Usage(
+            input_tokens=sum(r.usage.input_tokens for r in self.results),
+            output_tokens=sum(r.usage.output_tokens for r in self.results),
+            cache_read_tokens=sum(r.usage.cache_read_tokens for r in self.results),
+            cache_creation_tokens=sum(r.usage.cache_creation_tokens for r in self.results),
+        )
 
     @property
     def total_cost_usd(self) -> float | None:
-        """As reported: cumulative over a continued session."""
-        return self.result.total_cost_usd if self.result is not None else None
+        """As reported by the last result: cumulative over a continued session."""
+        result = self.result
+        return result.total_cost_usd if result is not None else None
 
     @property
     def turn_cost_usd(self) -> float | None:
         """This invocation's cost, when the CLI reports it per result."""
-        return self.result.turn_cost_usd if self.result is not None else None
+        costs = [r.turn_cost_usd for r in self.results if r.turn_cost_usd is not None]
+        return sum(costs) if costs else None

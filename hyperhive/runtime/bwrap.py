@@ -202,8 +202,9 @@ class BwrapRuntime(SupervisedRuntime):
         bwrap: str | None = None,
         extra_ro_binds: Iterable[Path] = (),
         cgroup_root: Path | None = None,
+        scope: str = "",
     ) -> None:
-        super().__init__(cgroup_root=cgroup_root)
+        super().__init__(cgroup_root=cgroup_root, scope=scope)
         self.bwrap = bwrap or which("bwrap")
         self.binds = [*python_binds(), *extra_ro_binds]
         self._nets: dict[str, EgressNet] = {}
@@ -350,7 +351,7 @@ class BwrapRuntime(SupervisedRuntime):
             fds[4] = write_end
             argv = self.sandbox_argv(spec, data_fds)
             if spec.network == "egress":
-                net = EgressNet(spec.name, spec.log_dir)
+                net = EgressNet(spec.name, spec.log_dir, self.scope)
                 await net.create()
                 self._nets[spec.name] = net
                 record.update(net.record())
@@ -416,7 +417,7 @@ class BwrapRuntime(SupervisedRuntime):
 
     async def _after_adopt(self, box: Sandbox, record: dict[str, Any]) -> None:
         if record.get("netns"):
-            net = EgressNet(box.spec.name, box.spec.log_dir)
+            net = EgressNet(box.spec.name, box.spec.log_dir, self.scope)
             net.adopt(record.get("slirp_pid"), record.get("slirp_ticks"))
             await net.ensure()
             self._nets[box.spec.name] = net
@@ -426,7 +427,7 @@ class BwrapRuntime(SupervisedRuntime):
 
     async def _cleanup_stale(self, spec: LaunchSpec, record: dict[str, Any]) -> None:
         if record.get("netns"):
-            net = EgressNet(spec.name, spec.log_dir)
+            net = EgressNet(spec.name, spec.log_dir, self.scope)
             net.adopt(record.get("slirp_pid"), record.get("slirp_ticks"))
             await net.teardown()
 

@@ -124,10 +124,13 @@ class AgentCgroup:
 
     def _create_v2(self) -> None:
         parent = self.root / self.parent
-        parent.mkdir(exist_ok=True)
+        parent.mkdir(parents=True, exist_ok=True)
         available = set((self.root / "cgroup.controllers").read_text().split())
         wanted = [c for c in ("memory", "pids", "cpu") if c in available]
-        for level in (self.root, parent):
+        levels = [self.root]
+        for part in Path(self.parent).parts:  # e.g. hyperhive/<hive scope>
+            levels.append(levels[-1] / part)
+        for level in levels:
             for c in wanted:
                 with contextlib.suppress(OSError):  # already on, or delegated elsewhere
                     _write(level / "cgroup.subtree_control", f"+{c}")

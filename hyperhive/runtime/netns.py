@@ -50,8 +50,9 @@ RESTART_WINDOW = 60.0
 SLIRP_DNS = "10.0.2.3"
 
 
-def netns_name(agent: str) -> str:
-    return f"hh-{validate_name(agent)}"
+def netns_name(agent: str, scope: str = "") -> str:
+    """`hh-<agent>`, or `hh-<scope>-<agent>` so several hives on one host never share one."""
+    return f"hh-{scope}-{validate_name(agent)}" if scope else f"hh-{validate_name(agent)}"
 
 
 def slirps_for(path: Path) -> list[int]:
@@ -96,9 +97,9 @@ async def _run(argv: list[str]) -> tuple[int, str]:
 class EgressNet:
     """The netns and slirp4netns of one agent."""
 
-    def __init__(self, agent: str, log_dir: Path) -> None:
+    def __init__(self, agent: str, log_dir: Path, scope: str = "") -> None:
         self.agent = validate_name(agent)
-        self.name = netns_name(agent)
+        self.name = netns_name(agent, scope)
         self.path = NETNS_DIR / self.name
         self.log_path = log_dir / "slirp4netns.log"
         self.slirp_pid: int | None = None

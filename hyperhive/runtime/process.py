@@ -33,7 +33,7 @@ from typing import Any, NoReturn
 
 from hyperhive.errors import Conflict, NotFound, Unavailable
 from hyperhive.runtime.base import LaunchSpec, Runtime, RuntimeStatus
-from hyperhive.runtime.cgroups import AgentCgroup
+from hyperhive.runtime.cgroups import PARENT, AgentCgroup
 
 logger = logging.getLogger(__name__)
 
@@ -332,7 +332,8 @@ class SupervisedRuntime(Runtime):
     name = "supervised"
     launcher_name = ""  # basename expected in the adopted pid's cmdline
 
-    def __init__(self, *, cgroup_root: Path | None = None) -> None:
+    def __init__(self, *, cgroup_root: Path | None = None, scope: str = "") -> None:
+        self.scope = scope  # per-hive namespace for cgroups and netns names
         self._sandboxes: dict[str, Sandbox] = {}
         self._ended: dict[str, RuntimeStatus] = {}  # adopted after they had ended
         self._locks: dict[str, asyncio.Lock] = {}
@@ -369,9 +370,10 @@ class SupervisedRuntime(Runtime):
         return self._locks.setdefault(name, asyncio.Lock())
 
     def _cgroup(self, name: str) -> AgentCgroup:
+        parent = f"{PARENT}/{self.scope}" if self.scope else PARENT
         if self._cgroup_root is None:
-            return AgentCgroup(name)
-        return AgentCgroup(name, root=self._cgroup_root)
+            return AgentCgroup(name, parent=parent)
+        return AgentCgroup(name, root=self._cgroup_root, parent=parent)
 
     def _status(self, box: Sandbox) -> RuntimeStatus:
         return RuntimeStatus(
@@ -695,8 +697,10 @@ class ProcessRuntime(SupervisedRuntime):
     isolated = False
     launcher_name = os.path.basename(sys.executable)
 
-    def __init__(self, *, python: str | None = None, cgroup_root: Path | None = None) -> None:
-        super().__init__(cgroup_root=cgroup_root)
+    def __init__(
+        self, *, python: str | None = None, cgroup_root: Path | None = None, scope: str = ""
+    ) -> None:
+        super().__init__(cgroup_root=cgroup_root, scope=scope)
         self.python = python or sys.executable
         self.launcher_name = os.path.basename(self.python)
 

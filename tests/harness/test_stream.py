@@ -24,6 +24,7 @@ from hyperhive.harness.stream import (
     Result,
     SystemInit,
     SystemStatus,
+    TaskEvent,
     ToolResult,
     TurnTally,
     Unknown,
@@ -462,3 +463,57 @@ def test_rate_limit_event() -> None:
 def test_tally_without_result() -> None:
     tally = TurnTally()
     assert (tally.usage, tally.total_cost_usd, tally.session_id) == (None, None, None)
+
+
+def test_task_events() -> None:
+    started = {
+        "type": "system",
+        "subtype": "task_started",
+        "task_id": "b1",
+        "description": "make build",
+        "task_type": "local_bash",
+        "is_backgrounded": True,
+    }
+    updated = {
+        "type": "system",
+        "subtype": "task_updated",
+        "task_id": "b1",
+        "patch": {"status": "completed"},
+    }
+    done = {
+        "type": "system",
+        "subtype": "task_notification",
+        "task_id": "b1",
+        "status": "completed",
+        "summary": "build ok",
+    }
+    assert parse_lines([started, updated, done]) == [
+        TaskEvent("task_started", "b1", None, "make build"),
+        TaskEvent("task_updated", "b1", "completed"),
+        TaskEvent("task_notification", "b1", "completed", summary="build ok"),
+    ]
+
+
+def _result_line(text: str, tokens: tuple[int, int], total: float, turn: float) -> dict[str, Any]:
+    return {
+        "type": "result",
+        "subtype": "success",
+        "is_error": False,
+        "result": text,
+        "session_id": "s",
+        "total_cost_usd": total,
+        "usage": {"input_tokens": tokens[0], "output_tokens": tokens[1]},
+        "model_usage_since_last_result": {"m": {"costUSD": turn}},
+    }
+
+
+def test_tally_sums_several_results() -> None:
+    # after its first result the CLI waits for background shells and answers each completion
+    # with another turn and result (measured with 2.1.330); each reports only its own usage
+    tally = TurnTally()
+    tally.feed_all(parse_line(_result_line("first", (100, 10), 0.5, 0.002)))
+    tally.feed_all(parse_line(_result_line("second", (1000, 20), 0.6, 0.1)))
+    assert tally.result is not None and tally.result.result == "second"
+    assert tally.usage == Usage(1100, 30)
+    assert tally.turn_cost_usd == pytest.approx(0.102)
+    assert tally.total_cost_usd == pytest.approx(0.6)

@@ -1,0 +1,62 @@
+"""End-to-end fixtures: a real core, real sandboxes (bwrap where it works here, else the
+process runtime, said out loud), the real `claude` CLI, and `hive sim` as the model."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hyperhive.config import Defaults, HiveConfig, ModelEndpoint
+from hyperhive.core.hive import Hive
+from hyperhive.harness.stats import read_stats
+from hyperhive.paths import HivePaths
+from hyperhive.runtime.select import sandbox_support
+from hyperhive.sim import Scenario, SimServer
+
+MakeHive = Callable[..., Awaitable[tuple[Hive, SimServer]]]
+
+
+def e2e_runtime() -> str:
+    why = sandbox_support()
+    if why is not None:
+        print(f"\n[e2e] bubblewrap unavailable ({why}): agents run with the process runtime")
+        return "process"
+    return "bwrap"
+
+
+@pytest.fixture
+async def make_hive(short_tmp: Path) -> AsyncIterator[MakeHive]:
+    stack = contextlib.AsyncExitStack()
+    hives: list[Hive] = []
+
+    async def make(scenario: dict[str, Any], **cfg: Any) -> tuple[Hive, SimServer]:
+        sim = await stack.enter_async_context(SimServer(Scenario.model_validate(scenario)))
+        config = HiveConfig(
+            defaults=Defaults(runtime=cfg.pop("runtime", e2e_runtime()), network="none"),
+            model_endpoint=ModelEndpoint(
+                base_url=f"{sim.base_url}/a/{{agent}}", rate_limit_wait_seconds=1
+            ),
+            **cfg,
+        )
+        hive = await stack.enter_async_context(Hive(HivePaths(short_tmp / "h"), config))
+        hives.append(hive)
+        return hive, sim
+
+    try:
+        yield make
+    finally:
+        for hive in hives:  # sandboxes outlive the daemon by design: stop them explicitly
+            for name in hive.registry.names():
+                with contextlib.suppress(Exception):
+                    await hive.lifecycle.kill_agent(name)
+        await stack.aclose()
+
+
+def turns(hive: Hive, name: str) -> list[dict[str, Any]]:
+    """The agent's turn-stats rows, oldest first."""
+    rows, _ = read_stats(hive.paths.state_dir(name), 1000)
+    return list(reversed(rows))
