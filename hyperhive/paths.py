@@ -10,7 +10,9 @@ Layout:
     DIR/run/agents/<name>/hive.sock    the agent's own socket (identity = socket)
     DIR/run/agents/<name>/web.sock     the agent's web page (served by its harness)
     DIR/agents/<name>/state/           the agent's /state (notes, claude session, event stores)
-    DIR/agents/<name>/config/          proposed config repo (git)
+    DIR/configs/<name>/                proposed config repo (git); bound at /agents in the
+                                       manager's sandbox, so repos made while it runs appear
+    DIR/agents/<name>/config           -> ../../configs/<name> (the documented place)
     DIR/agents/<name>/logs/            harness + sandbox logs, exit status
     DIR/agents/<name>/port             sticky web port
     DIR/applied/<name>/                applied config checkout
@@ -95,7 +97,16 @@ class HivePaths:
     def state_dir(self, name: str) -> Path:
         return self.agent_dir(name) / "state"
 
+    @property
+    def configs_root(self) -> Path:
+        return self.home / "configs"
+
     def config_repo(self, name: str) -> Path:
+        """The real location of the proposed config repo."""
+        return self.configs_root / validate_name(name)
+
+    def config_link(self, name: str) -> Path:
+        """`agents/<name>/config`: a relative symlink to `config_repo(name)`."""
         return self.agent_dir(name) / "config"
 
     def logs_dir(self, name: str) -> Path:

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Callable
 
 
 async def eventually(
     pred: Callable[[], object], timeout: float = 10.0, what: str = "condition"
-) -> None:
-    """Return as soon as `pred()` is truthy; fail after `timeout` seconds."""
+) -> object:
+    """Return `pred()`'s first truthy value (awaited when it is a coroutine); fail after
+    `timeout` seconds."""
     deadline = time.monotonic() + timeout
-    while not pred():
+    while True:
+        value = pred()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(0.005)

@@ -101,6 +101,7 @@ class ConfigRepos:
         owner = self.repo_owner(name) if self.repo_owner is not None else None
         if owner is not None:
             await asyncio.to_thread(_chown_tree, repo.path, *owner)
+        self._link(name)
         logger.info(
             "seeded config repo of %s at %s",
             name,
@@ -279,9 +280,17 @@ class ConfigRepos:
 
     # -- the manager's view -------------------------------------------------------------------
 
+    def _link(self, name: str) -> None:
+        """`agents/<name>/config` -> `../../configs/<name>`, the documented place of the repo."""
+        link = self.paths.config_link(name)
+        if link.is_symlink() or link.exists():
+            return
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(Path("..") / ".." / "configs" / name)
+
     def repo_names(self) -> list[str]:
         """Every name with a config repo (registered agents and tombstones alike)."""
-        root = self.paths.agents_dir
+        root = self.paths.configs_root
         if not root.is_dir():
             return []
         out = []
@@ -298,11 +307,10 @@ class ConfigRepos:
         """Binds for the manager's sandbox: each proposed repo read-write at `/agents/<name>`,
         the applied root (symlinks are relative, so they resolve inside) read-only at
         `/applied`."""
-        binds: list[Bind] = [
-            (self.paths.config_repo(n), f"/agents/{n}", True) for n in self.repo_names()
-        ]
-        binds.append((self.paths.applied_root, "/applied", False))
-        return binds
+        root = self.paths.configs_root
+        root.mkdir(parents=True, exist_ok=True)
+        root.chmod(0o755)  # the manager writes inside its repos, never new entries here
+        return [(root, "/agents", True), (self.paths.applied_root, "/applied", False)]
 
 
 def _chown_tree(root: Path, uid: int, gid: int) -> None:

@@ -37,6 +37,7 @@ from hyperhive.paths import HivePaths
 from hyperhive.wire.base import AGENT_VERBS, HOST_VERBS, MANAGER_VERBS, VerbRegistry
 
 if TYPE_CHECKING:
+    from hyperhive.core.agentports import AgentPorts
     from hyperhive.core.approvals import ApprovalsFeature
     from hyperhive.core.configs import ConfigRepos
     from hyperhive.core.crashwatch import CrashWatch
@@ -84,6 +85,7 @@ class Hive:
         self.threads = ThreadRegistry()  # open-thread sources by id prefix (q:, a:, ...)
         self.questions: QuestionsFeature  # set by QuestionsFeature.start
         self.reminders: RemindersFeature  # set by RemindersFeature.start
+        self.agent_ports: AgentPorts  # set by the AgentPorts feature
         self.dashboard_url: str  # set by the DashboardFeature once it serves
 
     @property
@@ -128,6 +130,7 @@ class Hive:
             self.paths.home,
             self.paths.agents_dir,
             self.paths.applied_root,
+            self.paths.configs_root,
             self.paths.shared_dir,
         ):
             d.mkdir(parents=True, exist_ok=True)

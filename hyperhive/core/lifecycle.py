@@ -387,7 +387,12 @@ class Lifecycle(BaseFeature):
         configs = getattr(self.hive, "configs", None)
         if configs is not None:
             found = await configs.remove_applied(name)  # a symlink to kept trees
-        for d in (paths.agent_dir(name), paths.applied_dir(name), paths.sock_dir(name)):
+        for d in (
+            paths.agent_dir(name),
+            paths.applied_dir(name),
+            paths.sock_dir(name),
+            paths.config_repo(name),
+        ):
             if d.is_symlink():
                 d.unlink()
                 found = True

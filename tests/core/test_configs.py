@@ -4,7 +4,6 @@ manager's binds. Real git, a real hive."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
@@ -111,13 +110,17 @@ async def test_ensure_applied_and_manager_binds(hive: Hive) -> None:
     await c.seed("alice")
     binds = c.manager_binds()
     assert binds == [
-        (hive.paths.config_repo("alice"), "/agents/alice", True),
-        (hive.paths.config_repo("bob"), "/agents/bob", True),
+        (hive.paths.configs_root, "/agents", True),
         (hive.paths.applied_root, "/applied", False),
     ]
-    # every bound repo path is a real git work tree, nothing else of the agent dir is exposed
-    for host, _inside, rw in binds[:-1]:
-        assert rw and (Path(host) / ".git").is_dir() and Path(host).name == "config"
+    # the bound root holds only config repos (real git work trees), nothing of agents' state;
+    # the manager may write inside repos but not add entries to the root
+    root = hive.paths.configs_root
+    assert sorted(p.name for p in root.iterdir()) == ["alice", "bob"]
+    assert all((p / ".git").is_dir() for p in root.iterdir())
+    assert root.stat().st_mode & 0o777 == 0o755
+    # the documented place still leads to the repo
+    assert hive.paths.config_link("alice").resolve() == hive.paths.config_repo("alice").resolve()
 
 
 async def test_resolve_names_the_repo(hive: Hive) -> None:
