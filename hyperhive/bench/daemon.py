@@ -33,6 +33,8 @@ def _answers(sock: Path) -> bool:
 def throwaway_daemon(extra_env: dict[str, str] | None = None) -> Iterator[HivePaths]:
     home = Path(tempfile.mkdtemp(dir="/tmp", prefix="hhb"))
     paths = HivePaths(home)
+    # the benchmark's clients are the agents: nothing is launched for them
+    paths.config_file.write_text('[defaults]\nruntime = "external"\n')
     log = open(home / "serve.log", "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "hyperhive.cli", "serve"],

@@ -330,9 +330,8 @@ class Harness:
         ended = time.time()
         self.bus.publish("turn_end", ok=outcome.ok, kind=str(outcome.kind), note=outcome.note)
         self.set_state("idle")
-        await self._record(
-            outcome, tally, wake_from, started, ended, (time.monotonic() - t0) * 1000, cli_ms
-        )
+        duration_ms = (time.monotonic() - t0) * 1000
+        await self._record(outcome, tally, wake_from, started, ended, duration_ms, cli_ms, t0)
         return outcome
 
     async def _compact(self, why: str) -> None:
@@ -383,6 +382,7 @@ class Harness:
         ended: float,
         duration_ms: float,
         cli_ms: float,
+        t0: float,
     ) -> None:
         usage = tally.usage
         cost = tally.turn_cost_usd if tally.turn_cost_usd is not None else tally.total_cost_usd
@@ -405,5 +405,6 @@ class Harness:
             open_reminders_count=await self._count("count_pending_reminders", "count"),
             note=outcome.note,
         )
+        row.harness_ms = round((time.monotonic() - t0) * 1000 - cli_ms)
         self.last_turn = dataclasses.asdict(row)
         await self.stats.record(row)

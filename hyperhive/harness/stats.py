@@ -47,7 +47,12 @@ def _m1(conn: sqlite3.Connection) -> None:
     )
 
 
-STATS_MIGRATIONS = [Migration("0001_turn_stats", _m1)]
+def _m2(conn: sqlite3.Connection) -> None:
+    # the harness's own time in the turn: everything but the CLI process, up to this row
+    conn.execute("ALTER TABLE turn_stats ADD COLUMN harness_ms INTEGER NOT NULL DEFAULT 0")
+
+
+STATS_MIGRATIONS = [Migration("0001_turn_stats", _m1), Migration("0002_harness_ms", _m2)]
 
 
 @dataclass
@@ -59,6 +64,7 @@ class TurnStatRow:
     ended_at: str
     duration_ms: int
     cli_ms: int = 0
+    harness_ms: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_tokens: int = 0
@@ -72,7 +78,7 @@ class TurnStatRow:
 
 
 _COLS = [
-    "model", "wake_from", "result_kind", "started_at", "ended_at", "duration_ms", "cli_ms",
+    "model", "wake_from", "result_kind", "started_at", "ended_at", "duration_ms", "cli_ms", "harness_ms",
     "input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens", "cost_usd",
     "tool_call_count", "tool_breakdown_json", "open_threads_count", "open_reminders_count", "note",
 ]  # fmt: skip
@@ -152,5 +158,7 @@ def read_stats(state_dir: Path, limit: int = 20) -> tuple[list[dict[str, Any]], 
             for r in conn.execute("SELECT * FROM turn_stats ORDER BY id DESC LIMIT ?", (limit,))
         ]
         return rows, totals_sql(conn)
+    except sqlite3.OperationalError:  # created but not migrated yet (the harness is starting)
+        return [], {}
     finally:
         conn.close()
