@@ -16,6 +16,8 @@ from hyperhive.wire.base import AGENT_VERBS, HOST_VERBS, MANAGER_VERBS
 DOC = (Path(__file__).parent.parent / "docs" / "wire.md").read_text()
 
 
-@pytest.mark.parametrize("verb", sorted({*AGENT_VERBS.names(), *MANAGER_VERBS.names(), *HOST_VERBS.names()}))
+@pytest.mark.parametrize(
+    "verb", sorted({*AGENT_VERBS.names(), *MANAGER_VERBS.names(), *HOST_VERBS.names()})
+)
 def test_every_verb_is_documented(verb: str) -> None:
     assert f"`{verb}`" in DOC, f"docs/wire.md does not mention the verb `{verb}`"

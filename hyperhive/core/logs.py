@@ -11,7 +11,9 @@ from pathlib import Path
 
 from hyperhive.errors import BadRequest
 
-SOURCES = {"harness": "harness.log", "sandbox": "sandbox.log"}
+SOURCES = {"harness": "harness.log", "sandbox": "slirp4netns.log"}
+# the sandbox's own records, shown after its network helper's log (fixed names, never input)
+SANDBOX_RECORDS = ("runtime.json", "status.json", "exit.json")
 MAX_LINES = 5000
 
 
@@ -32,4 +34,11 @@ def read_logs(log_dir: Path, source: str, lines: int) -> list[str]:
     if len(out) < lines:  # include the previous rotated file when the current one is short
         older = tail_lines(path.with_name(path.name + ".1"), lines - len(out))
         out = older + out
+    if source == "sandbox":
+        for name in SANDBOX_RECORDS:
+            record = log_dir / name
+            if record.exists():
+                text = " ".join(record.read_text(errors="replace").split())
+                out.append(f"{name}: {text}")
+        out = out[-lines:]
     return out

@@ -12,7 +12,7 @@ from mcp.server.mcpserver import MCPServer
 
 from hyperhive.agentconfig import AgentConfig
 from hyperhive.client.agent import AgentClient
-from hyperhive.mcptools import manager, messages, threads
+from hyperhive.mcptools import lifecycle, manager, messages, threads
 from hyperhive.mcptools.context import ToolContext
 
 logger = logging.getLogger(__name__)
@@ -23,6 +23,7 @@ TOOL_MODULES: list[Callable[[MCPServer, ToolContext], None]] = [
     messages.register,
     threads.register,
     manager.register,
+    lifecycle.register,
 ]
 
 
