@@ -11,13 +11,36 @@ import click
 
 from hyperhive.aio import aio_run
 from hyperhive.cli.common import Ctx, pass_ctx, setup_logging
+from hyperhive.config import HiveConfig, load_config
 from hyperhive.core.hive import Hive
 
 logger = logging.getLogger(__name__)
 
 
-async def serve_forever(ctx: Ctx) -> None:
-    async with Hive(ctx.paths) as hive:
+def with_dashboard(config: HiveConfig, listen: str | None) -> HiveConfig:
+    """`config` with the dashboard address replaced (None: unchanged)."""
+    if not listen:
+        return config
+    return config.model_copy(
+        update={"dashboard": config.dashboard.model_copy(update={"listen": listen})}
+    )
+
+
+def _check_listen(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    from hyperhive.web.dashboard.security import split_listen
+
+    try:
+        split_listen(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
+async def serve_forever(ctx: Ctx, dashboard: str | None = None) -> None:
+    config = with_dashboard(load_config(ctx.paths.config_file), dashboard)
+    async with Hive(ctx.paths, config) as hive:
         gc.freeze()  # start-up objects are long-lived: keep them out of every collection
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -25,15 +48,28 @@ async def serve_forever(ctx: Ctx) -> None:
         click.echo(
             f"hive serving at {ctx.paths.home} (host socket {ctx.paths.host_sock})", err=True
         )
+        url = getattr(hive, "dashboard_url", None)
+        if url:
+            click.echo(f"dashboard: {url}", err=True)
         await hive.wait_closed()
 
 
 @click.command()
+@click.option(
+    "--dashboard",
+    metavar="HOST:PORT",
+    envvar="HIVE_DASHBOARD",
+    show_envvar=True,
+    callback=_check_listen,
+    help="Where the operator dashboard listens [default: [dashboard] listen in hive.toml, "
+    "else 127.0.0.1:7000]. Port 0 picks a free port; a non-loopback address needs "
+    "[dashboard] token_file.",
+)
 @pass_ctx
-def serve(ctx: Ctx) -> None:
+def serve(ctx: Ctx, dashboard: str | None) -> None:
     """Run the hive core daemon in the foreground (clean shutdown on SIGINT/SIGTERM)."""
     setup_logging(ctx.verbose, logging.INFO)
-    aio_run(serve_forever(ctx))
+    aio_run(serve_forever(ctx, dashboard))
 
 
 COMMANDS = [serve]

@@ -6,8 +6,10 @@ from hyperhive.core.feature import Feature
 
 
 def default_features() -> list[Feature]:
+    from hyperhive.core.agentports import AgentPorts
     from hyperhive.core.approvals import ApprovalsFeature
     from hyperhive.core.crashwatch import CrashWatch
+    from hyperhive.core.dashboard import DashboardFeature
     from hyperhive.core.lifecycle import Lifecycle
     from hyperhive.core.modelproxy import ModelProxy
     from hyperhive.core.questions import QuestionsFeature
@@ -22,4 +24,6 @@ def default_features() -> list[Feature]:
         ApprovalsFeature(),  # sets hive.configs, which the lifecycle reads at start
         Lifecycle(),
         CrashWatch(),
+        AgentPorts(),  # each agent's page on its sticky port
+        DashboardFeature(),  # last: serves once everything else is up
     ]

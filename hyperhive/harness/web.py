@@ -1,60 +1,118 @@
 """The agent's own HTTP API, served by its harness on a unix socket (`web.sock` in its socket
-directory) so it works in every network mode; the core proxies it to the operator.
+directory) so it works in every network mode; the core proxies it to the operator (at
+`/agent/<name>/` and on the agent's sticky port, see `hyperhive.web.proxy`).
 
-Routes (JSON; errors in the one error shape):
+Routes (JSON; every error in the one error shape `{"ok": false, "error", "code"}`):
     GET  /api/state        name, role, model, authoritative state, unread, login, inbox, stats
-    GET  /events/history   the ring (last 500 events) and the last id
-    GET  /events/stream    SSE from `?after=ID` or the `Last-Event-ID` header: no gap, no dup
+    GET  /events/history   the ring (last 500 events), the last id and the state right now
+    GET  /events/stream    SSE (`id:` = event id, `data:` = the event) after `Last-Event-ID`,
+                           else `?after=ID`, else 0: no gap, no duplicate
     POST /api/cancel       interrupt the running turn
     POST /api/compact      compact the conversation (now if idle, else after the turn)
     POST /send             inject a message into this agent's own inbox (sender: the agent);
-                           operator messages go through the core's proxy instead
-    GET  /                 the page (see hyperhive/web), when installed
+                           the operator's messages go through the core's proxy instead
+    GET  /                 a copy of the page (see hyperhive/web/agent_page.py), when installed;
+                           the core serves its own (hyperhive/web/proxy.py)
+
+Invariants:
+- The state served is the harness's own (`Harness.state`), never guessed from events.
+- An event is `{id, ts, kind, ...payload}` with the envelope winning: a payload key named like
+  an envelope key is kept as `payload_<key>` (turn_start's message id and kind, turn_end's
+  outcome kind), so an event id is never shadowed.
+- The harness's main client is parked in a 180 s `recv` most of the time, so the page talks to
+  the core on a second connection of its own (`PageClient`) with short timeouts: the page
+  never waits on the agent's loop, and a core that is down costs it an empty inbox, not a hang.
+- On reconnect the browser's `Last-Event-ID` wins over the `after` in the URL it first opened,
+  so a reconnected stream resumes where it broke off instead of replaying.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sse_starlette.sse import EventSourceResponse
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
-from hyperhive.errors import BadRequest, HiveError, error_body
+from hyperhive.client.agent import AgentClient, RetryPolicy
+from hyperhive.errors import BadRequest, HiveError, NotFound, Unavailable, error_body
+from hyperhive.harness.events import AgentEvent
 from hyperhive.httpserver import serve_unix
+from hyperhive.wire.agent import BODY_MAX
 
 if TYPE_CHECKING:
     from hyperhive.harness.loop import Harness
 
 logger = logging.getLogger(__name__)
 
+CORE_TIMEOUT = 3.0  # seconds the page waits on the core for inbox rows / unread / send
+INBOX_ROWS = 30
+STATS_ROWS = 10
+SSE_PING = 15
+ENVELOPE = ("id", "ts", "kind")
 
-def _err(exc: HiveError) -> JSONResponse:
-    return JSONResponse(error_body(exc), status_code=exc.http_status)
+
+def error_response(exc: BaseException, status: int | None = None) -> JSONResponse:
+    """The one error shape as an HTTP response (status from the error unless given)."""
+    code = status or (exc.http_status if isinstance(exc, HiveError) else 500)
+    return JSONResponse(error_body(exc), status_code=code)
+
+
+class PageClient:
+    """The page's own connection to the core (one request at a time, short timeouts)."""
+
+    def __init__(self, socket: Path) -> None:
+        self._client = AgentClient(socket, retry=RetryPolicy((0.1,), 1.0))
+
+    async def request(self, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            async with asyncio.timeout(CORE_TIMEOUT):
+                return await self._client.request(body)
+        except TimeoutError:
+            await self._client.aclose()  # a late answer must not be read as the next one's
+            raise Unavailable(f"the hive core did not answer {body['cmd']!r} in time") from None
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def event_json(ev: AgentEvent) -> dict[str, Any]:
+    """An event as pages see it: its payload with `id`, `ts` and `kind` the event's own.
+
+    A payload key that collides with those (turn_start's message `id` and `kind`, turn_end's
+    outcome `kind`) is kept as `payload_<key>`, so the event id can never be shadowed."""
+    out: dict[str, Any] = {}
+    for key, value in ev.payload.items():
+        out[f"payload_{key}" if key in ENVELOPE else key] = value
+    out.update(id=ev.id, ts=ev.ts, kind=ev.kind)
+    return out
 
 
 def login_state(h: Harness) -> dict[str, Any]:
-    creds = (h.config_dir / ".credentials.json").exists()
     if h.opts.api_key or h.opts.base_url:
         return {"logged_in": True, "how": "api key / model endpoint from the hive config"}
-    if creds:
+    if (h.config_dir / ".credentials.json").exists():
         return {"logged_in": True, "how": "claude login"}
     return {"logged_in": False, "how": f"run `hive login {h.name}` on the host"}
 
 
-async def state_body(h: Harness) -> dict[str, Any]:
+async def state_body(h: Harness, core: PageClient) -> dict[str, Any]:
     inbox: list[dict[str, Any]] = []
-    with contextlib.suppress(Exception):
-        answer = await h.client.request_answer({"cmd": "recent", "limit": 20})
-        inbox = answer.body.get("rows", []) if answer.body.get("ok") else []
-    recent = await h.stats.recent(10)
+    unread = h.unread
+    with contextlib.suppress(HiveError):
+        inbox = (await core.request({"cmd": "recent", "limit": INBOX_ROWS})).get("rows", [])
+    with contextlib.suppress(HiveError):
+        unread = int((await core.request({"cmd": "whoami"})).get("unread", unread))
+    recent = await h.stats.recent(STATS_ROWS)
     totals = await h.stats.totals()
     return {
         "ok": True,
@@ -62,7 +120,7 @@ async def state_body(h: Harness) -> dict[str, Any]:
         "role": h.kind,
         "model": h.model,
         "state": h.state,
-        "unread": h.unread,
+        "unread": unread,
         "login": login_state(h),
         "inbox": inbox,
         "stats": {"recent": recent, "totals": totals},
@@ -70,55 +128,71 @@ async def state_body(h: Harness) -> dict[str, Any]:
     }
 
 
-def build_app(h: Harness, page: Any = None) -> Starlette:
+def _after(request: Request) -> int:
+    raw = request.headers.get("last-event-id") or request.query_params.get("after") or "0"
+    try:
+        after = int(raw)
+    except ValueError:
+        raise BadRequest(f"after must be an event id (an integer), got {raw!r}") from None
+    if after < 0:
+        raise BadRequest(f"after must be an event id (>= 0), got {after}")
+    return after
+
+
+async def read_message_body(request: Request) -> str:
+    """The text of a `{"body": ...}` JSON request (the harness's and the core's `/send`)."""
+    try:
+        body = await request.json()
+    except ValueError:
+        raise BadRequest('the request body must be JSON: {"body": "..."}') from None
+    text = body.get("body") if isinstance(body, dict) else None
+    if not isinstance(text, str) or not text.strip():
+        raise BadRequest("field 'body' must be a non-empty string")
+    if len(text) > BODY_MAX:
+        raise BadRequest(f"the message is {len(text)} characters; the limit is {BODY_MAX}")
+    return text
+
+
+def api_routes(h: Harness, core: PageClient) -> list[BaseRoute]:
     async def api_state(request: Request) -> Response:
-        return JSONResponse(await state_body(h))
+        return JSONResponse(await state_body(h, core))
 
     async def history(request: Request) -> Response:
         return JSONResponse(
-            {"ok": True, "last_id": h.bus.last_id, "events": [e.to_json() for e in h.bus.history()]}
+            {
+                "ok": True,
+                "last_id": h.bus.last_id,
+                "state": h.state,
+                "events": [event_json(e) for e in h.bus.history()],
+            }
         )
 
     async def stream(request: Request) -> Response:
-        raw = request.query_params.get("after") or request.headers.get("last-event-id") or "0"
-        try:
-            after = int(raw)
-        except ValueError:
-            return _err(BadRequest(f"after must be an event id (an integer), got {raw!r}"))
+        after = _after(request)
 
         async def gen() -> AsyncIterator[dict[str, str]]:
+            if after > h.bus.last_id:  # the events store was reset: the page must start over
+                yield {"event": "reset", "data": json.dumps({"last_id": h.bus.last_id})}
+                return
             async for ev in h.bus.follow(after):
-                yield {
-                    "id": str(ev.id),
-                    "event": "hive",
-                    "data": json.dumps(ev.to_json(), default=str),
-                }
+                yield {"id": str(ev.id), "data": json.dumps(event_json(ev), default=str)}
 
-        return EventSourceResponse(gen(), ping=15)
+        return EventSourceResponse(gen(), ping=SSE_PING, headers={"X-Accel-Buffering": "no"})
 
     async def cancel(request: Request) -> Response:
         running = await h.cancel()
-        return JSONResponse({"ok": True, "cancelled": running})
+        return JSONResponse({"ok": True, "cancelled": running, "state": h.state})
 
     async def compact(request: Request) -> Response:
         h.request_compact()
-        return JSONResponse({"ok": True, "queued": True})
+        return JSONResponse({"ok": True, "queued": True, "state": h.state})
 
     async def send(request: Request) -> Response:
-        try:
-            body = await request.json()
-        except ValueError:
-            return _err(BadRequest('body must be JSON: {"body": "..."}'))
-        text = body.get("body") if isinstance(body, dict) else None
-        if not isinstance(text, str) or not text.strip():
-            return _err(BadRequest("field 'body' must be a non-empty string"))
-        try:
-            answer = await h.client.request({"cmd": "send", "to": h.name, "body": text})
-        except HiveError as exc:
-            return _err(exc)
-        return JSONResponse({"ok": True, "ids": answer["ids"]})
+        text = await read_message_body(request)
+        answer = await core.request({"cmd": "send", "to": h.name, "body": text})
+        return JSONResponse({"ok": True, "ids": answer.get("ids", []), "sender": h.name})
 
-    routes = [
+    return [
         Route("/api/state", api_state),
         Route("/events/history", history),
         Route("/events/stream", stream),
@@ -126,16 +200,61 @@ def build_app(h: Harness, page: Any = None) -> Starlette:
         Route("/api/compact", compact, methods=["POST"]),
         Route("/send", send, methods=["POST"]),
     ]
+
+
+async def _hive_error(request: Request, exc: Exception) -> Response:
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        err: HiveError = NotFound(f"no such page or API route: {request.url.path}")
+    elif exc.status_code == 405:
+        err = BadRequest(f"{request.method} is not allowed on {request.url.path}")
+    else:
+        err = HiveError(str(exc.detail))
+    return error_response(err, exc.status_code)
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    logger.exception("agent web route failed", exc_info=exc, extra={"action": "web_error"})
+    return error_response(exc, 500)
+
+
+PageRoutes = Callable[["Harness"], list[BaseRoute]]
+
+
+def build_app(
+    h: Harness, page: PageRoutes | None = None, core: PageClient | None = None
+) -> Starlette:
+    """The harness's web app: the API, plus the page's routes when `page` is given."""
+    routes = api_routes(h, core or PageClient(h.opts.socket))
     if page is not None:
         routes.extend(page(h))
-    return Starlette(routes=routes)
+    return Starlette(
+        routes=routes,
+        exception_handlers={
+            HiveError: _hive_error,
+            HTTPException: _http_error,
+            Exception: _internal_error,
+        },
+    )
+
+
+def installed_page() -> PageRoutes | None:
+    """The page's routes, when the web package is installed."""
+    try:
+        from hyperhive.web.agent_page import page_routes
+    except ImportError:
+        return None
+    return page_routes
 
 
 async def serve_web(h: Harness, path: Path) -> None:
     """Serve the API (and the page, when installed) on a unix socket until cancelled."""
-    page = None
-    with contextlib.suppress(ImportError):
-        from hyperhive.web.agent_page import page_routes
-
-        page = page_routes
-    await serve_unix(build_app(h, page), path)
+    core = PageClient(h.opts.socket)
+    try:
+        await serve_unix(build_app(h, installed_page(), core), path)
+    finally:
+        await core.aclose()

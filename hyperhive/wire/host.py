@@ -40,6 +40,7 @@ class AgentStatusRow(BaseModel):
     generation: int | None = None
     transient: str | None = None
     unread: int | None = None
+    web_port: int | None = None  # the agent's page on 127.0.0.1
 
 
 class Scope(BaseModel):

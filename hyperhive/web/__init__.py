@@ -1,0 +1,15 @@
+"""The hive's web surfaces, served by the core.
+
+- `dashboard/`: the operator dashboard (one live page plus its JSON API and event stream).
+- `proxy.py` (when installed): `/agent/<name>/`, each agent's own page proxied from its harness.
+- `templates/` and `static/`: Jinja2 templates and the shared assets (`theme.css` holds the
+  palette every page links).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+WEB_DIR = Path(__file__).parent
+TEMPLATES_DIR = WEB_DIR / "templates"
+STATIC_DIR = WEB_DIR / "static"

@@ -1,0 +1,134 @@
+"""The dashboard as one ASGI app: the page, its JSON API, the event feed, static assets and
+(when that module is installed) the agent-page proxy, all behind the `Guard` middleware.
+
+Routes:
+    GET  /                       the page (initial state embedded; live afterwards)
+    GET  /login?token=T          set the operator-token cookie (only with a token configured)
+    GET  /api/openapi.json       the API description
+    *    /api/...                see `api.py` (`api_specs`)
+    GET  /dashboard/history      `{seq, epoch, events}`
+    GET  /dashboard/stream       SSE (`?since=SEQ` / `Last-Event-ID`)
+    GET  /static/...             theme.css, dashboard.css, dashboard.js
+    *    /agent/<name>/...       the agent's own page (`hyperhive.web.proxy`)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp
+
+from hyperhive.errors import BadRequest, HiveError, NotFound, error_body
+from hyperhive.web import STATIC_DIR, TEMPLATES_DIR
+from hyperhive.web.dashboard.api import api_specs, error_response
+from hyperhive.web.dashboard.openapi import openapi_document
+from hyperhive.web.dashboard.security import Guard
+from hyperhive.web.dashboard.state import build_state
+from hyperhive.web.dashboard.stream import stream_routes
+
+if TYPE_CHECKING:
+    from hyperhive.core.hive import Hive
+
+logger = logging.getLogger(__name__)
+
+ASSETS = ("theme.css", "dashboard.css", "dashboard.js")
+
+
+def asset_versions() -> dict[str, str]:
+    """A short content hash per asset, appended as `?v=` so browsers never run stale JS."""
+    out: dict[str, str] = {}
+    for name in ASSETS:
+        try:
+            out[name] = hashlib.sha1((STATIC_DIR / name).read_bytes()).hexdigest()[:10]
+        except OSError:
+            out[name] = "0"
+    return out
+
+
+def script_json(data: Any) -> str:
+    """JSON safe to embed in a `<script type="application/json">` element."""
+    text = json.dumps(data, ensure_ascii=False, default=str)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _proxy_routes(hive: Hive) -> list[BaseRoute]:
+    try:
+        from hyperhive.web.proxy import agent_proxy_routes
+    except ImportError:
+        return []
+    return list(agent_proxy_routes(hive))
+
+
+def build_app(
+    hive: Hive,
+    *,
+    token: str | None,
+    loopback_only: bool,
+    port: int,
+    closing: asyncio.Event | None = None,
+) -> ASGIApp:
+    """The whole dashboard for `hive`; `closing` ends open event streams on shutdown."""
+    closing = closing or asyncio.Event()
+    templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    versions = asset_versions()
+    specs = api_specs(hive)
+    openapi = openapi_document(specs)
+    feed = stream_routes(hive, closing)
+
+    async def page(request: Request) -> Response:
+        state = await build_state(hive)
+        return templates.TemplateResponse(
+            request,
+            "dashboard.html",
+            {
+                "csrf_token": request.state.csrf_token,
+                "csrf_cookie": request.state.csrf_cookie,
+                "initial_state": script_json(state),
+                "v": versions,
+                "manager": hive.config.manager.name,
+            },
+            headers={"Cache-Control": "no-store"},
+        )
+
+    async def openapi_json(request: Request) -> Response:
+        return JSONResponse(openapi)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 404
+        err: HiveError
+        if status == 404:
+            err = NotFound(f"no route {request.method} {request.url.path}")
+        else:
+            err = BadRequest(f"{request.method} {request.url.path}: {getattr(exc, 'detail', exc)}")
+            err.http_status = status
+        return JSONResponse(error_body(err), status_code=status)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        logger.exception("dashboard request failed", extra={"action": "dashboard_error"})
+        return error_response(exc)
+
+    routes: list[BaseRoute] = [
+        Route("/", page, methods=["GET"]),
+        Route("/api/openapi.json", openapi_json, methods=["GET"]),
+        *(spec.route() for spec in specs),
+        Route("/dashboard/history", feed["history"], methods=["GET"]),
+        Route("/dashboard/stream", feed["stream"], methods=["GET"]),
+        Mount("/static", app=StaticFiles(directory=str(STATIC_DIR)), name="static"),
+        *_proxy_routes(hive),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: not_found, Exception: server_error},
+    )
+    return Guard(app, token=token, loopback_only=loopback_only, port=port)

@@ -1,0 +1,703 @@
+// The operator dashboard: renders /api/state, follows /dashboard/stream, submits every form
+// asynchronously. No framework: keyed rows are created once and updated in place, so an open
+// logs block, a half-typed answer or keyboard focus survive every refresh.
+(() => {
+  "use strict";
+
+  const HEARTBEAT_MS = 5000;
+  const PENDING_HEARTBEAT_MS = 2000;
+  const SHIMMER_MS = 4000;
+  const FLOW_MAX = 200;
+  const LOG_LINES = 500;
+
+  const $ = (sel, root = document) => root.querySelector(sel);
+  const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
+
+  // -- DOM helper: h("div.row.crow", {data: {name}}, child, ...) -----------------------------
+  function h(spec, attrs, ...children) {
+    const [tag, ...classes] = spec.split(".");
+    const el = document.createElement(tag || "div");
+    if (classes.length) el.className = classes.join(" ");
+    if (attrs) {
+      for (const [k, v] of Object.entries(attrs)) {
+        if (v === undefined || v === null || v === false) continue;
+        if (k === "data") Object.assign(el.dataset, v);
+        else if (k === "text") el.textContent = v;
+        else if (k === "html") el.innerHTML = v; // only for server-rendered, escaped HTML (diffs)
+        else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+        else if (v === true) el.setAttribute(k, "");
+        else el.setAttribute(k, String(v));
+      }
+    }
+    for (const c of children.flat()) {
+      if (c === undefined || c === null || c === false) continue;
+      el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return el;
+  }
+
+  // -- formatting -----------------------------------------------------------------------------
+  function fmtCountdown(seconds) {
+    const s = Math.max(0, Math.floor(seconds));
+    if (s < 60) return `${s}s`;
+    if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, "0")}s`;
+    return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+  }
+  function fmtTime(iso) {
+    const d = new Date(iso);
+    if (Number.isNaN(d.getTime())) return "";
+    return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+  }
+  function oneLine(text, max = 400) {
+    const line = String(text).replace(/\s+/g, " ").trim();
+    return line.length <= max ? line : line.slice(0, max - 1) + "…";
+  }
+
+  // -- talking to the core --------------------------------------------------------------------
+  const csrfToken = () => {
+    const name = $('meta[name="csrf-cookie"]')?.content;
+    if (name) {
+      for (const part of document.cookie.split(";")) {
+        const [k, ...v] = part.trim().split("=");
+        if (k === name) return v.join("=");
+      }
+    }
+    return $('meta[name="csrf-token"]')?.content || "";
+  };
+
+  class ApiError extends Error {
+    constructor(message, code, status) {
+      super(message);
+      this.code = code;
+      this.status = status;
+    }
+  }
+
+  async function api(method, url, body) {
+    const opts = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
+    if (method !== "GET") {
+      opts.headers["Content-Type"] = "application/json";
+      opts.headers["X-CSRF-Token"] = csrfToken();
+      opts.body = JSON.stringify(body || {});
+    }
+    let resp;
+    try {
+      resp = await fetch(url, opts);
+    } catch (e) {
+      throw new ApiError(`the core is unreachable (${e.message})`, "unavailable", 0);
+    }
+    let data = null;
+    try {
+      data = await resp.json();
+    } catch (e) {
+      data = null;
+    }
+    if (!resp.ok || !data || data.ok === false) {
+      const msg = (data && data.error) || `${resp.status} ${resp.statusText}`;
+      throw new ApiError(msg, (data && data.code) || "error", resp.status);
+    }
+    return data;
+  }
+
+  // -- toasts ---------------------------------------------------------------------------------
+  function toast(message, kind = "ok") {
+    const box = $("#toasts");
+    const el = h(`div.toast${kind === "error" ? ".error" : ""}`, { role: kind === "error" ? "alert" : "status", text: message });
+    box.append(el);
+    while (box.children.length > 5) box.firstElementChild.remove();
+    setTimeout(() => el.remove(), kind === "error" ? 9000 : 5000);
+  }
+
+  // -- state ----------------------------------------------------------------------------------
+  let epoch = null;
+  let lastSeq = 0;
+  let clockSkew = 0; // server now - client now, seconds
+  let current = null;
+  let anyPending = false;
+
+  function setConn(ok, text) {
+    const el = $("#conn");
+    el.classList.toggle("live", ok);
+    el.classList.toggle("down", !ok);
+    el.textContent = text || (ok ? "● live" : "○ reconnecting");
+  }
+
+  function setCount(section, n, show = true) {
+    const el = $(`[data-count="${section}"]`);
+    if (el) el.textContent = show && n ? `· ${n}` : "";
+    const empty = $(`[data-empty="${section}"]`);
+    if (empty) empty.hidden = n > 0;
+  }
+
+  // keyed reconciliation: rows keep their identity (and their inner state) across refreshes
+  function reconcile(list, items, key, create, update) {
+    const existing = new Map($$(":scope > [data-key]", list).map((el) => [el.dataset.key, el]));
+    let prev = null;
+    for (const item of items) {
+      const k = String(key(item));
+      let el = existing.get(k);
+      const sig = JSON.stringify(item);
+      if (!el) {
+        el = create(item);
+        el.dataset.key = k;
+        el.dataset.sig = sig;
+        if (current) el.classList.add("fresh");
+      } else {
+        existing.delete(k);
+        if (el.dataset.sig !== sig) {
+          // update may return a new element to take its place, or false to try again later
+          const replaced = update(el, item);
+          if (replaced === false) {
+            // keep the old signature: the next refresh retries
+          } else if (replaced) {
+            el.replaceWith(replaced);
+            el = replaced;
+            el.dataset.key = k;
+            el.dataset.sig = sig;
+          } else {
+            el.dataset.sig = sig;
+          }
+        }
+      }
+      const want = prev ? prev.nextElementSibling : list.firstElementChild;
+      if (want !== el) list.insertBefore(el, want);
+      prev = el;
+    }
+    for (const el of existing.values()) el.remove();
+  }
+
+  function render(state) {
+    if (epoch && state.epoch && state.epoch !== epoch) {
+      location.reload();
+      return;
+    }
+    epoch = state.epoch;
+    clockSkew = state.now - Date.now() / 1000;
+    renderContainers(state);
+    renderTombstones(state.tombstones);
+    renderQuestions(state.questions);
+    renderInbox(state);
+    renderApprovals(state.approvals);
+    renderRecipients(state.containers);
+    current = state;
+    anyPending = state.transients.length > 0 || state.containers.some((c) => c.pending);
+  }
+
+  // -- containers -----------------------------------------------------------------------------
+  const ACTIONS = ["start", "stop", "restart", "rebuild", "kill"];
+
+  function actionForm(name, action, label, extra = {}) {
+    return h(
+      "form",
+      { "data-api": `/api/agents/${encodeURIComponent(name)}/${action}`, "data-kind": "empty", "data-confirm": extra.confirm },
+      h(`button${extra.cls ? "." + extra.cls : ""}`, { type: "submit", title: extra.title, "data-action": action }, label),
+    );
+  }
+
+  function containerHead(c) {
+    const badges = [];
+    if (c.running) badges.push(h("span.badge.ok", { text: "running" }));
+    else badges.push(h("span.badge.off", { text: "stopped" }));
+    if (c.failed) badges.push(h("span.badge.bad", { text: "failed" }));
+    if (c.paused) badges.push(h("span.badge.warn", { text: "paused" }));
+    if (c.needs_login) badges.push(h("span.badge.warn", { text: "needs login" }));
+    if (c.needs_update) badges.push(h("span.badge.warn", { text: "needs update" }));
+    if (c.unread) badges.push(h("span.badge.info", { text: `${c.unread} unread` }));
+    const meta = [];
+    if (c.model) meta.push(h("span", null, "model ", h("b", { text: c.model })));
+    if (c.deployed_sha) meta.push(h("span", { title: "deployed config commit" }, "sha ", h("b", { text: c.deployed_sha })));
+    if (c.runtime) meta.push(h("span", null, "rt ", h("b", { text: c.runtime })));
+    if (c.pending_reminders) meta.push(h("span", null, h("b", { text: c.pending_reminders }), " reminders"));
+    const joined = [];
+    meta.forEach((m, i) => {
+      if (i) joined.push(h("span.sep", { text: " · " }));
+      joined.push(m);
+    });
+    return h(
+      "div.line.head",
+      null,
+      h("span.name", { text: c.name }),
+      h(`span.chip.role.role-${c.role}`, { title: c.role, text: c.role === "manager" ? "m1nd" : "ag3nt" }),
+      c.pending ? h("span.pill.pending", { role: "status", text: `◐ ${c.pending_label}` }) : null,
+      badges,
+      c.status_text ? h("span.status-text", { title: c.status_text, text: c.status_text }) : null,
+      h("span.meta", null, joined),
+    );
+  }
+
+  function containerActions(c) {
+    const forms = ACTIONS.map((a) => actionForm(c.name, a, a, a === "kill" ? { cls: "danger", title: "stop at once, no graceful shutdown" } : {}));
+    forms.push(c.paused ? actionForm(c.name, "unpause", "unpause") : actionForm(c.name, "pause", "pause"));
+    if (c.role !== "manager") {
+      forms.push(
+        actionForm(c.name, "destroy", "DESTR0Y", {
+          cls: "danger",
+          confirm: `DESTR0Y ${c.name}?\n\nThe container goes away; its state, config and credentials are kept (R3V1V3 it from kept state).`,
+        }),
+      );
+      forms.push(
+        actionForm(c.name, "purge", "PURG3", {
+          cls: "danger",
+          confirm: `PURG3 ${c.name}?\n\nThis destroys the agent AND wipes its state, notes, config history and credentials.\n\nThere is no undo.`,
+        }),
+      );
+    }
+    forms.push(
+      h("a.page-link", { href: c.url, target: "_blank", rel: "noopener", title: `open ${c.name}'s page in a new tab` }, "ag3nt p4g3 ↗"),
+    );
+    return h("div.line.actions", { role: "group", "aria-label": `${c.name} actions` }, forms);
+  }
+
+  function logsBlock(c) {
+    const pre = h("pre.logs-out", { tabindex: "0", "aria-label": `${c.name} logs` });
+    const source = h(
+      "select",
+      { "aria-label": "log source" },
+      h("option", { value: "harness", text: "harness" }),
+      h("option", { value: "sandbox", text: "sandbox" }),
+    );
+    const details = h("details.logs", { data: { agent: c.name } });
+    const load = async () => {
+      pre.textContent = "loading…";
+      try {
+        const data = await api("GET", `/api/logs/${encodeURIComponent(c.name)}?source=${source.value}&lines=${LOG_LINES}`);
+        pre.textContent = data.lines.length ? data.lines.join("\n") : "(no output yet)";
+        details.dataset.loaded = "1";
+      } catch (e) {
+        pre.textContent = `error: ${e.message}`;
+      }
+      pre.scrollTop = pre.scrollHeight;
+    };
+    const refresh = h("button.small", { type: "button", onclick: load, title: "fetch again" }, "↻ refresh");
+    source.addEventListener("change", load);
+    details.addEventListener("toggle", () => {
+      if (details.open && !details.dataset.loaded) load();
+    });
+    details.append(
+      h("summary", null, `↳ logs · ${c.name}`),
+      h("div.logs-bar", null, h("span.meta", { text: "source" }), source, refresh),
+      pre,
+    );
+    return details;
+  }
+
+  function containerClasses(el, c) {
+    el.classList.toggle("pending", !!c.pending);
+    el.classList.toggle("failed", c.failed);
+    el.classList.toggle("stopped", !c.running);
+    el.setAttribute("aria-busy", c.pending ? "true" : "false");
+  }
+
+  function renderContainers(state) {
+    $("#stale-note").hidden = !state.any_stale;
+    reconcile(
+      $("#transient-list"),
+      state.transients,
+      (t) => `t:${t.name}`,
+      (t) => h("li.row.trans", null, h("div.line", null, h("span.name", { text: t.name }), h("span.pill.pending", { role: "status", text: `◐ ${t.label}` }))),
+      (el, t) => {
+        el.querySelector(".pill").textContent = `◐ ${t.label}`;
+      },
+    );
+    reconcile(
+      $("#container-list"),
+      state.containers,
+      (c) => c.name,
+      (c) => {
+        const el = h("li.row.crow", { data: { name: c.name } }, containerHead(c), containerActions(c), logsBlock(c));
+        el.dataset.actionsSig = actionsSig(c);
+        containerClasses(el, c);
+        return el;
+      },
+      (el, c) => {
+        el.querySelector(":scope > .head").replaceWith(containerHead(c));
+        const sig = actionsSig(c);
+        if (el.dataset.actionsSig !== sig && !el.querySelector(":scope > .actions .busy")) {
+          el.querySelector(":scope > .actions").replaceWith(containerActions(c));
+          el.dataset.actionsSig = sig;
+        }
+        containerClasses(el, c);
+      },
+    );
+    setCount("containers", state.containers.length);
+  }
+  const actionsSig = (c) => `${c.paused}|${c.role}|${c.url}`;
+
+  // -- kept state -----------------------------------------------------------------------------
+  function tombstoneRow(t) {
+    return h(
+      "li.row.trow",
+      null,
+      h(
+        "div.line",
+        null,
+        h("span.name", { text: t.name }),
+        h("span.meta", null, h("b", { text: t.size }), " · modified ", h("b", { text: t.age })),
+        h(`span.creds${t.credentials_kept ? "" : ".none"}`, { text: t.credentials_kept ? "✓ credentials kept" : "no credentials" }),
+        h(
+          "div.actions",
+          null,
+          h(
+            "form",
+            { "data-api": `/api/tombstones/${encodeURIComponent(t.name)}/revive`, "data-kind": "empty" },
+            h("button.primary", { type: "submit", title: "queue a spawn approval that reuses this state" }, "R3V1V3"),
+          ),
+          h(
+            "form",
+            {
+              "data-api": `/api/tombstones/${encodeURIComponent(t.name)}/purge`,
+              "data-kind": "empty",
+              "data-confirm": `PURG3 the kept state of ${t.name}?\n\nIts notes, config history and credentials are wiped.\n\nThere is no undo.`,
+            },
+            h("button.danger", { type: "submit" }, "PURG3"),
+          ),
+        ),
+      ),
+    );
+  }
+  function renderTombstones(items) {
+    reconcile($("#tombstone-list"), items, (t) => t.name, tombstoneRow, (el, t) => (el.contains(document.activeElement) ? false : tombstoneRow(t)));
+    setCount("kept", items.length);
+  }
+
+  // -- questions ------------------------------------------------------------------------------
+  function questionRow(q) {
+    const opts = q.options.map((o, i) =>
+      h("label", null, h("input", { type: q.input_type, name: "opt", value: o, id: `q${q.id}-o${i}` }), h("span", { text: o })),
+    );
+    const chip = q.deadline_ts
+      ? h(
+          "span.chip.countdown",
+          { data: { deadline: q.deadline_ts }, title: `expires at ${q.deadline_at}` },
+          h("span.hourglass", { text: "⏳" }),
+          " ",
+          h("span.left", { text: q.countdown.replace(/^⏳ /, "") }),
+        )
+      : null;
+    return h(
+      "li.row.qrow",
+      { data: { id: q.id } },
+      h(
+        "div.line",
+        null,
+        h("span.asker", { text: q.asker }),
+        h("span.meta", { text: `asks · ${q.age}` }),
+        q.multi ? h("span.chip.kind", { text: "pick any" }) : null,
+        chip,
+        h("span.qid", { text: `#${q.id}` }),
+      ),
+      h("p.q-text", { text: q.question }),
+      h(
+        "form.qform",
+        { "data-api": `/api/questions/${q.id}/answer`, "data-kind": "answer", autocomplete: "off" },
+        opts.length ? h("fieldset", null, h("legend.sr-only", { text: q.multi ? "choose any" : "choose one" }), opts) : null,
+        h(
+          "div.answer-line",
+          null,
+          h("input", { type: "text", name: "text", placeholder: "or type your own…", "aria-label": `free-text answer to question ${q.id}`, maxlength: "4000" }),
+          h("button.primary", { type: "submit" }, "4NSW3R"),
+        ),
+      ),
+      h(
+        "form.qcancel",
+        {
+          "data-api": `/api/questions/${q.id}/cancel`,
+          "data-kind": "empty",
+          "data-confirm": `Cancel question #${q.id}?\n\n${q.asker} will receive the answer "[cancelled]".`,
+        },
+        h("button.ghost.small", { type: "submit" }, "✕ cancel question"),
+      ),
+    );
+  }
+  function renderQuestions(items) {
+    // a question never changes while pending (only its countdown, which ticks on its own)
+    reconcile($("#question-list"), items, (q) => q.id, questionRow, () => {});
+    $("#questions").classList.toggle("has-items", items.length > 0);
+    setCount("questions", items.length);
+    tickCountdowns();
+  }
+  function tickCountdowns() {
+    const now = Date.now() / 1000 + clockSkew;
+    for (const chip of $$(".chip.countdown[data-deadline]")) {
+      const left = Number(chip.dataset.deadline) - now;
+      chip.querySelector(".left").textContent = fmtCountdown(left);
+      chip.classList.toggle("urgent", left < 60);
+    }
+  }
+
+  // -- inbox ----------------------------------------------------------------------------------
+  function inboxRow(m) {
+    return h(
+      `li.row.irow${m.unread ? ".unread" : ""}${m.kind !== "message" ? "." + m.kind : ""}`,
+      null,
+      h("time", { datetime: m.sent_at, title: m.sent_at, text: fmtTime(m.sent_at) }),
+      h("span.from", { text: m.sender }),
+      h("span.body", { title: m.body.length > 400 ? m.body : null, text: m.kind === "message" ? m.body : m.preview }),
+      m.sender !== "system"
+        ? h("button.ghost", { type: "button", "data-reply-to": m.sender, title: `reply to ${m.sender}` }, "↩ reply")
+        : h("span"),
+    );
+  }
+  function renderInbox(state) {
+    reconcile($("#inbox-list"), state.inbox, (m) => m.id, inboxRow, (el, m) => {
+      el.classList.toggle("unread", m.unread);
+    });
+    setCount("inbox", state.inbox.length, false);
+    const c = $('[data-count="inbox"]');
+    c.textContent = state.inbox_unread ? `· ${state.inbox_unread} new` : "";
+  }
+  function renderRecipients(containers) {
+    const sel = $("#reply-to");
+    const want = ["*", ...containers.map((c) => c.name)];
+    const have = Array.from(sel.options).map((o) => o.value);
+    if (want.join("\n") === have.join("\n")) return;
+    const keep = sel.value;
+    sel.replaceChildren(...want.map((n) => h("option", { value: n, text: n === "*" ? "* (everyone)" : n })));
+    const manager = containers.find((c) => c.role === "manager");
+    sel.value = want.includes(keep) ? keep : manager ? manager.name : "*";
+  }
+
+  // -- approvals ------------------------------------------------------------------------------
+  function approvalRow(a) {
+    return h(
+      "li.row.arow",
+      { data: { id: a.id } },
+      h(
+        "div.line",
+        null,
+        h("span.chip.kind", { text: a.kind_label }),
+        h("span.name", { text: a.agent }),
+        h("span.meta", null, "by ", h("b", { text: a.requested_by || "?" }), ` · ${a.age}`),
+        a.sha ? h("span.meta", null, "commit ", h("b", { text: a.sha })) : null,
+        h("span.qid", { text: `#${a.id}` }),
+      ),
+      a.description ? h("p.a-desc", { text: a.description }) : null,
+      a.diff_html ? h("details.diff", { open: true }, h("summary", null, "diff"), h("div.diff-body", { html: a.diff_html })) : null,
+      h(
+        "form.decide",
+        { "data-api": `/api/approvals/${a.id}/approve`, "data-kind": "note", autocomplete: "off" },
+        h("input", { type: "text", name: "note", placeholder: "note (optional)", "aria-label": `note for approval ${a.id}`, maxlength: "4000" }),
+        h("button.primary", { type: "submit", "data-api": `/api/approvals/${a.id}/approve` }, "4PPR0V3"),
+        h("button.danger", { type: "submit", "data-api": `/api/approvals/${a.id}/deny` }, "D3NY"),
+      ),
+    );
+  }
+  function renderApprovals(items) {
+    reconcile($("#approval-list"), items, (a) => a.id, approvalRow, (el, a) => {
+      // the diff can change when the applied config moves underneath a pending request
+      const body = el.querySelector(".diff-body");
+      if (body && a.diff_html) body.innerHTML = a.diff_html;
+    });
+    setCount("approvals", items.length);
+  }
+
+  // -- forms ----------------------------------------------------------------------------------
+  function formBody(form) {
+    const kind = form.dataset.kind;
+    const fd = new FormData(form);
+    if (kind === "answer") return { options: fd.getAll("opt"), text: (fd.get("text") || "").trim() || null };
+    if (kind === "note") return { note: fd.get("note") || "" };
+    if (kind === "spawn") return { name: (fd.get("name") || "").trim(), description: fd.get("description") || "" };
+    if (kind === "reply") return { to: fd.get("to"), body: fd.get("body") || "" };
+    return {};
+  }
+
+  async function onSubmit(ev) {
+    const form = ev.target.closest("form[data-api]");
+    if (!form) return;
+    ev.preventDefault();
+    const row = form.closest(".crow");
+    if (row && row.classList.contains("pending")) return;
+    const button = ev.submitter || form.querySelector("button[type=submit]");
+    if (button && button.classList.contains("busy")) return;
+    const confirmText = form.dataset.confirm;
+    if (confirmText && !window.confirm(confirmText)) return;
+    const url = (button && button.dataset.api) || form.dataset.api;
+    const body = formBody(form);
+    if (button) {
+      button.classList.add("busy");
+      button.disabled = true;
+      button.setAttribute("aria-busy", "true");
+    }
+    try {
+      const data = await api("POST", url, body);
+      toast(data.message || "done");
+      if (form.dataset.kind === "reply") $("#reply-body").value = "";
+      if (form.dataset.kind === "spawn") form.reset();
+      refreshSoon(0);
+    } catch (e) {
+      toast(e.message, "error");
+    } finally {
+      if (button) {
+        button.classList.remove("busy");
+        button.disabled = false;
+        button.removeAttribute("aria-busy");
+      }
+    }
+  }
+
+  function onClick(ev) {
+    const to = ev.target.closest("[data-reply-to]");
+    if (to) {
+      const sel = $("#reply-to");
+      if (!Array.from(sel.options).some((o) => o.value === to.dataset.replyTo)) return;
+      sel.value = to.dataset.replyTo;
+      $("#reply-body").focus();
+    }
+  }
+
+  // -- refresh: event-driven plus a heartbeat -------------------------------------------------
+  let heartbeat = null;
+  let soon = null;
+  let inflight = false;
+  let again = false;
+
+  async function refresh() {
+    if (inflight) {
+      again = true;
+      return;
+    }
+    inflight = true;
+    try {
+      render(await api("GET", "/api/state"));
+    } catch (e) {
+      setConn(false);
+    } finally {
+      inflight = false;
+      clearTimeout(heartbeat);
+      heartbeat = setTimeout(refresh, anyPending ? PENDING_HEARTBEAT_MS : HEARTBEAT_MS);
+      if (again) {
+        again = false;
+        refreshSoon(0);
+      }
+    }
+  }
+  function refreshSoon(ms) {
+    if (soon !== null) return;
+    soon = setTimeout(() => {
+      soon = null;
+      refresh();
+    }, ms);
+  }
+
+  // -- message flow and the event stream ------------------------------------------------------
+  // system events are JSON ({"event":"kick","note":...}), maybe cut short: show them as
+  // "kick  note=…" rather than raw JSON
+  function eventBody(preview) {
+    const m = /^\{"event":"([^"]+)",?([\s\S]*)$/.exec(preview);
+    if (!m) return null;
+    const rest = m[2]
+      .replace(/\}$/, "")
+      .replace(/"([A-Za-z_]+)":/g, "$1=")
+      .replace(/,(?=[A-Za-z_]+=)/g, "  ");
+    return [h("span.evt", { text: m[1] }), " ", oneLine(rest)];
+  }
+
+  function flowRow(ev, animate) {
+    const d = ev.data || {};
+    const kind = d.kind || "message";
+    const body = (kind === "event" && eventBody(d.preview || "")) || oneLine(d.preview || "");
+    return h(
+      `li.frow${kind !== "message" ? "." + kind : ""}${animate ? "" : ".no-anim"}`,
+      { data: { seq: ev.seq, id: d.id } },
+      h("time", { datetime: d.sent_at || ev.ts, text: fmtTime(d.sent_at || ev.ts) }),
+      h("span.who", null, h("span.from", { text: d.sender }), h("span.arrow", { text: " → " }), h("span.to", { text: d.to })),
+      h("span.body", { title: d.preview }, body),
+    );
+  }
+  function addFlow(ev, animate) {
+    const list = $("#flow-list");
+    list.prepend(flowRow(ev, animate));
+    while (list.children.length > FLOW_MAX) list.lastElementChild.remove();
+    $('[data-empty="flow"]').hidden = true;
+  }
+
+  let shimmerTimer = null;
+  function shimmer() {
+    const banner = $("#banner");
+    banner.classList.add("active");
+    clearTimeout(shimmerTimer);
+    shimmerTimer = setTimeout(() => banner.classList.remove("active"), SHIMMER_MS);
+  }
+
+  function onHiveEvent(ev) {
+    if (ev.seq <= lastSeq) return; // replayed: already shown
+    lastSeq = ev.seq;
+    if (ev.kind === "message_sent") {
+      addFlow(ev, true);
+      shimmer();
+      refreshSoon(400);
+    } else if (ev.kind === "message_delivered") {
+      refreshSoon(400);
+    } else {
+      refreshSoon(60);
+    }
+  }
+
+  async function loadHistory() {
+    const hist = await api("GET", "/dashboard/history?since=0");
+    if (epoch && hist.epoch !== epoch) {
+      location.reload();
+      return false;
+    }
+    epoch = hist.epoch;
+    const list = $("#flow-list");
+    list.replaceChildren();
+    for (const ev of hist.events) if (ev.kind === "message_sent") addFlow(ev, false);
+    $('[data-empty="flow"]').hidden = list.children.length > 0;
+    lastSeq = hist.seq;
+    return true;
+  }
+
+  let source = null;
+  function connect() {
+    if (source) source.close();
+    source = new EventSource(`/dashboard/stream?since=${lastSeq}`);
+    source.addEventListener("hello", (e) => {
+      const d = JSON.parse(e.data);
+      if (epoch && d.epoch !== epoch) {
+        location.reload(); // the daemon restarted: seqs start over
+        return;
+      }
+      setConn(true);
+      refreshSoon(0); // catch up with whatever happened while disconnected
+    });
+    source.addEventListener("hive", (e) => onHiveEvent(JSON.parse(e.data)));
+    source.addEventListener("resync", async () => {
+      source.close();
+      try {
+        if (await loadHistory()) connect();
+      } catch (err) {
+        setTimeout(resyncLater, 2000);
+      }
+    });
+    source.addEventListener("error", () => setConn(false));
+  }
+  async function resyncLater() {
+    try {
+      if (await loadHistory()) connect();
+    } catch (err) {
+      setTimeout(resyncLater, 2000);
+    }
+  }
+
+  // -- start ----------------------------------------------------------------------------------
+  async function main() {
+    document.addEventListener("submit", onSubmit);
+    document.addEventListener("click", onClick);
+    const initial = JSON.parse($("#hh-initial").textContent);
+    render(initial);
+    setInterval(tickCountdowns, 1000);
+    heartbeat = setTimeout(refresh, anyPending ? PENDING_HEARTBEAT_MS : HEARTBEAT_MS);
+    try {
+      await loadHistory();
+    } catch (e) {
+      lastSeq = initial.seq;
+    }
+    connect();
+  }
+
+  window.hyperhive = { fmtCountdown, refresh };
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", main);
+  else main();
+})();

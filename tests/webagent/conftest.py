@@ -1,0 +1,270 @@
+"""Fixtures for the agent page: a harness stand-in over a real EventBus and TurnStats, apps
+served on real TCP ports, and headless Chromium (Debian's, driven by Playwright).
+
+The fast tests feed the bus with a recorded Claude Code turn (`data/turn.jsonl`, the CLI's own
+stream-json, parsed exactly as the harness parses it); the slow ones run the real thing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+import uvicorn
+
+from hyperhive.config import HiveConfig
+from hyperhive.core.feature import Feature
+from hyperhive.core.features import default_features
+from hyperhive.core.hive import Hive
+from hyperhive.harness.events import EventBus
+from hyperhive.harness.loop import HarnessOptions, event_kind, event_payload
+from hyperhive.harness.stats import TurnStatRow, TurnStats
+from hyperhive.harness.stream import parse_line
+from hyperhive.httpserver import QuietServer, serve_unix
+from hyperhive.paths import HivePaths
+from hyperhive.runtime.ports import PORT_BASE, PORT_SPAN, bind_with_retry
+from tests.waiting import eventually
+
+# Starlette's FileResponse lazily imports anyio's file module on first use; under pytest (anyio
+# is a pytest plugin, so its modules get assertion-rewritten) that import can hit CPython 3.11's
+# "AST constructor recursion depth mismatch" when another thread compiles at the same moment.
+# Import it now, once, before any server thread exists.
+anyio.open_file  # noqa: B018
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DATA = Path(__file__).parent / "data"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+DESKTOP = {"width": 1280, "height": 900}
+NARROW = {"width": 390, "height": 844}
+
+
+def recorded_turn() -> list[tuple[str, dict[str, Any]]]:
+    """(kind, payload) bus events of a recorded turn: thinking, text, Bash with 40+ lines of
+    output, a Read that failed, a Write, the final text, the result."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    for line in (DATA / "turn.jsonl").read_text().splitlines():
+        for ev in parse_line(line):
+            out.append((event_kind(ev), json.loads(json.dumps(event_payload(ev), default=str))))
+    return out
+
+
+class FakeHarness:
+    """What the web API reads of a `Harness`, with a real event bus and stats store; tests
+    drive its state and events by hand."""
+
+    def __init__(self, state_dir: Path, socket: Path, name: str = "alice") -> None:
+        self.opts = HarnessOptions(socket=socket, state_dir=state_dir, base_url="http://sim")
+        self.name = name
+        self.kind = "agent"
+        self.model = "haiku"
+        self.state = "waiting"
+        self.unread = 0
+        self.config_dir = state_dir / ".claude"
+        self.bus = EventBus(state_dir)
+        self.stats = TurnStats(state_dir)
+        self.cancels = 0
+        self.compacts = 0
+
+    async def __aenter__(self) -> FakeHarness:
+        await self.bus.open()
+        await self.stats.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stats.__aexit__()
+        await self.bus.aclose()
+
+    def set_state(self, state: str) -> None:
+        self.state = state
+        self.bus.publish("state", state=state)
+
+    async def cancel(self) -> bool:
+        self.cancels += 1
+        running = self.state == "thinking"
+        if running:
+            self.bus.publish("note", text="cancel requested by the operator")
+        return running
+
+    def request_compact(self) -> None:
+        self.compacts += 1
+
+    def start_turn(self, sender: str = "operator", body: str = "please look around") -> None:
+        self.set_state("thinking")
+        self.bus.publish(
+            "turn_start", **{"from": sender, "body": body, "unread": 2, "kind": "message", "id": 7}
+        )
+
+    def play(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        for kind, payload in events:
+            self.bus.publish(kind, **payload)
+
+    async def end_turn(self, kind: str = "ok") -> None:
+        self.bus.publish("turn_end", ok=kind == "ok", kind=kind, note="")
+        self.set_state("idle")
+        await self.stats.record(
+            TurnStatRow(
+                model="haiku",
+                wake_from="operator",
+                result_kind=kind,
+                started_at="2026-01-01T10:00:00Z",
+                ended_at="2026-01-01T10:00:02Z",
+                duration_ms=2345,
+                input_tokens=64008,
+                output_tokens=180,
+                cache_read_tokens=1800,
+                cost_usd=0.0065,
+                tool_call_count=3,
+                tool_breakdown={"Bash": 1, "Read": 1, "Write": 1},
+            )
+        )
+        self.set_state("waiting")
+
+
+@contextlib.asynccontextmanager
+async def serve_tcp(app: Any) -> AsyncIterator[str]:
+    """Serve an ASGI app on 127.0.0.1 (a free port); yields its base URL."""
+    sock = await bind_with_retry("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    server = QuietServer(
+        uvicorn.Config(
+            app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=2
+        )
+    )
+    task = asyncio.create_task(server.serve(sockets=[sock]), name="test-web")
+    await asyncio.wait_for(server.ready.wait(), 10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.request_exit()
+        await asyncio.wait_for(task, 10)
+        sock.close()
+
+
+@contextlib.asynccontextmanager
+async def serve_uds(app: Any, path: Path) -> AsyncIterator[Path]:
+    """Serve an ASGI app on a unix socket (as the harness does) for the duration."""
+    task = asyncio.create_task(serve_unix(app, path), name="test-web-uds")
+    try:
+        await eventually(path.exists, what=f"{path} to listen")
+        yield path
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+class SSE:
+    """Reads server-sent events off a streaming httpx response, one message at a time."""
+
+    def __init__(self, resp: httpx.Response) -> None:
+        self._lines = resp.aiter_lines()
+
+    async def next(self, timeout: float = 10.0) -> dict[str, Any]:
+        """The next message with data: `{"event"?, "id"?, "data": <decoded JSON>}`."""
+        cur: dict[str, Any] = {}
+        async with asyncio.timeout(timeout):
+            async for line in self._lines:
+                if line.startswith(":"):
+                    continue
+                if not line:
+                    if "data" in cur:
+                        return cur
+                    cur = {}
+                    continue
+                key, _, value = line.partition(":")
+                value = value.removeprefix(" ")
+                cur[key] = json.loads(value) if key == "data" else value
+        raise AssertionError("the event stream ended")
+
+
+def uds_client(path: Path) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=httpx.AsyncHTTPTransport(uds=str(path)), base_url="http://agent", timeout=10
+    )
+
+
+def quiet_features(*keep: str) -> list[Feature]:
+    """The default features without the ones that listen on fixed TCP ports (the dashboard's
+    7000, the agents' 8100-8999: other test runs on this machine may hold them)."""
+    return [f for f in default_features() if f.name not in {"dashboard", "agent_ports"} - set(keep)]
+
+
+def free_agent_port() -> int:
+    """A port in the agents' range that nothing listens on right now."""
+    for port in random.sample(range(PORT_BASE, PORT_BASE + PORT_SPAN), PORT_SPAN):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 8100-8999")
+
+
+@pytest.fixture
+async def alice_hive(paths: HivePaths, hive_config: HiveConfig) -> AsyncIterator[Hive]:
+    """The real core with an agent `alice` (external runtime: nothing launched)."""
+    async with Hive(paths, hive_config, features=quiet_features()) as hive:
+        await hive.spawn("alice")
+        yield hive
+
+
+@pytest.fixture
+async def fake(alice_hive: Hive, short_tmp: Path) -> AsyncIterator[FakeHarness]:
+    state = short_tmp / "alice-state"
+    state.mkdir()
+    async with FakeHarness(state, alice_hive.paths.agent_sock("alice")) as h:
+        h.bus.publish("harness_start", name="alice", kind="agent", model="haiku")
+        yield h
+
+
+@pytest.fixture
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
+    return CHROMIUM
+
+
+@pytest.fixture
+async def browser(chromium: Path) -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+@contextlib.asynccontextmanager
+async def new_page(browser: Any, viewport: dict[str, int] = DESKTOP) -> AsyncIterator[Any]:
+    """A page in a fresh context; fails the test on any uncaught JavaScript error. Open it
+    *after* the server it talks to, so it closes (ending its event stream) first."""
+    ctx = await browser.new_context(viewport=viewport)
+    p = await ctx.new_page()
+    errors: list[str] = []
+    p.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        yield p
+    finally:
+        await ctx.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"

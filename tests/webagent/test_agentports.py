@@ -1,0 +1,102 @@
+"""Each agent's page on its sticky port (`hyperhive/core/agentports.py`): opened and closed
+with the agent, in status rows, behind the loopback/CSRF guard, same port after a restart."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hyperhive.config import HiveConfig
+from hyperhive.core.agentports import AgentPorts
+from hyperhive.core.hive import Hive
+from hyperhive.core.status import status_row
+from hyperhive.harness.web import build_app
+from hyperhive.paths import HivePaths
+from tests.waiting import eventually
+from tests.webagent.conftest import FakeHarness, free_agent_port, quiet_features, serve_uds
+
+
+def ports_hive(paths: HivePaths, config: HiveConfig) -> Hive:
+    return Hive(paths, config, features=quiet_features("agent_ports"))
+
+
+@pytest.fixture
+async def ported(paths: HivePaths, hive_config: HiveConfig) -> AsyncIterator[tuple[Hive, int]]:
+    """A core with the AgentPorts feature and an agent `alice` whose port file names a port
+    free right now (its hash port may be held by another test run on this machine)."""
+    port = free_agent_port()
+    paths.port_file("alice").parent.mkdir(parents=True, exist_ok=True)
+    paths.port_file("alice").write_text(f"{port}\n")
+    async with ports_hive(paths, hive_config) as hive:
+        await hive.spawn("alice")
+        await eventually(lambda: hive.agent_ports.port("alice") == port, what="alice's port")
+        yield hive, port
+
+
+async def test_port_opens_with_the_agent_and_shows_in_status(ported: tuple[Hive, int]) -> None:
+    hive, port = ported
+    assert await hive.agent_ports.status_fields("alice") == {"web_port": port}
+    row = await status_row(hive, "alice")
+    assert getattr(row, "web_port", port) == port  # the wire row grows the field separately
+    assert row.url is None  # no public domain configured
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        page = await http.get("/")
+        assert page.status_code == 200 and '<h1 id="agent-name">alice</h1>' in page.text
+        assert 'src="static/agent.js?v=' in page.text
+        assert (await http.get("/static/agent.js")).status_code == 200
+        down = await http.get("/api/state")
+        assert down.status_code == 502 and down.json()["code"] == "unavailable"
+    await hive.registry.remove("alice")
+    await eventually(lambda: hive.agent_ports.port("alice") is None, what="the port to close")
+    with pytest.raises(httpx.ConnectError):
+        async with httpx.AsyncClient() as http:
+            await http.get(f"http://127.0.0.1:{port}/")
+
+
+async def test_port_serves_the_api_and_sends_as_operator_with_csrf(
+    ported: tuple[Hive, int], short_tmp: Path
+) -> None:
+    hive, port = ported
+    state = short_tmp / "st"
+    state.mkdir()
+    async with FakeHarness(state, hive.paths.agent_sock("alice")) as fake:
+        async with serve_uds(build_app(fake), hive.paths.web_sock("alice")):
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+                assert (await http.get("/api/state")).json()["name"] == "alice"
+                # no CSRF token yet: refused, in the one error shape
+                refused = await http.post("/send", json={"body": "hi"})
+                assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
+                token = http.cookies[f"hh_csrf_{port}"]
+                ok = await http.post(
+                    "/send", json={"body": "hi from the port"}, headers={"X-CSRF-Token": token}
+                )
+                assert ok.json()["sender"] == "operator"
+                rebound = await http.get("/", headers={"Host": "evil.example"})
+                assert rebound.status_code == 403  # DNS rebinding: not a loopback Host
+    rows = await hive.broker.recent("alice", 5)
+    assert [(m.sender, m.body) for m in rows] == [("operator", "hi from the port")]
+
+
+async def test_port_is_sticky_across_restarts(paths: HivePaths, hive_config: HiveConfig) -> None:
+    name = "ported-agent"
+    async with ports_hive(paths, hive_config) as hive:
+        await hive.spawn(name)
+        await eventually(lambda: name in hive.agent_ports.servers, timeout=30, what="the port")
+        first = hive.agent_ports.port(name)
+    assert first is not None
+    assert paths.port_file(name).read_text().strip() == str(first)
+    async with ports_hive(paths, hive_config) as hive:
+        await eventually(lambda: name in hive.agent_ports.servers, timeout=30, what="the port")
+        assert hive.agent_ports.port(name) == first
+        async with httpx.AsyncClient() as http:
+            page = await http.get(f"http://127.0.0.1:{first}/")
+        assert f'<h1 id="agent-name">{name}</h1>' in page.text
+
+
+def test_feature_is_in_the_default_hive() -> None:
+    from hyperhive.core.features import default_features
+
+    assert any(isinstance(f, AgentPorts) for f in default_features())
