@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from hyperhive.aio import aio_run
 from hyperhive.cli.common import Ctx, emit, json_option, pass_ctx, setup_logging
 
 
@@ -44,13 +43,10 @@ def serve(
     ctx: Ctx, socket: Path | None, state_dir: Path | None, web_socket: Path | None, no_web: bool
 ) -> None:
     """Loop: wait for mail, run one Claude Code turn, record it, repeat."""
-    from hyperhive.harness.loop import HarnessOptions
-    from hyperhive.harness.main import default_paths, run_harness
+    from hyperhive.harness.main import serve as serve_harness
 
     setup_logging(ctx.verbose, logging.INFO)
-    sock, state, web = default_paths(socket, state_dir)
-    opts = HarnessOptions.from_env(sock, state, None if no_web else (web_socket or web))
-    aio_run(run_harness(opts))
+    serve_harness(socket, state_dir, web_socket, no_web)
 
 
 def _fmt_stats(data: dict[str, object]) -> str:

@@ -37,4 +37,40 @@ def broker(agents: int, messages: int, rate: float | None, senders: int, as_json
     click.echo(result.to_json() if as_json else result.human())
 
 
+@bench.command("turn")
+@click.option("--turns", default=10, show_default=True, type=click.IntRange(1, 1000))
+@click.option(
+    "--runtime",
+    type=click.Choice(["bwrap", "process"]),
+    default=None,
+    help="Default: bwrap where it works.",
+)
+@json_option
+def turn(turns: int, runtime: str | None, as_json: bool) -> None:
+    """The harness's own overhead per turn (time not spent in the Claude Code CLI)."""
+    from hyperhive.bench.turn import run_turn_bench
+
+    result = run_turn_bench(turns, runtime)
+    click.echo(result.to_json() if as_json else result.human())
+
+
+@bench.command("spawn")
+@click.option(
+    "--agents",
+    default=5,
+    show_default=True,
+    type=click.IntRange(1, 100),
+    envvar="HIVE_BENCH_AGENTS",
+    show_envvar=True,
+    help="Agents to spawn, one at a time.",
+)
+@json_option
+def spawn(agents: int, as_json: bool) -> None:
+    """Spawn-to-ready time and idle memory of sandboxed agents (a throwaway hive on bwrap)."""
+    from hyperhive.bench.spawn import run_spawn_bench
+
+    result = run_spawn_bench(agents, progress=lambda msg: click.echo(msg, err=True))
+    click.echo(result.to_json() if as_json else result.human())
+
+
 COMMANDS: list[click.Command] = [bench]

@@ -1,4 +1,13 @@
-"""`hive agent serve`: run one agent's harness (inside its sandbox, or as a plain process)."""
+"""`hive agent serve`: run one agent's harness (inside its sandbox, or as a plain process).
+
+Start-up is on the path of every spawn, restart and rebuild (`hive bench spawn` measures it):
+- the agent's page (starlette, uvicorn) is imported and served only once the harness is up
+  (parked in its first recv), so it never delays the agent's first mail;
+- `python -m hyperhive.harness.main` is `hive agent serve` without the `hive` CLI, whose entry
+  module imports every command (the daemon, the sim, ...) that the harness never uses. Options
+  and environment variables are those of `hive agent serve`; errors end it like the CLI does
+  (one line on stderr, exit 1 for a `HiveError`, 2 otherwise; tracebacks with `-v`).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +16,12 @@ import contextlib
 import logging
 import os
 import signal
+import time
 from pathlib import Path
 
+from hyperhive.clock import parse_iso
 from hyperhive.harness.loop import Harness, HarnessOptions
 from hyperhive.harness.tunnel import ModelTunnel
-from hyperhive.harness.web import serve_web
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +42,7 @@ async def _run(opts: HarnessOptions) -> None:
     loop.add_signal_handler(signal.SIGINT, harness.stop)
     web = None
     if opts.web_socket is not None:
-        web = asyncio.create_task(serve_web(harness, opts.web_socket), name="harness-web")
+        web = asyncio.create_task(_serve_web_once_up(harness, opts.web_socket), name="harness-web")
     try:
         await harness.run()
     finally:
@@ -41,7 +51,96 @@ async def _run(opts: HarnessOptions) -> None:
             await asyncio.gather(web, return_exceptions=True)
 
 
+async def _serve_web_once_up(harness: Harness, path: Path) -> None:
+    """Serve the agent's page once the harness is up (its first state change: parked in its
+    first recv), so the page's imports (starlette, uvicorn: ~15 % of the start-up CPU) never
+    keep the agent's first mail waiting. Events replayed from earlier runs are older."""
+    started = time.time()
+    async for ev in harness.bus.follow(harness.bus.last_id):
+        if ev.kind == "state" and parse_iso(ev.ts) >= started:
+            break
+    else:
+        return  # the harness ended before it was ever up
+    from hyperhive.harness.web import serve_web
+
+    await serve_web(harness, path)
+
+
 def default_paths(socket: Path | None, state: Path | None) -> tuple[Path, Path, Path]:
     sock = socket or Path("/run/hive/hive.sock")
     st = state or Path("/state")
     return sock, st, sock.parent / "web.sock"
+
+
+def serve(
+    socket: Path | None, state_dir: Path | None, web_socket: Path | None, no_web: bool
+) -> None:
+    """Run the harness until it is stopped (both entry points end up here)."""
+    from hyperhive.aio import aio_run
+
+    sock, state, web = default_paths(socket, state_dir)
+    opts = HarnessOptions.from_env(sock, state, None if no_web else (web_socket or web))
+    aio_run(run_harness(opts))
+
+
+def _path(env: str) -> Path | None:
+    value = os.environ.get(env)
+    return Path(value) if value else None
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m hyperhive.harness.main`: `hive agent serve` without the CLI's imports."""
+    import argparse
+    import sys
+
+    from hyperhive.errors import HiveError
+
+    p = argparse.ArgumentParser(
+        prog="python -m hyperhive.harness.main",
+        description="Loop: wait for mail, run one Claude Code turn, record it, repeat.",
+    )
+    p.add_argument(
+        "--socket",
+        type=Path,
+        default=_path("HIVE_AGENT_SOCKET"),
+        help="the agent's hive socket [env HIVE_AGENT_SOCKET; default /run/hive/hive.sock]",
+    )
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=_path("HIVE_STATE_DIR"),
+        help="the agent's state dir [env HIVE_STATE_DIR; default /state]",
+    )
+    p.add_argument(
+        "--web-socket",
+        type=Path,
+        default=_path("HIVE_WEB_SOCKET"),
+        help="serve the agent's page here [env HIVE_WEB_SOCKET; default web.sock beside --socket]",
+    )
+    p.add_argument("--no-web", action="store_true", help="do not serve the agent's page")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=int(os.environ.get("HIVE_VERBOSE") or 0),
+        help="more logging; tracebacks on errors [env HIVE_VERBOSE]",
+    )
+    args = p.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose >= 2 else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        serve(args.socket, args.state_dir, args.web_socket, args.no_web)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        if args.verbose:
+            logger.exception("the harness failed")
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(1 if isinstance(exc, HiveError) else 2)
+
+
+if __name__ == "__main__":
+    main()
