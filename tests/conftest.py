@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -13,6 +14,9 @@ from hyperhive.clock import Clock, ManualClock
 from hyperhive.config import Defaults, HiveConfig
 from hyperhive.core.hive import Hive
 from hyperhive.paths import HivePaths
+
+# every test hive (and `hive serve` children, which inherit this) picks a free dashboard port
+os.environ.setdefault("HIVE_DASHBOARD", "127.0.0.1:0")
 
 
 @pytest.fixture

@@ -112,8 +112,10 @@ class CrashWatch(BaseFeature):
             if prev == ax:
                 continue
             self.hive.hub.publish("agent_state", agent=name, **ax.__dict__)
-            if seeding or prev is None or manager is None:
+            if seeding or manager is None:
                 continue
+            if prev is None:  # first seen after start-up (e.g. died before the first tick)
+                prev = Axes(running=False, failed=False, logged_in=ax.logged_in, up_to_date=True)
             to = manager.name
             if ax.failed and not prev.failed:
                 tail = read_logs(self.hive.paths.logs_dir(name), "harness", 20)

@@ -70,9 +70,12 @@ class Lifecycle(BaseFeature):
 
     async def after_start(self) -> None:
         """Called by the hive once sockets are open: adopt or start agents that should run."""
+        proxy = getattr(self.hive, "model_proxy", None)
         for rec in self.hive.registry.all():
             if rec.runtime == "external":
                 continue
+            if proxy is not None:  # a re-adopted agent's next turn needs its model socket back
+                await proxy.open(rec.name)
             try:
                 status = await self.runtime_for(rec.name).adopt(self.spec(rec.name))
             except Exception:
@@ -190,12 +193,11 @@ class Lifecycle(BaseFeature):
         isolated = rec.runtime == "bwrap"
         sock = INSIDE_SOCK if isolated else str(paths.agent_sock(name))
         state = INSIDE_STATE if isolated else str(paths.state_dir(name))
+        # the lean entry (not the whole `hive` CLI): ~120 ms and ~2 MB less per agent start
         argv = [
             sys.executable,
             "-m",
-            "hyperhive.cli",
-            "agent",
-            "serve",
+            "hyperhive.harness.main",
             "--socket",
             sock,
             "--state-dir",

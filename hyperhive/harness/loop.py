@@ -40,6 +40,7 @@ from hyperhive.harness.stream import Event, OutcomeKind, StreamLine, TurnOutcome
 logger = logging.getLogger(__name__)
 
 RECV_PARK = 180.0
+QUIET_SUBTYPES = frozenset({"thinking_tokens"})
 
 
 @dataclass
@@ -292,7 +293,9 @@ class Harness:
         async with ClaudeTurn(self._argv(prompt), env=self._env(), cwd=self.opts.state_dir) as turn:
             self._turn = turn
             try:
-                async for _raw, events in turn.lines():
+                async for raw, events in turn.lines():
+                    if raw.get("subtype") in QUIET_SUBTYPES:
+                        continue  # progress counters: not worth a row in the ring or store
                     for ev in events:
                         self.bus.publish(event_kind(ev), **event_payload(ev))
                 outcome, tally = await turn.wait()

@@ -166,10 +166,12 @@ class _Mounts:
 
     def __init__(self) -> None:
         self.args: list[str] = []
-        self.mounted: list[Path] = []
+        self.mounted: list[Path] = []  # binds (their insides exist; nothing can be created)
         self.made: set[Path] = {Path("/")}
 
     def _parents(self, dest: Path) -> None:
+        # below a bind nothing is created; below a tmpfs (/tmp, /run) missing parents are made
+        # here, 0755, since bwrap would make them 0700 root and hide what is bound below
         for parent in reversed(dest.parents):
             if parent in self.made or _under(parent, self.mounted):
                 continue
@@ -185,7 +187,8 @@ class _Mounts:
     def special(self, op: str, dest: Path) -> None:
         self._parents(dest)
         self.args += [op, str(dest)]
-        self.mounted.append(dest)
+        if op != "--tmpfs":  # a tmpfs is writable: paths below it get their parents made
+            self.mounted.append(dest)
         self.made.add(dest)
 
 
@@ -242,6 +245,15 @@ class BwrapRuntime(SupervisedRuntime):
                 m.made.add(host)
             elif host.is_dir():
                 m.add("--ro-bind", str(host), host)
+        # private /proc, /dev, /tmp, /run first: binds that live below them on the host (a venv
+        # or checkout under /tmp, say) are then mounted on top instead of being hidden
+        m.special("--proc", Path("/proc"))
+        m.special("--dev", Path("/dev"))
+        m.args += ["--perms", "1777"]  # a root bwrap makes tmpfs 0755 root: unusable by the agent
+        m.special("--tmpfs", Path("/tmp"))
+        m.args += ["--perms", "1777"]
+        m.special("--tmpfs", Path("/dev/shm"))
+        m.special("--tmpfs", Path("/run"))
         etc = Path("/etc")
         for entry in ETC_BIND:
             if (etc / entry).exists():
@@ -255,13 +267,6 @@ class BwrapRuntime(SupervisedRuntime):
             m.add("--ro-bind", str(path), path)
         for host_path, inside in spec.ro_binds:
             m.add("--ro-bind", str(host_path), inside)
-        m.special("--proc", Path("/proc"))
-        m.special("--dev", Path("/dev"))
-        m.args += ["--perms", "1777"]  # a root bwrap makes tmpfs 0755 root: unusable by the agent
-        m.special("--tmpfs", Path("/tmp"))
-        m.args += ["--perms", "1777"]
-        m.special("--tmpfs", Path("/dev/shm"))
-        m.special("--tmpfs", Path("/run"))
         m.add("--bind", str(spec.sock_dir), SOCK)
         m.add("--bind", str(spec.state_dir), STATE)
         m.add("--bind", str(spec.shared_dir), SHARED)

@@ -71,7 +71,7 @@ async def test_spawn_starts_and_kicks(fhive: Hive, world: FakeWorld) -> None:
     spec = world.agents["alice"].spec
     assert spec.state_dir == fhive.paths.state_dir("alice")
     assert spec.sock_dir == fhive.paths.sock_dir("alice")
-    assert "agent" in spec.argv and "serve" in spec.argv
+    assert spec.argv[1:3] == ["-m", "hyperhive.harness.main"]
     kicks = await inbox_events(fhive, "alice")
     assert kicks[0]["event"] == "kick" and "/state" in kicks[0]["note"]
     rows = {r["name"]: r for r in (await host.call("agent_status"))["agent_statuses"]}

@@ -12,7 +12,14 @@ import struct
 from pathlib import Path
 
 import pytest
-from conftest import (
+
+from hyperhive.errors import Conflict
+from hyperhive.runtime.base import Limits
+from hyperhive.runtime.bwrap import BwrapRuntime, claude_binary
+from hyperhive.runtime.cgroups import AgentCgroup
+from hyperhive.runtime.netns import NETNS_DIR, netns_name, slirps_for
+from hyperhive.runtime.process import pid_alive
+from tests.runtime.conftest import (
     PY,
     Agents,
     require_cgroups,
@@ -21,13 +28,6 @@ from conftest import (
     start_in_daemon,
     until,
 )
-
-from hyperhive.errors import Conflict
-from hyperhive.runtime.base import Limits
-from hyperhive.runtime.bwrap import BwrapRuntime, claude_binary
-from hyperhive.runtime.cgroups import AgentCgroup
-from hyperhive.runtime.netns import NETNS_DIR, netns_name, slirps_for
-from hyperhive.runtime.process import pid_alive
 
 pytestmark = pytest.mark.sandbox
 

@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from conftest import require_cgroups
 
 from hyperhive.runtime.base import Limits
 from hyperhive.runtime.cgroups import AgentCgroup, cgroup_version
 from hyperhive.runtime.process import pid_alive
+from tests.runtime.conftest import require_cgroups
 
 
 @pytest.fixture

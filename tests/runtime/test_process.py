@@ -9,10 +9,10 @@ import logging
 from pathlib import Path
 
 import pytest
-from conftest import PY, Agents, start_in_daemon, until
 
 from hyperhive.errors import Conflict, NotFound
 from hyperhive.runtime.process import ProcessRuntime, iter_json, pid_alive, rotate_log
+from tests.runtime.conftest import PY, Agents, start_in_daemon, until
 
 
 async def test_runs_with_host_paths_and_records_exit(
