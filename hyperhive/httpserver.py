@@ -1,20 +1,24 @@
 """uvicorn, embedded: the one way hyperhive runs an ASGI app inside an event loop it owns.
 
 `QuietServer` leaves signal handling to the entry point, waits on an event instead of polling
-`should_exit` every 0.1 s, and tells when it is ready. `serve_unix` runs an app on a unix socket
-until cancelled.
+`should_exit` every 0.1 s, and tells when it is ready. `EmbeddedServer` runs an app on a bound
+TCP socket as a task (the dashboard, agent ports, `hive sim`); `serve_unix` runs one on a unix
+socket until cancelled.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import uvicorn
+
+logger = logging.getLogger(__name__)
 
 
 class QuietServer(uvicorn.Server):
@@ -65,3 +69,57 @@ async def serve_unix(app: Any, path: Path) -> None:
             await asyncio.wait_for(task, 5)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # noqa: ASYNC240 - unlinking a socket file does not block
+
+
+class EmbeddedServer:
+    """One ASGI app served on an already-bound socket as a named task: `start` returns once it
+    accepts connections (False if it died first), `stop` asks it to exit and waits up to
+    `close_timeout`, cancelling it after that. `stop` is idempotent."""
+
+    def __init__(
+        self,
+        app: Any,
+        sock: socket.socket,
+        name: str,
+        *,
+        graceful: int = 5,
+        close_timeout: float = 10.0,
+    ) -> None:
+        config = uvicorn.Config(
+            app,
+            log_config=None,
+            log_level=None,
+            access_log=False,
+            lifespan="off",
+            server_header=False,
+            timeout_graceful_shutdown=graceful,
+        )
+        self.server = QuietServer(config)
+        self.sock = sock
+        self.name = name
+        self.close_timeout = close_timeout
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> bool:
+        self.task = asyncio.create_task(self.server.serve(sockets=[self.sock]), name=self.name)
+        ready = asyncio.create_task(self.server.ready.wait(), name=f"{self.name}:ready")
+        await asyncio.wait({self.task, ready}, return_when=asyncio.FIRST_COMPLETED)
+        if ready.done():
+            return True
+        ready.cancel()
+        return False
+
+    async def stop(self) -> None:
+        self.server.request_exit()
+        task, self.task = self.task, None
+        if task is not None:
+            try:
+                async with asyncio.timeout(self.close_timeout):
+                    await asyncio.shield(task)
+            except TimeoutError:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            except Exception:
+                logger.exception("%s ended with an error", self.name)
+        self.sock.close()

@@ -20,7 +20,6 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import socket
@@ -29,7 +28,6 @@ from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Self
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -37,7 +35,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from hyperhive.httpserver import QuietServer
+from hyperhive.httpserver import EmbeddedServer
 from hyperhive.sim import inbound as inbound_mod
 from hyperhive.sim import sse
 from hyperhive.sim.journal import Journal, LoggedRequest, Outcome, Predicate
@@ -49,9 +47,6 @@ logger = logging.getLogger(__name__)
 AGENT_HEADER = "x-hive-agent"
 SESSION_HEADER = "x-claude-code-session-id"
 _CLOSE_TIMEOUT = 10.0
-
-
-_Uvicorn = QuietServer
 
 
 class SimServer:
@@ -70,7 +65,7 @@ class SimServer:
         self._port = port
         self._journal = Journal(log_limit)
         self._closing = asyncio.Event()
-        self._server: _Uvicorn | None = None
+        self._embedded: EmbeddedServer | None = None
         self._task: asyncio.Task[None] | None = None
         self._sock: socket.socket | None = None
         self._closed = False
@@ -149,23 +144,12 @@ class SimServer:
             return
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
         self._sock = socket.create_server((self._host, self._port), family=family)
-        config = uvicorn.Config(
-            self._app(),
-            log_config=None,
-            log_level=None,
-            access_log=False,
-            lifespan="off",
-            server_header=False,
-            timeout_graceful_shutdown=5,
+        self._embedded = EmbeddedServer(
+            self._app(), self._sock, f"hyperhive.sim:{self.port}", close_timeout=_CLOSE_TIMEOUT
         )
-        self._server = _Uvicorn(config)
-        self._task = asyncio.create_task(
-            self._server.serve(sockets=[self._sock]), name=f"hyperhive.sim:{self.port}"
-        )
-        ready = asyncio.create_task(self._server.ready.wait(), name="hyperhive.sim:ready")
-        await asyncio.wait({self._task, ready}, return_when=asyncio.FIRST_COMPLETED)
-        if not ready.done():
-            ready.cancel()
+        ok = await self._embedded.start()
+        self._task = self._embedded.task
+        if not ok:
             await self.close()
             raise RuntimeError("scripted model server failed to start")
         logger.info("listening on %s", self.base_url, extra={"action": "sim.start"})
@@ -176,20 +160,8 @@ class SimServer:
             return
         self._closed = True
         self._closing.set()
-        if self._server is not None:
-            self._server.request_exit()
-        if self._task is not None:
-            try:
-                async with asyncio.timeout(_CLOSE_TIMEOUT):
-                    await asyncio.shield(self._task)
-            except TimeoutError:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
-            except Exception:
-                logger.exception("scripted model server ended with an error")
-        if self._sock is not None:
-            self._sock.close()
+        if self._embedded is not None:
+            await self._embedded.stop()
         logger.info("stopped", extra={"action": "sim.stop"})
 
     # -- HTTP -------------------------------------------------------------------------------

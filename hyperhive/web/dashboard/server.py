@@ -12,16 +12,13 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
-import uvicorn
-
 from hyperhive.errors import ConfigError, Unavailable
-from hyperhive.httpserver import QuietServer
+from hyperhive.httpserver import EmbeddedServer
 from hyperhive.runtime.ports import bind_with_retry
 from hyperhive.web.dashboard.app import build_app
 from hyperhive.web.dashboard.security import is_loopback, split_listen
@@ -45,7 +42,7 @@ class DashboardServer:
         self.loopback = is_loopback(self.host)
         self.closing = asyncio.Event()
         self._sock: socket.socket | None = None
-        self._server: QuietServer | None = None
+        self._embedded: EmbeddedServer | None = None
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self.url = ""
@@ -76,23 +73,12 @@ class DashboardServer:
             port=port,
             closing=self.closing,
         )
-        config = uvicorn.Config(
-            app,
-            log_config=None,
-            log_level=None,
-            access_log=False,
-            lifespan="off",
-            server_header=False,
-            timeout_graceful_shutdown=3,
+        self._embedded = EmbeddedServer(
+            app, self._sock, f"dashboard:{port}", graceful=3, close_timeout=CLOSE_TIMEOUT
         )
-        self._server = QuietServer(config)
-        self._task = asyncio.create_task(
-            self._server.serve(sockets=[self._sock]), name=f"dashboard:{port}"
-        )
-        ready = asyncio.create_task(self._server.ready.wait(), name="dashboard:ready")
-        await asyncio.wait({self._task, ready}, return_when=asyncio.FIRST_COMPLETED)
-        if not ready.done():
-            ready.cancel()
+        ok = await self._embedded.start()
+        self._task = self._embedded.task
+        if not ok:
             await self.aclose()
             raise Unavailable(f"the dashboard failed to start on {self.host}:{port}")
         shown = f"[{self.host}]" if ":" in self.host else self.host
@@ -108,18 +94,8 @@ class DashboardServer:
             return
         self._closed = True
         self.closing.set()
-        if self._server is not None:
-            self._server.request_exit()
-        if self._task is not None:
-            try:
-                async with asyncio.timeout(CLOSE_TIMEOUT):
-                    await asyncio.shield(self._task)
-            except TimeoutError:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
-            except Exception:
-                logger.exception("the dashboard server ended with an error")
-        if self._sock is not None:
+        if self._embedded is not None:
+            await self._embedded.stop()
+        elif self._sock is not None:
             self._sock.close()
         logger.info("dashboard stopped", extra={"action": "dashboard_stopped"})
