@@ -12,14 +12,12 @@ requirements installed into a per-agent venv under `/state/.venv` when the agent
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from hyperhive.config import format_validation_error
-from hyperhive.errors import ConfigError
+from hyperhive.config import parse_toml_model
 
 MCP_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -76,14 +74,7 @@ class AgentConfig(_Strict):
 
 
 def parse_agent_config(text: str, source: str = "agent.toml") -> AgentConfig:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
-    try:
-        return AgentConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(source, exc)) from exc
+    return parse_toml_model(AgentConfig, text, source)
 
 
 def load_agent_config(path: Path) -> AgentConfig:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -85,15 +85,23 @@ def format_validation_error(source: str, exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def parse_config(text: str, source: str = "hive.toml") -> HiveConfig:
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_toml_model(model: type[M], text: str, source: str) -> M:
+    """TOML text validated into `model`; every problem is a `ConfigError` naming the key."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
     try:
-        return HiveConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(source, exc)) from exc
+
+
+def parse_config(text: str, source: str = "hive.toml") -> HiveConfig:
+    return parse_toml_model(HiveConfig, text, source)
 
 
 def load_config(path: Path) -> HiveConfig:

@@ -69,3 +69,14 @@ class DaemonProcess:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode
+
+
+def hive_cli(d: DaemonProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the real `hive` CLI against the daemon `d`."""
+    return subprocess.run(
+        [sys.executable, "-m", "hyperhive.cli", *args],
+        env={**os.environ, "HIVE_HOME": str(d.paths.home)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

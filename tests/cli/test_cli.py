@@ -6,31 +6,13 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.daemon import DaemonProcess
+from tests.daemon import DaemonProcess, hive_cli
 
-
-@pytest.fixture
-def daemon(short_tmp: Path) -> Iterator[DaemonProcess]:
-    d = DaemonProcess(short_tmp / "h").start()
-    try:
-        yield d
-    finally:
-        d.stop()
-
-
-def hive(d: DaemonProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hyperhive.cli", *args],
-        env={**os.environ, "HIVE_HOME": str(d.paths.home)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+hive = hive_cli
 
 
 def test_spawn_send_recv_inbox(daemon: DaemonProcess) -> None:

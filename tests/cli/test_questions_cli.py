@@ -3,34 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
+from tests.daemon import DaemonProcess, hive_cli
 
-from tests.daemon import DaemonProcess
-
-
-@pytest.fixture
-def daemon(short_tmp: Path) -> Iterator[DaemonProcess]:
-    d = DaemonProcess(short_tmp / "h").start()
-    try:
-        yield d
-    finally:
-        d.stop()
-
-
-def hive(d: DaemonProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hyperhive.cli", *args],
-        env={**os.environ, "HIVE_HOME": str(d.paths.home)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+hive = hive_cli
 
 
 def ask(d: DaemonProcess, name: str, **fields: object) -> int:
