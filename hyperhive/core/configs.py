@@ -31,12 +31,12 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hyperhive.agentconfig import TEMPLATE, AgentConfig, parse_agent_config
-from hyperhive.core.gitrepo import FULL_SHA_RE, GitError, GitRepo
+from hyperhive.core.gitrepo import FULL_SHA_RE, GitError, GitRepo, TreeFile, write_tree
 from hyperhive.errors import ConfigError, Conflict, InvalidName, NotFound
 from hyperhive.names import validate_name
 
@@ -143,25 +143,17 @@ class ConfigRepos:
 
     async def validate(self, name: str, sha: str) -> AgentConfig:
         """Parse the commit's agent.toml (and check its role file) without applying it."""
-        repo = self.repo(name)
-        full = await repo.resolve_commit(sha)
-        source = f"{name}'s {AGENT_TOML} at {full[:12]}"
+        full = await self.repo(name).resolve_commit(sha)
+        cfg, _ = await self._load(name, full)
+        return cfg
+
+    async def _load(self, name: str, full: str) -> tuple[AgentConfig, list[tuple[TreeFile, bytes]]]:
+        """Commit `full`'s files, validated as a config, with the parsed agent.toml."""
         try:
-            files = {f.path: f for f in await repo.tree(full)}
+            items = await self.repo(name).read_tree(full)
         except GitError as exc:
             raise ConfigError(f"{name}'s config at {full[:12]}: {exc}") from exc
-        entry = files.get(AGENT_TOML)
-        if entry is None:
-            raise ConfigError(f"{name}'s config at {full[:12]} has no {AGENT_TOML}")
-        [raw] = await repo.read_blobs([entry.blob])
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"{source}: not UTF-8 text") from exc
-        cfg = parse_agent_config(text, source)
-        if cfg.role_prompt and cfg.role_prompt not in files:
-            raise ConfigError(f"{source}: role_prompt: {cfg.role_prompt!r} is not in the commit")
-        return cfg
+        return _check_config(name, full, {f.path: data for f, data in items}), items
 
     async def apply(self, name: str, sha: str, *, tag: str | None = None) -> AgentConfig:
         """Validate commit `sha` of `name`'s repo, then make it the applied config (atomic swap)
@@ -169,22 +161,8 @@ class ConfigRepos:
         async with self.lock(name):
             repo = self.repo(name)
             full = await repo.resolve_commit(sha)
-            cfg = await self.validate(name, full)
-            revs = self._revs_dir(name)
-            revs.mkdir(parents=True, exist_ok=True)
-            stamp = time.time_ns()
-            tmp = revs / f".tmp-{stamp}"
-            final = revs / f"{full}-{stamp}"
-            try:
-                tmp.mkdir()
-                await repo.extract(full, tmp)
-                os.chmod(tmp, 0o755)
-                os.rename(tmp, final)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
-            self._swap_link(name, final)
-            self.hive.agent_configs.invalidate(name)
+            cfg, items = await self._load(name, full)
+            self._install(name, full, items)
             if tag is not None:
                 try:
                     await repo.tag(tag, full, force=True)
@@ -196,7 +174,29 @@ class ConfigRepos:
                         exc,
                         extra={"action": "config_tag_failed", "agent": name},
                     )
-            self._prune(name, keep=final)
+        self._applied(name, full)
+        return cfg
+
+    def _install(self, name: str, full: str, items: list[tuple[TreeFile, bytes]]) -> None:
+        """Write the files as a new tree under `.revs/`, swap the applied link to it, prune."""
+        revs = self._revs_dir(name)
+        revs.mkdir(parents=True, exist_ok=True)
+        stamp = time.time_ns()
+        tmp = revs / f".tmp-{stamp}"
+        final = revs / f"{full}-{stamp}"
+        try:
+            tmp.mkdir()
+            write_tree(tmp, items)
+            os.chmod(tmp, 0o755)
+            os.rename(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self._swap_link(name, final)
+        self.hive.agent_configs.invalidate(name)
+        self._prune(name, keep=final)
+
+    def _applied(self, name: str, full: str) -> None:
         logger.info(
             "applied %s's config %s",
             name,
@@ -204,14 +204,24 @@ class ConfigRepos:
             extra={"action": "config_applied", "agent": name},
         )
         self.hive.hub.publish("config_applied", agent=name, sha=full, deployed_sha=full[:12])
-        return cfg
 
     async def ensure_applied(self, name: str) -> str | None:
         """For agents created without an approval (operator `spawn`): seed the repo if it is
         missing and apply its `seed` commit if nothing is applied yet. Returns the applied sha
         (None when a hand-made applied dir is kept as it is)."""
         if not self.has_repo(name):
-            await self.seed(name)
+            sha = await self.seed(name)
+            if not self.paths.applied_dir(name).exists():
+                # the seed commit holds exactly the template: apply it from memory, no git
+                items = [
+                    (TreeFile(path, "100644", "0" * 40), text.encode())
+                    for path, text in template_files(name).items()
+                ]
+                async with self.lock(name):
+                    _check_config(name, sha, {f.path: data for f, data in items})
+                    self._install(name, sha, items)
+                self._applied(name, sha)
+                return sha
         if self.paths.applied_dir(name).exists():
             return self.applied_sha(name)
         seed = await self.repo(name).tag_sha("seed")
@@ -311,6 +321,22 @@ class ConfigRepos:
         root.mkdir(parents=True, exist_ok=True)
         root.chmod(0o755)  # the manager writes inside its repos, never new entries here
         return [(root, "/agents", True), (self.paths.applied_root, "/applied", False)]
+
+
+def _check_config(name: str, full: str, files: Mapping[str, bytes]) -> AgentConfig:
+    """A commit's files as a config: agent.toml parses, its role_prompt file is there."""
+    source = f"{name}'s {AGENT_TOML} at {full[:12]}"
+    raw = files.get(AGENT_TOML)
+    if raw is None:
+        raise ConfigError(f"{name}'s config at {full[:12]} has no {AGENT_TOML}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{source}: not UTF-8 text") from exc
+    cfg = parse_agent_config(text, source)
+    if cfg.role_prompt and cfg.role_prompt not in files:
+        raise ConfigError(f"{source}: role_prompt: {cfg.role_prompt!r} is not in the commit")
+    return cfg
 
 
 def _chown_tree(root: Path, uid: int, gid: int) -> None:

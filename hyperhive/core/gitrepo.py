@@ -24,6 +24,7 @@ The core runs git as its own (often root) user inside config repos that the mana
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -220,7 +221,8 @@ class GitRepo:
         repo = GitRepo(staging, home=self.home)
         try:
             staging.mkdir()
-            await repo.run("init", "-q", "-b", BRANCH, str(staging), require=False)
+            # no template: no sample hooks copied in (faster, and nothing to run anyway)
+            await repo.run("init", "-q", "--template=", "-b", BRANCH, str(staging), require=False)
             for rel, text in files.items():
                 dest = staging / _safe_relpath(rel)
                 dest.parent.mkdir(parents=True, exist_ok=True)
@@ -230,9 +232,7 @@ class GitRepo:
             await repo.run(
                 "commit", "-q", "--no-verify", "-m", message, env={**work, **_ident(author)}
             )
-            sha = await repo._text(
-                "rev-parse", "--verify", "--end-of-options", f"refs/heads/{BRANCH}"
-            )
+            sha = await repo._fresh_head()
             await repo.tag("seed", sha)
             os.rename(staging, self.path)
         except BaseException:
@@ -240,6 +240,15 @@ class GitRepo:
             raise
         logger.info("created repo %s at %s", self.path, sha[:12], extra={"action": "git_init"})
         return sha
+
+    async def _fresh_head(self) -> str:
+        """The branch head of a repo this process just created: its loose ref file (nothing
+        packs refs in a repo seconds old), else `rev-parse`. Saves a git process per seed."""
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            sha = (self.git_dir / "refs" / "heads" / BRANCH).read_text("ascii").strip()
+            if FULL_SHA_RE.match(sha):
+                return sha
+        return await self._text("rev-parse", "--verify", "--end-of-options", f"refs/heads/{BRANCH}")
 
     # -- refs ---------------------------------------------------------------------------------
 
@@ -359,19 +368,16 @@ class GitRepo:
                 return data
         return None
 
-    async def extract(self, sha: str, dest: Path) -> list[str]:
-        """Write commit `sha`'s files into the empty directory `dest`; returns their paths."""
+    async def read_tree(self, sha: str) -> list[tuple[TreeFile, bytes]]:
+        """Every file of commit `sha` (validated as in `tree`) with its content: two git
+        processes, whatever the number of files."""
         files = await self.tree(sha)
         contents = await self.read_blobs([f.blob for f in files])
-        for f, data in zip(files, contents, strict=True):
-            target = dest / f.path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            if f.mode == "100755":
-                os.chmod(target, 0o755)
-        return [f.path for f in files]
+        return list(zip(files, contents, strict=True))
+
+    async def extract(self, sha: str, dest: Path) -> list[str]:
+        """Write commit `sha`'s files into the empty directory `dest`; returns their paths."""
+        return write_tree(dest, await self.read_tree(sha))
 
     async def diff(self, old: str | None, new: str, *, max_bytes: int = 256 << 10) -> str:
         """Unified diff from commit `old` (None: nothing) to commit `new`, plain text."""
@@ -398,6 +404,20 @@ class GitRepo:
         """The id of the empty tree in this repo's hash (git knows it without storing it)."""
         _, out = await self.run("hash-object", "-t", "tree", "--stdin", stdin=b"")
         return out.decode().strip()
+
+
+def write_tree(dest: Path, items: Sequence[tuple[TreeFile, bytes]]) -> list[str]:
+    """Write files (paths validated by `tree`) into the empty directory `dest`, never following
+    a symlink or overwriting; returns their paths."""
+    for f, data in items:
+        target = dest / f.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        if f.mode == "100755":
+            os.chmod(target, 0o755)
+    return [f.path for f, _ in items]
 
 
 def _ident(who: Identity) -> dict[str, str]:

@@ -107,6 +107,13 @@ async def test_ensure_applied_and_manager_binds(hive: Hive) -> None:
     sha = await c.ensure_applied("bob")
     assert sha is not None and c.applied_sha("bob") == sha
     assert await c.ensure_applied("bob") == sha  # idempotent
+    # the fresh seed is applied from memory: the tree must be exactly the seed commit's
+    committed = await c.repo("bob").read_tree(sha)
+    applied = hive.paths.applied_dir("bob")
+    assert sorted(p.name for p in applied.iterdir()) == sorted(f.path for f, _ in committed)
+    for f, data in committed:
+        assert (applied / f.path).read_bytes() == data
+    assert not (hive.paths.config_repo("bob") / ".git" / "hooks").exists()  # no sample hooks
     await c.seed("alice")
     binds = c.manager_binds()
     assert binds == [
