@@ -11,16 +11,26 @@ import time
 from datetime import UTC, datetime
 
 
+_iso_second: tuple[int, str] = (-1, "")  # (whole second, its "YYYY-MM-DDTHH:MM:SS") cache
+
+
 def iso(ts: float) -> str:
-    """RFC 3339 UTC with a `Z`, microseconds; sorts lexicographically in time order."""
-    t = time.gmtime(ts)
-    micros = round((ts - int(ts)) * 1_000_000)
+    """RFC 3339 UTC with a `Z`, microseconds; sorts lexicographically in time order.
+    (Called for every message and event: the formatted second is cached.)"""
+    global _iso_second
+    sec = int(ts)
+    micros = round((ts - sec) * 1_000_000)
     if micros >= 1_000_000:
-        return iso(float(int(ts) + 1))
-    return (
-        f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
-        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{micros:06d}Z"
-    )
+        sec, micros = sec + 1, 0
+    cached_sec, prefix = _iso_second
+    if cached_sec != sec:
+        t = time.gmtime(sec)
+        prefix = (
+            f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
+            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+        )
+        _iso_second = (sec, prefix)
+    return f"{prefix}.{micros:06d}Z"
 
 
 def iso_seconds(ts: float) -> str:

@@ -10,7 +10,6 @@ be stored twice (at-least-once), never lost; a resent `recv` loses nothing (its 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from hyperhive.errors import HiveError, Unavailable, from_body
-from hyperhive.wire.base import MAX_LINE, encode_line
+from hyperhive.wire.framing import MAX_LINE, decode_line, encode_line
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +95,7 @@ class AgentClient:
         raw = await self._reader.readline()
         if not raw.endswith(b"\n"):
             raise ConnectionResetError("connection closed before the answer")
-        body = json.loads(raw)
+        body = decode_line(raw)
         if not isinstance(body, dict):
             raise ConnectionResetError("answer is not a JSON object")
         return body

@@ -6,13 +6,12 @@ Refuses an answer whose `version` is higher than it speaks (a missing version re
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from hyperhive.errors import BadRequest, Unavailable, from_body
-from hyperhive.wire.base import MAX_LINE, encode_line
+from hyperhive.wire.framing import MAX_LINE, decode_line, encode_line
 
 SPOKEN_VERSION = 1
 
@@ -49,7 +48,7 @@ class HostClient:
             writer.close()
         if not raw:
             raise Unavailable("the hive daemon closed the connection without answering")
-        parsed = json.loads(raw)
+        parsed = decode_line(raw)
         if not isinstance(parsed, dict):
             raise Unavailable("the hive daemon answered something that is not a JSON object")
         return _check(parsed)
@@ -72,13 +71,13 @@ class HostClient:
             first = await reader.readline()
             if not first:
                 raise Unavailable("the hive daemon closed the connection without answering")
-            head = _check(json.loads(first))
+            head = _check(decode_line(first))
             if not head.get("ok"):
                 raise from_body(head)
             while True:
                 line = await reader.readline()
                 if not line:
                     return
-                yield _check(json.loads(line))
+                yield _check(decode_line(line))
         finally:
             writer.close()

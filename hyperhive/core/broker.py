@@ -8,6 +8,13 @@ Invariants:
   therefore at-least-once; ids let clients drop duplicates.
 - A parked recv waits on an in-process wake-up (a per-recipient version counter + futures),
   never a poll loop, and wakes the moment a message for it commits.
+- Unread index: per recipient, the broker keeps its unread, unleased messages in memory
+  (`_Inbox.queue`), so a recv is a pop, not a query. The database stays the truth: the index
+  is filled from it on first use and afterwards only by the store's `on_commit` hook (which
+  runs in the same loop step as the COMMIT, so no read can see a row the index lacks or the
+  other way round). An inbox over `INDEX_MAX_MESSAGES` / `INDEX_MAX_BYTES` drops its index and
+  recv asks the store until the backlog shrinks again; memory stays bounded.
+- Acks are batched: every reply written in one loop pass is marked delivered in one write.
 - A paused recipient's messages queue: its recv parks as if the inbox were empty.
 - Who may send to whom is asked of `policy` (a callable the hive installs), in the core, so a
   bypassed harness cannot send where its config forbids.
@@ -16,9 +23,11 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
 from hyperhive.clock import Clock, iso
@@ -33,6 +42,9 @@ logger = logging.getLogger(__name__)
 
 SendPolicy = Callable[[str, str], Awaitable[None]]  # raises Forbidden to refuse (sender, to)
 
+INDEX_MAX_MESSAGES = 1000  # per recipient; beyond it recv reads the store
+INDEX_MAX_BYTES = 4 << 20  # of message bodies, per recipient
+
 
 @dataclass
 class Lease:
@@ -46,12 +58,68 @@ class Lease:
         return [m.id for m in self.messages]
 
 
+class _Inbox:
+    """One recipient's in-memory state: its unread index and its leased ids."""
+
+    __slots__ = ("leased", "loadable", "pushes", "queue", "size")
+
+    def __init__(self) -> None:
+        self.queue: deque[Message] | None = None  # None: not loaded (or too big): ask the store
+        self.size = 0  # bytes of bodies in `queue`
+        self.leased: set[int] = set()
+        self.pushes = 0  # commits seen for this recipient (detects a load racing a commit)
+        self.loadable = True  # False while the backlog is known to be too big to index
+
+    def push(self, m: Message) -> None:
+        self.pushes += 1
+        q = self.queue
+        if q is None:
+            return
+        if len(q) >= INDEX_MAX_MESSAGES or self.size + len(m.body) > INDEX_MAX_BYTES:
+            self.drop()
+            return
+        if q and q[-1].id > m.id:  # commits resolve in id order; this keeps it if not
+            self.merge([m])
+        else:
+            q.append(m)
+            self.size += len(m.body)
+
+    def take(self, n: int) -> list[Message]:
+        q = self.queue
+        assert q is not None
+        out = [q.popleft() for _ in range(min(n, len(q)))]
+        self.size -= sum(len(m.body) for m in out)
+        return out
+
+    def merge(self, msgs: Iterable[Message]) -> None:
+        """Put messages back (released leases, failed acks), keeping id order."""
+        if self.queue is None:
+            return
+        items = list(self.queue)
+        for m in msgs:
+            if all(x.id != m.id for x in items):
+                bisect.insort(items, m, key=lambda x: x.id)
+        self.queue = deque(items)
+        self.size = sum(len(m.body) for m in items)
+        if len(items) > INDEX_MAX_MESSAGES or self.size > INDEX_MAX_BYTES:
+            self.drop()
+
+    def discard(self, ids: Collection[int]) -> None:
+        if self.queue is not None and ids:
+            self.queue = deque(m for m in self.queue if m.id not in ids)
+            self.size = sum(len(m.body) for m in self.queue)
+
+    def drop(self) -> None:
+        self.queue = None
+        self.size = 0
+
+
 class Wakeups:
     """Per-recipient version counters with waiters: `notify` bumps and wakes at once."""
 
     def __init__(self) -> None:
         self._version: dict[str, int] = {}
-        self._waiters: dict[str, set[asyncio.Future[None]]] = {}
+        self._waiters: dict[str, set[asyncio.Future[bool]]] = {}
 
     def version(self, name: str) -> int:
         return self._version.get(name, 0)
@@ -60,23 +128,29 @@ class Wakeups:
         self._version[name] = self._version.get(name, 0) + 1
         for fut in self._waiters.pop(name, ()):
             if not fut.done():
-                fut.set_result(None)
+                fut.set_result(True)
 
     async def wait(self, name: str, seen: int, timeout: float) -> bool:
         """Wait until `name`'s version differs from `seen`; False on timeout."""
         if self.version(name) != seen:
             return True
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(name, set()).add(fut)
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[bool] = loop.create_future()
+        waiters = self._waiters.setdefault(name, set())
+        waiters.add(fut)
+        timer = loop.call_later(timeout, _expire, fut)
         try:
-            await asyncio.wait_for(fut, timeout)
-            return True
-        except TimeoutError:
-            return False
+            return await fut
         finally:
-            waiters = self._waiters.get(name)
-            if waiters is not None:
-                waiters.discard(fut)
+            timer.cancel()
+            current = self._waiters.get(name)
+            if current is not None:
+                current.discard(fut)
+
+
+def _expire(fut: asyncio.Future[bool]) -> None:
+    if not fut.done():
+        fut.set_result(False)
 
 
 class Broker:
@@ -92,10 +166,17 @@ class Broker:
         self.hub = hub
         self.clock = clock or Clock()
         self.wakeups = Wakeups()
-        self._leased: dict[str, set[int]] = {}
+        self._inboxes: dict[str, _Inbox] = {}
         self.policy: SendPolicy | None = None
-        self._acks: set[asyncio.Task[None]] = set()
+        self._acks: list[Lease] = []  # written replies whose messages are not marked yet
+        self._ack_tasks: set[asyncio.Task[None]] = set()
         registry.on_change(self.wakeups.notify)  # e.g. unpause wakes a parked recv
+
+    def _inbox(self, name: str) -> _Inbox:
+        ib = self._inboxes.get(name)
+        if ib is None:
+            ib = self._inboxes[name] = _Inbox()
+        return ib
 
     # -- send -------------------------------------------------------------------------------
 
@@ -119,9 +200,19 @@ class Broker:
         if not recipients:
             return []
         stored = await self.store.insert_messages(
-            [NewMessage(sender, r, body, kind) for r in recipients], iso(self.clock.now())
+            [NewMessage(sender, r, body, kind) for r in recipients],
+            iso(self.clock.now()),
+            on_commit=self._committed,
         )
+        logger.debug(
+            "send %s -> %s (%d)", sender, to, len(stored), extra={"action": "send", "agent": sender}
+        )
+        return stored
+
+    def _committed(self, stored: list[Message]) -> None:
+        """The store's on_commit hook: index, wake, publish — in the COMMIT's loop step."""
         for m in stored:
+            self._inbox(m.recipient).push(m)
             self.wakeups.notify(m.recipient)
             self.hub.publish(
                 "message_sent",
@@ -129,13 +220,9 @@ class Broker:
                 sender=m.sender,
                 to=m.recipient,
                 kind=m.kind,
-                preview=body[:200],
+                preview=m.body[:200],
                 sent_at=m.sent_at,
             )
-        logger.debug(
-            "send %s -> %s (%d)", sender, to, len(stored), extra={"action": "send", "agent": sender}
-        )
-        return stored
 
     async def system_event(self, to: str, event: str, **data: object) -> list[Message]:
         """Drop a `system` event into an inbox (body = JSON {"event": ..., ...})."""
@@ -153,56 +240,99 @@ class Broker:
     async def recv(self, name: str, wait_seconds: float | None, max_n: int) -> Lease:
         """Lease up to `max_n` unread messages; park up to `wait_seconds` for the first."""
         deadline = time.monotonic() + (wait_seconds or 0.0)
-        leased = self._leased.setdefault(name, set())
+        ib = self._inbox(name)
         while True:
             seen = self.wakeups.version(name)
             if not self._paused(name):
-                rows, total = await self.store.undelivered(name, max_n, leased)
-                rows = [r for r in rows if r.id not in leased]  # a concurrent recv took them
-                if rows:
-                    leased.update(r.id for r in rows)
-                    return Lease(name, rows, max(total - len(rows), 0))
+                lease = await self._take(name, ib, max_n)
+                if lease is not None:
+                    return lease
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return Lease(name, [], 0)
             await self.wakeups.wait(name, seen, remaining)
 
-    async def ack(self, lease: Lease) -> None:
-        """The reply carrying the lease was written: mark its messages delivered."""
-        if lease._settled or not lease.messages:
-            lease._settled = True
+    async def _take(self, name: str, ib: _Inbox, max_n: int) -> Lease | None:
+        if ib.queue is None and ib.loadable:
+            await self._load(name, ib)
+        if ib.queue is not None:
+            if not ib.queue:
+                return None
+            rows = ib.take(max_n)
+            ib.leased.update(m.id for m in rows)
+            return Lease(name, rows, len(ib.queue))
+        # a backlog too big to index: ask the store (leased rows excluded)
+        rows, total = await self.store.undelivered(name, max_n, ib.leased)
+        rows = [r for r in rows if r.id not in ib.leased]  # a concurrent recv took them
+        if not rows:
+            return None
+        ib.leased.update(r.id for r in rows)
+        remaining = max(total - len(rows), 0)
+        ib.loadable = remaining <= INDEX_MAX_MESSAGES // 2
+        return Lease(name, rows, remaining)
+
+    async def _load(self, name: str, ib: _Inbox) -> None:
+        """Fill the index from the store, unless the backlog is too big or a commit for this
+        recipient landed while the store was being read (then the next recv tries again)."""
+        pushes = ib.pushes
+        rows, total = await self.store.undelivered(name, INDEX_MAX_MESSAGES, ib.leased)
+        if ib.queue is not None or ib.pushes != pushes:
             return
-        lease._settled = True
-        at = iso(self.clock.now())
-        try:
-            await self.store.mark_delivered(lease.ids, at)
-        finally:
-            self._leased.get(lease.recipient, set()).difference_update(lease.ids)
-        for m in lease.messages:
-            self.hub.publish("message_delivered", id=m.id, to=m.recipient, delivered_at=at)
+        if total > len(rows):
+            ib.loadable = False
+            return
+        rows = [r for r in rows if r.id not in ib.leased]
+        size = sum(len(m.body) for m in rows)
+        if size <= INDEX_MAX_BYTES:
+            ib.queue, ib.size = deque(rows), size
+        else:
+            ib.loadable = False
 
     def ack_soon(self, lease: Lease) -> None:
-        """`ack` in the background (tracked; `drain` waits for every pending ack)."""
-        if not lease.messages:
-            lease._settled = True
+        """The reply carrying the lease was written: mark its messages delivered. Every lease
+        acked in one loop pass goes into one write (tracked; `drain` waits for it)."""
+        if lease._settled:
             return
-        task = asyncio.get_running_loop().create_task(self.ack(lease), name="broker-ack")
-        self._acks.add(task)
-        task.add_done_callback(self._ack_done)
+        lease._settled = True
+        if not lease.messages:
+            return
+        self._acks.append(lease)
+        if len(self._acks) == 1:
+            task = asyncio.get_running_loop().create_task(self._flush_acks(), name="broker-ack")
+            self._ack_tasks.add(task)
+            task.add_done_callback(self._ack_tasks.discard)
 
-    def _ack_done(self, task: asyncio.Task[None]) -> None:
-        self._acks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
+    async def ack(self, lease: Lease) -> None:
+        """`ack_soon`, then wait until the messages are marked delivered."""
+        self.ack_soon(lease)
+        await self.drain()
+
+    async def _flush_acks(self) -> None:
+        await asyncio.sleep(0)  # let the rest of this loop pass's replies join
+        leases, self._acks = self._acks, []
+        ids = [i for lease in leases for i in lease.ids]
+        at = iso(self.clock.now())
+        try:
+            await self.store.mark_delivered(ids, at)
+        except Exception as exc:
             logger.error(
-                "marking messages delivered failed: %r (they will be redelivered)",
-                task.exception(),
+                "marking %d message(s) delivered failed: %r; they will be delivered again",
+                len(ids),
+                exc,
                 extra={"action": "ack_failed"},
             )
+            for lease in leases:
+                self._requeue(lease)
+            return
+        for lease in leases:
+            self._inbox(lease.recipient).leased.difference_update(lease.ids)
+            for m in lease.messages:
+                self.hub.publish("message_delivered", id=m.id, to=m.recipient, delivered_at=at)
 
     async def drain(self) -> None:
-        """Wait for background acks (called before the database closes)."""
-        while self._acks:
-            await asyncio.gather(*list(self._acks), return_exceptions=True)
+        """Wait for pending acks (called before the database closes)."""
+        while self._ack_tasks:
+            await asyncio.gather(*list(self._ack_tasks), return_exceptions=True)
 
     def release(self, lease: Lease) -> None:
         """The reply could not be written: the messages are unread again."""
@@ -210,13 +340,30 @@ class Broker:
             return
         lease._settled = True
         if lease.messages:
-            self._leased.get(lease.recipient, set()).difference_update(lease.ids)
-            self.wakeups.notify(lease.recipient)
+            self._requeue(lease)
             logger.info(
                 "recv reply not written; %d message(s) re-queued",
                 len(lease.messages),
                 extra={"action": "recv_requeued", "agent": lease.recipient},
             )
+
+    def _requeue(self, lease: Lease) -> None:
+        ib = self._inbox(lease.recipient)
+        ib.leased.difference_update(lease.ids)
+        ib.merge(lease.messages)
+        self.wakeups.notify(lease.recipient)
+
+    async def mark_read(self, name: str, ids: Collection[int]) -> str | None:
+        """Mark `name`'s unread messages `ids` delivered without a recv (the operator's inbox
+        read on a page or with `hive inbox --mark-read`). Returns the time, None if no ids."""
+        if not ids:
+            return None
+        at = iso(self.clock.now())
+        await self.store.mark_delivered(ids, at)
+        self._inbox(name).discard(set(ids))
+        for i in ids:
+            self.hub.publish("message_delivered", id=i, to=name, delivered_at=at)
+        return at
 
     async def recent(self, name: str, limit: int) -> list[Message]:
         return await self.store.recent(name, limit)

@@ -6,7 +6,10 @@ Invariants:
   transaction (group commit), each inside its own SAVEPOINT so a failing function rolls back
   only itself and gets its exception while the others commit. A write's future resolves only
   after COMMIT, so an acknowledged write is durable against a process crash (WAL,
-  synchronous=NORMAL).
+  synchronous=NORMAL). A write may carry an `on_commit(value)` hook: it runs synchronously
+  right after COMMIT, before any other task can run (a read included), and runs even if the
+  writer's caller was cancelled meanwhile, so in-memory state kept in step with the database
+  (the broker's unread index) can never miss or pre-empt a commit.
 - Reads run on a separate read-only connection and never write (WAL lets them see the last
   commit while the writer works).
 - Statements are short (indexed lookups, small batches): running them on the event loop thread
@@ -86,13 +89,17 @@ def run_migrations(conn: sqlite3.Connection, migrations: Sequence[Migration]) ->
     return applied
 
 
+OnCommit = Callable[[Any], None]
+_Job = tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], OnCommit | None]
+
+
 class Database:
     """An sqlite database with one writer task and a read connection. Async context manager."""
 
     def __init__(self, path: Path, migrations: Sequence[Migration] = ()) -> None:
         self.path = path
         self._migrations = list(migrations)
-        self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._pending: list[_Job] = []
         self._wake = asyncio.Event()
         self._writer_task: asyncio.Task[None] | None = None
         self._checkpoint_task: asyncio.Task[None] | None = None
@@ -166,6 +173,9 @@ class Database:
         assert self._wconn is not None
         while True:
             await self._wake.wait()
+            # one more loop pass before committing: writes queued by the callbacks that are
+            # ready right now (other connections' requests) join this transaction
+            await asyncio.sleep(0)
             self._wake.clear()
             while self._pending:
                 batch, self._pending = self._pending, []
@@ -174,43 +184,49 @@ class Database:
             if self._closed:
                 return
 
-    def _run_batch(self, conn: sqlite3.Connection, jobs: list[Any]) -> None:
-        results: list[tuple[asyncio.Future[Any], bool, Any]] = []
+    def _run_batch(self, conn: sqlite3.Connection, jobs: list[_Job]) -> None:
+        results: list[tuple[_Job, bool, Any]] = []
         if len(jobs) == 1:  # no savepoint needed: the transaction is the job
-            fn, fut = jobs[0]
+            job = jobs[0]
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                value = fn(conn)
+                value = job[0](conn)
                 conn.execute("COMMIT")
             except Exception as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-                results.append((fut, False, exc))
+                results.append((job, False, exc))
             else:
-                results.append((fut, True, value))
+                results.append((job, True, value))
             jobs = []
         try:
             if jobs:
                 conn.execute("BEGIN IMMEDIATE")
-            for fn, fut in jobs:
+            for job in jobs:
                 conn.execute("SAVEPOINT job")
                 try:
-                    value = fn(conn)
+                    value = job[0](conn)
                 except Exception as exc:
                     conn.execute("ROLLBACK TO job")
                     conn.execute("RELEASE job")
-                    results.append((fut, False, exc))
+                    results.append((job, False, exc))
                 else:
                     conn.execute("RELEASE job")
-                    results.append((fut, True, value))
+                    results.append((job, True, value))
             if jobs:
                 conn.execute("COMMIT")
         except Exception as exc:  # commit failed: nobody's write happened
             logger.exception("write batch failed", extra={"action": "db_write_failed"})
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            results = [(fut, False, exc) for _, fut in jobs]
-        for fut, ok, value in results:
+            results = [(job, False, exc) for job in jobs]
+        for (_, _, on_commit), ok, value in results:
+            if ok and on_commit is not None:
+                try:
+                    on_commit(value)
+                except Exception:
+                    logger.exception("on_commit hook failed", extra={"action": "db_on_commit"})
+        for (_, fut, _), ok, value in results:
             if fut.cancelled():
                 continue
             if ok:
@@ -218,12 +234,18 @@ class Database:
             else:
                 fut.set_exception(value)
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn(conn)` on the writer inside a transaction; resolves after COMMIT."""
+    async def write(
+        self,
+        fn: Callable[[sqlite3.Connection], T],
+        *,
+        on_commit: Callable[[T], None] | None = None,
+    ) -> T:
+        """Run `fn(conn)` on the writer inside a transaction; resolves after COMMIT.
+        `on_commit(value)` runs synchronously right after a successful COMMIT."""
         if self._closed:
             raise Unavailable("database is closed")
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending.append((fn, fut))
+        self._pending.append((fn, fut, on_commit))
         self._wake.set()
         # shield: a cancelled caller must not un-know a write that will still commit
         return await asyncio.shield(fut)

@@ -25,8 +25,11 @@ from hyperhive.clock import iso
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class HiveEvent:
+    """One published state change. Treated as immutable once published (not `frozen`:
+    a frozen dataclass's `__init__` costs ~3x more, and one is built per message)."""
+
     seq: int
     ts: str
     kind: str

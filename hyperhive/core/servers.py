@@ -81,16 +81,23 @@ async def _send_reply(writer: asyncio.StreamWriter, reply: Reply, extra: dict[st
 
 
 class _Protocol(asyncio.StreamReaderProtocol):
-    """A stream protocol that also tells when the connection is gone (not just half-closed),
-    so a parked request of a vanished client is cancelled instead of leasing mail."""
+    """A stream protocol that also tells when the connection is gone (not just half-closed):
+    a request that may park registers its task in `parked`, and losing the connection cancels
+    that task, so a vanished client's recv never leases mail."""
 
     def __init__(self, reader: asyncio.StreamReader, cb: Any) -> None:
         super().__init__(reader, cb)
-        self.lost = asyncio.Event()
+        self.lost = False
+        self.parked: asyncio.Task[Any] | None = None
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.lost.set()
+        self.lost = True
+        if self.parked is not None:
+            self.parked.cancel(LOST)
         super().connection_lost(exc)
+
+
+LOST = "connection lost"
 
 
 class _UnixServer:
@@ -177,29 +184,26 @@ class AgentSocketServer(_UnixServer):
     async def _dispatch_watching(
         self, writer: asyncio.StreamWriter, caller: Caller, req: Request
     ) -> Reply | None:
-        """Dispatch, but give up (cancel the handler) if the connection is lost meanwhile.
-        Only requests that may park pay for the watcher; the rest are dispatched directly."""
-        if not req.may_park():
-            return await self._dispatcher.dispatch(caller, req)
+        """Dispatch, but give up (None) if the connection is lost meanwhile. Only requests
+        that may park are watched: the connection's own task is cancelled by the protocol
+        (no extra tasks per request), and only that cancel is swallowed here."""
         proto = writer.transport.get_protocol()
-        lost = proto.lost if isinstance(proto, _Protocol) else asyncio.Event()
-        if lost.is_set():
+        if not req.may_park() or not isinstance(proto, _Protocol):
+            return await self._dispatcher.dispatch(caller, req)
+        if proto.lost:
             return None
-        work = asyncio.ensure_future(self._dispatcher.dispatch(caller, req))
-        gone = asyncio.ensure_future(lost.wait())
+        task = asyncio.current_task()
+        assert task is not None
+        proto.parked = task
         try:
-            await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
+            return await self._dispatcher.dispatch(caller, req)
+        except asyncio.CancelledError:
+            if proto.lost and task.cancelling() == 1:
+                task.uncancel()
+                return None
+            raise
         finally:
-            gone.cancel()
-        if work.done():
-            return work.result()
-        work.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            result = await work
-            # finished anyway in the same tick: hand its lease back
-            if result.on_failed is not None:
-                result.on_failed()
-        return None
+            proto.parked = None
 
     async def _on_connect(  # type: ignore[override]
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter

@@ -87,12 +87,7 @@ def register(hive: Hive) -> None:
     async def inbox(caller: Caller, req: Inbox) -> InboxOk:
         rows = await hive.broker.recent(OPERATOR, req.limit)
         if req.mark_read:
-            unread_ids = [m.id for m in rows if m.delivered_at is None]
-            if unread_ids:
-                at = hive.clock.now()
-                from hyperhive.clock import iso
-
-                await hive.broker.store.mark_delivered(unread_ids, iso(at))
+            await hive.broker.mark_read(OPERATOR, [m.id for m in rows if m.delivered_at is None])
         return InboxOk(rows=[inbox_row(m) for m in rows], unread=await hive.broker.unread(OPERATOR))
 
     @d.handle(SubscribeAgentStatus)

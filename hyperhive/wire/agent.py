@@ -11,10 +11,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from hyperhive.wire.base import Request, Response, verb
+from hyperhive.wire.framing import BODY_MAX as BODY_MAX
 
 RECV_WAIT_MAX = 180.0
 RECV_MAX_MAX = 32
-BODY_MAX = 256 * 1024
 
 MessageKind = Literal["message", "event", "reminder"]
 

@@ -10,15 +10,15 @@ Invariants:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from hyperhive.errors import BadRequest
-
-MAX_LINE = 1 << 20  # 1 MiB
+from hyperhive.wire.framing import MAX_LINE as MAX_LINE
+from hyperhive.wire.framing import decode_line
+from hyperhive.wire.framing import encode_line as encode_line
 
 
 class Request(BaseModel):
@@ -121,7 +121,7 @@ def parse_request(line: bytes | str, verbs: VerbRegistry) -> Request:
     if len(line) > MAX_LINE:
         raise BadRequest(f"request line is over {MAX_LINE} bytes")
     try:
-        obj = json.loads(line)
+        obj = decode_line(line)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"request is not valid JSON: {exc}") from None
     return parse_object(obj, verbs)
@@ -150,7 +150,3 @@ def dump_response(resp: Response | Mapping[str, object], **extra: object) -> dic
         body = {k: v for k, v in resp.items() if v is not None}
     body.update(extra)
     return body
-
-
-def encode_line(obj: Mapping[str, object]) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"

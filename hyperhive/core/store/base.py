@@ -1,21 +1,30 @@
 """The storage interfaces the core talks to. A PostgreSQL backend for multi-host hives
 implements these same methods; callers never see SQL.
 
-Invariants: ids are monotonic; `insert_messages` returns only after the rows are durable;
+Invariants: ids are monotonic; `insert_messages` returns only after the rows are durable and
+runs its `on_commit` hook exactly when they become visible;
 `undelivered` returns oldest first; nothing here decides policy (who may send to whom).
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from hyperhive.core.records import AgentRecord, Message, NewMessage
 
 
 class MessageStore(abc.ABC):
     @abc.abstractmethod
-    async def insert_messages(self, msgs: Sequence[NewMessage], at: str) -> list[Message]: ...
+    async def insert_messages(
+        self,
+        msgs: Sequence[NewMessage],
+        at: str,
+        on_commit: Callable[[list[Message]], None] | None = None,
+    ) -> list[Message]:
+        """Store the rows. `on_commit(rows)` is called once they are durable and before any
+        later read of this store can see them, even if the caller was cancelled meanwhile
+        (the broker keeps its in-memory unread index in step with it)."""
 
     @abc.abstractmethod
     async def undelivered(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from hyperhive.core.db import Database
 from hyperhive.core.records import AgentRecord, Message, NewMessage
@@ -26,7 +26,12 @@ class SqliteMessageStore(MessageStore):
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def insert_messages(self, msgs: Sequence[NewMessage], at: str) -> list[Message]:
+    async def insert_messages(
+        self,
+        msgs: Sequence[NewMessage],
+        at: str,
+        on_commit: Callable[[list[Message]], None] | None = None,
+    ) -> list[Message]:
         def fn(conn: sqlite3.Connection) -> list[Message]:
             out = []
             for m in msgs:
@@ -39,7 +44,7 @@ class SqliteMessageStore(MessageStore):
                 out.append(Message(cur.lastrowid, m.sender, m.recipient, m.body, m.kind, at))
             return out
 
-        return await self.db.write(fn)
+        return await self.db.write(fn, on_commit=on_commit)
 
     async def undelivered(
         self, recipient: str, limit: int, exclude: Collection[int] = ()

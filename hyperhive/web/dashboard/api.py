@@ -28,7 +28,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from hyperhive.clock import iso
 from hyperhive.config import format_validation_error
 from hyperhive.core.logs import MAX_LINES, read_logs
 from hyperhive.errors import BadRequest, Conflict, HiveError, NotFound, NotSupported, error_body
@@ -482,11 +481,7 @@ def api_specs(hive: Hive) -> list[ApiSpec]:
     async def mark_read(request: Request, body: BaseModel) -> dict[str, Any]:
         rows = await hive.broker.recent(OPERATOR, 1000)
         ids = [m.id for m in rows if m.delivered_at is None]
-        if ids:
-            at = iso(hive.clock.now())
-            await hive.broker.store.mark_delivered(ids, at)
-            for i in ids:
-                hive.hub.publish("message_delivered", id=i, to=OPERATOR, delivered_at=at)
+        await hive.broker.mark_read(OPERATOR, ids)
         return {"message": f"marked {len(ids)} message(s) read"}
 
     return specs
