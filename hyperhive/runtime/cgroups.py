@@ -272,7 +272,18 @@ class AgentCgroup:
                         )
                         break
                     await asyncio.sleep(0.01)  # exiting processes leave the group shortly
+            self._remove_empty_parents(d)
         self.enabled = False
+
+    def _remove_empty_parents(self, d: Path) -> None:
+        """Remove the hive's scope dir (`hyperhive/<scope>`) once its last agent's group is
+        gone, so a hive leaves nothing behind in the hierarchy. A scope still holding another
+        agent's group refuses (EBUSY / ENOTEMPTY), which is fine: that agent removes it. The
+        shared `hyperhive/` stays (another hive's daemon may be creating a scope in it); only
+        this hive's daemon ever creates its scope, on the same event loop, so nothing races."""
+        if len(Path(self.parent).parts) >= 2:
+            with contextlib.suppress(OSError):
+                d.parent.rmdir()
 
     def memory_events(self) -> dict[str, int]:
         """OOM counters (`oom_kill`, ...) when the kernel exposes them."""

@@ -57,6 +57,24 @@ async def test_limits_membership_freeze_kill_remove(cgroup: AgentCgroup) -> None
     await cgroup.remove()  # idempotent
 
 
+async def test_removing_the_last_group_of_a_scope_removes_the_scope() -> None:
+    """A hive's agents live under `hyperhive/<scope>/`; the scope goes with its last agent,
+    not before."""
+    require_cgroups()
+    scope = f"hyperhive/tscope-{secrets.token_hex(3)}"
+    a, b = AgentCgroup("a", parent=scope), AgentCgroup("b", parent=scope)
+    try:
+        assert a.create(Limits()) and b.create(Limits())
+        scope_dirs = {d.parent for d in [*a.dirs.values(), *b.dirs.values()]}
+        await a.remove()
+        assert all(d.is_dir() for d in scope_dirs)  # b still lives there
+        await b.remove()
+        assert not any(d.exists() for d in scope_dirs)
+    finally:
+        await a.remove()
+        await b.remove()
+
+
 async def test_limits_can_be_lifted(cgroup: AgentCgroup) -> None:
     assert cgroup.create(Limits(memory_mb=64, pids=8))
     cgroup.set_limits(Limits())
