@@ -10,7 +10,6 @@ import asyncio
 import time
 from datetime import UTC, datetime
 
-
 _iso_second: tuple[int, str] = (-1, "")  # (whole second, its "YYYY-MM-DDTHH:MM:SS") cache
 
 

@@ -52,15 +52,19 @@ class QuietServer(uvicorn.Server):
         self.ready.set()
 
 
-async def serve_unix(app: Any, path: Path) -> None:
-    """Serve `app` on the unix socket `path` until cancelled; the socket file is removed."""
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()  # noqa: ASYNC240 - unlinking a socket file does not block
+async def serve_unix(app: Any, path: Path, sock: socket.socket | None = None) -> None:
+    """Serve `app` on the unix socket `path` until cancelled; the socket file is removed.
+
+    `sock` is `path` already bound and listening (connections waiting in its backlog are
+    served); without it, `path` is bound here."""
+    if sock is None:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()  # noqa: ASYNC240 - unlinking a socket file does not block
     config = uvicorn.Config(
         app, uds=str(path), log_level="warning", lifespan="off", access_log=False
     )
     server = QuietServer(config)
-    task = asyncio.ensure_future(server.serve())
+    task = asyncio.ensure_future(server.serve(sockets=None if sock is None else [sock]))
     try:
         await asyncio.shield(task)
     finally:

@@ -11,9 +11,10 @@ from hyperhive.clock import iso, parse_iso
 
 def _reference(ts: float) -> str:
     micros = int((Decimal(ts) * 1_000_000).to_integral_value(ROUND_HALF_EVEN))  # exact
-    return datetime.fromtimestamp(micros // 1_000_000, UTC).strftime(
-        "%Y-%m-%dT%H:%M:%S"
-    ) + f".{micros % 1_000_000:06d}Z"
+    return (
+        datetime.fromtimestamp(micros // 1_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        + f".{micros % 1_000_000:06d}Z"
+    )
 
 
 def test_iso_matches_datetime_across_second_boundaries_and_cache_flips() -> None:

@@ -31,6 +31,7 @@ from hyperhive.core.rpc import Caller
 from hyperhive.errors import Conflict, Forbidden, HiveError, NotFound
 from hyperhive.names import validate_name
 from hyperhive.runtime.base import LaunchSpec, Limits, Runtime, RuntimeStatus
+from hyperhive.runtime.bytecode import compile_package
 
 if TYPE_CHECKING:
     from hyperhive.core.hive import Hive
@@ -287,6 +288,10 @@ class Lifecycle(BaseFeature):
         if proxy is not None:
             await proxy.open(name)
         self.expected_exit.discard(name)
+        if self.hive.registry.require(name).runtime in ("bwrap", "process"):
+            # they start a python harness, which may not write .pyc files (a read-only
+            # sandbox): give it compiled ones (a check once per daemon process)
+            await asyncio.to_thread(compile_package)
         status = await self.runtime_for(name).start(spec)
         self.built_rev[name] = spec.config_rev
         self.set_desired(name, "running")

@@ -11,6 +11,8 @@ Invariants:
 - The conversation continues across turns and restarts (`--continue` once a session exists).
 - Graceful stop: a parked recv is abandoned at once (nothing is lost: an unwritten reply
   re-queues its messages); a running turn is allowed to finish.
+- The agent's config is the core's `config` answer, validated there (`AgentConfig`); the
+  harness reads it through `AgentView` and never imports pydantic.
 """
 
 from __future__ import annotations
@@ -27,10 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hyperhive.agentconfig import AgentConfig
 from hyperhive.client.agent import AgentClient
 from hyperhive.clock import iso
 from hyperhive.harness import settings as cs
+from hyperhive.harness.agentview import AgentView
 from hyperhive.harness.claude import ClaudeTurn, run_compact
 from hyperhive.harness.events import EventBus
 from hyperhive.harness.prompt import system_prompt, wake_prompt
@@ -111,7 +113,7 @@ class Harness:
         self.kind = "agent"
         self.manager = "manager"
         self.model = "haiku"
-        self.config = AgentConfig()
+        self.config = AgentView()
         self.bus = EventBus(opts.state_dir)
         self.stats = TurnStats(opts.state_dir)
         self.client = AgentClient(opts.socket)
@@ -165,7 +167,7 @@ class Harness:
         self.name, self.kind, self.manager = who["name"], who["kind"], who["manager"]
         self.unread = who.get("unread", 0)
         self.model = cfg["model"]
-        self.config = AgentConfig.model_validate(cfg["config"])
+        self.config = AgentView.from_json(cfg["config"])  # validated by the core
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.config_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "system-prompt.md").write_text(
@@ -176,7 +178,7 @@ class Harness:
         mcp, extra_allow, warnings = cs.mcp_config(
             [self.opts.python, "-m", "hyperhive.mcptools", "--socket", str(self.opts.socket)],
             {},
-            {k: v.model_dump() for k, v in self.config.extra_mcp_servers.items()},
+            self.config.extra_mcp_servers,
         )
         for w in warnings:
             logger.warning("%s", w, extra={"action": "mcp_config", "agent": self.name})

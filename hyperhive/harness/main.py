@@ -1,12 +1,17 @@
 """`hive agent serve`: run one agent's harness (inside its sandbox, or as a plain process).
 
-Start-up is on the path of every spawn, restart and rebuild (`hive bench spawn` measures it):
-- the agent's page (starlette, uvicorn) is imported and served only once the harness is up
-  (parked in its first recv), so it never delays the agent's first mail;
+Start-up is on the path of every spawn, restart and rebuild, and what the harness imports it
+carries while idle in every sandbox (`hive bench spawn` measures both; docs/harness.md):
+- no pydantic: the core validates the agent's config and the harness reads the dict it sends
+  (`agentview`); requests are framed by `hyperhive.wire.framing`, not the wire models;
+- the agent's page: `web.sock` is bound once the harness is up (parked in its first recv), and
+  its stack (starlette, uvicorn) is imported only when the page is first asked for, so it never
+  delays the agent's first mail and an agent nobody looks at never carries it;
 - `python -m hyperhive.harness.main` is `hive agent serve` without the `hive` CLI, whose entry
   module imports every command (the daemon, the sim, ...) that the harness never uses. Options
   and environment variables are those of `hive agent serve`; errors end it like the CLI does
   (one line on stderr, exit 1 for a `HiveError`, 2 otherwise; tracebacks with `-v`).
+- tests/harness/test_main.py fails when the start path imports pydantic or the page's stack.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from hyperhive.clock import parse_iso
@@ -27,6 +34,12 @@ logger = logging.getLogger(__name__)
 
 
 async def run_harness(opts: HarnessOptions) -> None:
+    # The only work the harness hands to threads is its two stores' WAL checkpoints (short,
+    # at most one a second each): one thread does, where the default pool would keep a
+    # thread, and a malloc arena, per concurrent checkpoint for the harness's whole life.
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(1, thread_name_prefix="harness-io")
+    )
     async with contextlib.AsyncExitStack() as stack:
         model_sock = os.environ.get("HIVE_MODEL_SOCKET")
         if model_sock and opts.base_url:
@@ -53,17 +66,59 @@ async def _run(opts: HarnessOptions) -> None:
 
 async def _serve_web_once_up(harness: Harness, path: Path) -> None:
     """Serve the agent's page once the harness is up (its first state change: parked in its
-    first recv), so the page's imports (starlette, uvicorn: ~15 % of the start-up CPU) never
-    keep the agent's first mail waiting. Events replayed from earlier runs are older."""
+    first recv), and load its stack (starlette, uvicorn: ~130 modules, ~6 MB, ~15 % of the
+    start-up CPU) only when the page is first asked for: `web.sock` is bound at once, and the
+    connections waiting in its backlog are served once the stack is loaded. An agent nobody
+    looks at never carries it. Events replayed from earlier runs are older than this start."""
     started = time.time()
     async for ev in harness.bus.follow(harness.bus.last_id):
         if ev.kind == "state" and parse_iso(ev.ts) >= started:
             break
     else:
         return  # the harness ended before it was ever up
-    from hyperhive.harness.web import serve_web
+    sock = bind_unix(path)
+    try:
+        await first_connection(sock)
+        from hyperhive.harness.web import serve_web
 
-    await serve_web(harness, path)
+        await serve_web(harness, path, sock)
+    finally:
+        sock.close()
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()  # noqa: ASYNC240 - unlinking a socket file does not block
+
+
+def bind_unix(path: Path, backlog: int = 2048) -> socket.socket:
+    """A listening, non-blocking unix socket at `path` (a stale socket file is replaced),
+    mode 0666 and uvicorn's default backlog, as uvicorn binds its own."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(str(path))
+        os.chmod(path, 0o666)
+        sock.listen(backlog)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def first_connection(sock: socket.socket) -> None:
+    """Return once a connection waits on the listening `sock` (it is left there, unaccepted)."""
+    loop = asyncio.get_running_loop()
+    pending: asyncio.Future[None] = loop.create_future()
+
+    def readable() -> None:
+        if not pending.done():
+            pending.set_result(None)
+
+    loop.add_reader(sock.fileno(), readable)
+    try:
+        await pending
+    finally:
+        loop.remove_reader(sock.fileno())
 
 
 def default_paths(socket: Path | None, state: Path | None) -> tuple[Path, Path, Path]:
@@ -95,9 +150,20 @@ def main(argv: list[str] | None = None) -> None:
 
     from hyperhive.errors import HiveError
 
+    def help_formatter(prog: str) -> argparse.HelpFormatter:
+        # argparse's default formatter (built for every add_argument) asks shutil for the
+        # terminal width, and shutil imports bz2 and lzma: ~3 ms and 0.5 MB the harness would
+        # carry for its whole life, for a --help nobody asks a sandboxed harness for
+        try:
+            width = int(os.environ.get("COLUMNS", "")) or os.get_terminal_size().columns
+        except (ValueError, OSError):
+            width = 80
+        return argparse.HelpFormatter(prog, width=width - 2)
+
     p = argparse.ArgumentParser(
         prog="python -m hyperhive.harness.main",
         description="Loop: wait for mail, run one Claude Code turn, record it, repeat.",
+        formatter_class=help_formatter,
     )
     p.add_argument(
         "--socket",

@@ -11,7 +11,8 @@ Invariants:
   `mcp__srv` and `mcp__srv__*` allow every tool of `srv`, `mcp__srv__tool` one tool, `mcp__*`
   nothing). The hive's own server is always keyed `hyperhive`; no extra server may take the key.
 - A bad extra MCP server entry is skipped with a warning naming it, never fatal: one typo in an
-  agent's config must not stop the agent.
+  agent's config must not stop the agent. Entries are checked in plain Python (`ExtraServer`),
+  with the wording of the core's pydantic model: the harness does not import pydantic.
 - The prompt goes after `--` in argv: `--allowedTools`, `--disallowedTools` and `--mcp-config`
   are variadic and would swallow it.
 - The environment is built, not inherited wholesale: `ANTHROPIC_*` and `CLAUDE*` variables of the
@@ -23,12 +24,10 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import shutil
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hyperhive.errors import Unavailable
 
@@ -101,15 +100,54 @@ def settings_json(
     return {"permissions": {"allow": allow, "deny": deny}}
 
 
-class ExtraServer(BaseModel):
-    """One extra stdio MCP server from an agent's config."""
+@dataclass(frozen=True)
+class ExtraServer:
+    """One extra stdio MCP server from an agent's config (`[extra_mcp_servers.<key>]`)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    command: str
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    allowed_tools: tuple[str, ...] = ("*",)
 
-    command: str = Field(min_length=1)
-    args: list[str] = Field(default_factory=list)
-    env: dict[str, str] = Field(default_factory=dict)
-    allowed_tools: list[str] = Field(default_factory=lambda: ["*"])
+    @classmethod
+    def parse(cls, entry: object) -> ExtraServer:
+        """The server an entry describes; `ValueError("<field>: <problem>")` naming the first
+        problem (the checks and wording of the core's `ExtraMcpServer` pydantic model, plus
+        strict types: no coercion)."""
+        if not isinstance(entry, Mapping):
+            raise ValueError("entry: Input should be a valid dictionary")
+        if "command" not in entry:
+            raise ValueError("command: Field required")
+        command = entry["command"]
+        if not isinstance(command, str):
+            raise ValueError("command: Input should be a valid string")
+        if not command:
+            raise ValueError("command: String should have at least 1 character")
+        args = _string_list(entry, "args", [])
+        env = entry.get("env", {})
+        if not isinstance(env, Mapping):
+            raise ValueError("env: Input should be a valid dictionary")
+        for name, value in env.items():
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise ValueError(f"env.{name}: Input should be a valid string")
+        tools = _string_list(entry, "allowed_tools", ["*"])
+        for extra in entry:
+            if extra not in _EXTRA_SERVER_FIELDS:
+                raise ValueError(f"{extra}: Extra inputs are not permitted")
+        return cls(command, tuple(args), dict(env), tuple(tools))
+
+
+_EXTRA_SERVER_FIELDS = frozenset(f.name for f in fields(ExtraServer))
+
+
+def _string_list(entry: Mapping[str, Any], key: str, default: list[str]) -> list[str]:
+    value = entry.get(key, default)
+    if not isinstance(value, list):
+        raise ValueError(f"{key}: Input should be a valid list")
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise ValueError(f"{key}.{i}: Input should be a valid string")
+    return value
 
 
 def mcp_config(
@@ -136,9 +174,9 @@ def mcp_config(
             warnings.append(f"extra MCP server {key!r} skipped: {problem}")
             continue
         try:
-            server = ExtraServer.model_validate(entry)
-        except ValidationError as exc:
-            warnings.append(f"extra MCP server {key!r} skipped: {_first_error(exc)}")
+            server = ExtraServer.parse(entry)
+        except ValueError as exc:
+            warnings.append(f"extra MCP server {key!r} skipped: {exc}")
             continue
         bad_tools = [t for t in server.allowed_tools if t != "*" and not _TOOL_NAME.match(t)]
         if bad_tools:
@@ -163,12 +201,6 @@ def _key_problem(key: object) -> str | None:
     if "__" in key:
         return "the key may not contain '__' (it separates server and tool in rule names)"
     return None
-
-
-def _first_error(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    where = ".".join(str(part) for part in error["loc"]) or "entry"
-    return f"{where}: {error['msg']}"
 
 
 def _stdio(command: str, args: Sequence[str], env: Mapping[str, str]) -> JsonDict:
@@ -303,6 +335,8 @@ def find_claude_binary(environ: Mapping[str, str] | None = None) -> Path:
     bundled = _bundled_binary()
     if bundled is not None:
         return bundled
+    import shutil  # only here: the harness would carry it (and bz2, lzma) for this fallback
+
     found = shutil.which("claude", path=environ.get("PATH"))
     if found:
         return Path(found)

@@ -1,9 +1,15 @@
 """Inside the sandbox: a loopback TCP port that forwards to the core's `model.sock`, so the
-CLI's `ANTHROPIC_BASE_URL` can point at 127.0.0.1 whatever the network mode."""
+CLI's `ANTHROPIC_BASE_URL` can point at 127.0.0.1 whatever the network mode.
+
+The port's socket is bound here rather than by `start_server(host=...)`: that would resolve
+the host with getaddrinfo, which uvloop runs on libuv's thread pool, starting four threads (and
+their malloc arenas) that the harness then carries, idle, for its whole life.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -25,7 +31,13 @@ class ModelTunnel:
                 return
             await splice((r, w), upstream)
 
-        self._server = await asyncio.start_server(on_conn, "127.0.0.1", 0)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.bind(("127.0.0.1", 0))
+            self._server = await asyncio.start_server(on_conn, sock=sock)
+        except BaseException:
+            sock.close()
+            raise
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 

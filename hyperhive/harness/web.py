@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,7 +48,7 @@ from hyperhive.client.agent import AgentClient, RetryPolicy
 from hyperhive.errors import BadRequest, HiveError, NotFound, Unavailable, error_body
 from hyperhive.harness.events import AgentEvent
 from hyperhive.httpserver import serve_unix
-from hyperhive.wire.agent import BODY_MAX
+from hyperhive.wire.framing import BODY_MAX
 
 if TYPE_CHECKING:
     from hyperhive.harness.loop import Harness
@@ -251,10 +252,11 @@ def installed_page() -> PageRoutes | None:
     return page_routes
 
 
-async def serve_web(h: Harness, path: Path) -> None:
-    """Serve the API (and the page, when installed) on a unix socket until cancelled."""
+async def serve_web(h: Harness, path: Path, sock: socket.socket | None = None) -> None:
+    """Serve the API (and the page, when installed) on a unix socket until cancelled (`sock`:
+    `path` already bound and listening, see `hyperhive.httpserver.serve_unix`)."""
     core = PageClient(h.opts.socket)
     try:
-        await serve_unix(build_app(h, installed_page(), core), path)
+        await serve_unix(build_app(h, installed_page(), core), path, sock)
     finally:
         await core.aclose()

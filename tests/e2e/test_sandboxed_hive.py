@@ -305,11 +305,15 @@ async def assert_reported_crash(hive: Hive, name: str) -> None:
     assert row["failed"] is True and row["running"] is False
 
 
+# Less than the harness's python needs (it idles at ~15 MB of anonymous memory, ~30 MB RSS).
+TOO_SMALL_MB = 12
+
+
 async def test_memory_limit_oom_kills_at_spawn_and_is_reported(make_hive: MakeHive) -> None:
-    """25 MB is less than the harness's python needs: it is OOM-killed as it starts, usually
-    before the crash watch has ever seen it running — a crash all the same."""
+    """`TOO_SMALL_MB`: the harness is OOM-killed as it starts, usually before the crash watch
+    has ever seen it running — a crash all the same."""
     hive, _sim = await make_hive({}, **QUIET)
-    await limit_memory(hive, "alice", 25)
+    await limit_memory(hive, "alice", TOO_SMALL_MB)
     await hive.spawn("alice")
     await assert_reported_crash(hive, "alice")
 
@@ -319,7 +323,7 @@ async def test_rebuild_into_a_too_small_limit_is_reported(make_hive: MakeHive) -
     await hive.spawn("alice")
     await eventually(lambda: hive.connections("alice") > 0, 30, "alice's harness")
     await hive.crash_watch.tick()  # seen running
-    await limit_memory(hive, "alice", 25)
+    await limit_memory(hive, "alice", TOO_SMALL_MB)
     await hive.lifecycle.rebuild("alice")
     await assert_reported_crash(hive, "alice")
 

@@ -15,6 +15,7 @@ from hyperhive.harness.settings import (
     ALWAYS_DENY,
     BUILTIN_TOOLS,
     QUIET_ENV,
+    ExtraServer,
     claude_argv,
     claude_env,
     find_claude_binary,
@@ -133,6 +134,38 @@ def test_mcp_config_bad_entries_are_skipped_with_a_warning(
     assert allow == ["mcp__good"]
     assert len(warnings) == 1
     assert repr(key) in warnings[0] and needle in warnings[0]
+
+
+def test_extra_server_parse_fills_defaults() -> None:
+    assert ExtraServer.parse({"command": "x"}) == ExtraServer("x", (), {}, ("*",))
+    server = ExtraServer.parse(
+        {"command": "x", "args": ["-v"], "env": {"A": "1"}, "allowed_tools": ["t"]}
+    )
+    assert server == ExtraServer("x", ("-v",), {"A": "1"}, ("t",))
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({}, "command: Field required"),
+        ({"command": 5}, "command: Input should be a valid string"),
+        ({"command": ""}, "command: String should have at least 1 character"),
+        ({"command": "x", "args": "-v"}, "args: Input should be a valid list"),
+        ({"command": "x", "args": ["-v", 2]}, "args.1: Input should be a valid string"),
+        ({"command": "x", "env": []}, "env: Input should be a valid dictionary"),
+        ({"command": "x", "env": {"A": True}}, "env.A: Input should be a valid string"),
+        ({"command": "x", "allowed_tools": "*"}, "allowed_tools: Input should be a valid list"),
+        ({"command": "x", "cmd": "y"}, "cmd: Extra inputs are not permitted"),
+        ({"command": "", "cmd": "y"}, "command: String should have at least 1 character"),
+        ("x", "entry: Input should be a valid dictionary"),
+    ],
+)
+def test_extra_server_parse_names_the_first_problem(entry: Any, message: str) -> None:
+    """Plain-Python checks with the wording of the core's pydantic `ExtraMcpServer` (fields in
+    order, then unknown keys); no coercion (an int is not a string)."""
+    with pytest.raises(ValueError) as info:
+        ExtraServer.parse(entry)
+    assert str(info.value) == message
 
 
 def test_mcp_config_needs_a_command() -> None:

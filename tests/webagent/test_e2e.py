@@ -228,6 +228,8 @@ async def test_the_agent_port_is_sticky_across_a_daemon_restart(
                     await opened(p, f"http://127.0.0.1:{port}/")
                     await enter(p, "PING-1")
                     await expect(rows(p, "k-text", "pong from alice")).to_have_count(1)
+                    # the turn's last row too (kick + this turn), or the snapshot may miss it
+                    await expect(rows(p, "k-turn_end", "turn done")).to_have_count(2)
                     before = await row_ids(p)
             # the daemon is gone; alice's sandbox and harness live on. A new daemon:
             async with Hive(paths, cfg) as hive:

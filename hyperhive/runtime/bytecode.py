@@ -1,0 +1,57 @@
+"""Byte-compiled hyperhive for harnesses that cannot write their own `.pyc` files.
+
+A sandboxed harness sees the hyperhive package read-only. When the package has no current
+`.pyc` files (an editable install whose harness modules nothing on the host ever imported, or a
+host running with PYTHONDONTWRITEBYTECODE), every agent start compiles each module it imports
+from source again: about 100 ms of CPU per start on the project's 2-CPU machine, most of the
+harness's boot. So the core compiles the package once per process before it launches a
+harness, as `pip install` does for a regular install.
+
+Invariants:
+- Best-effort and silent: a module that does not compile, or a package directory the core may
+  not write (a system install, which its installer compiled already), is left as it is and
+  Python compiles in memory as before.
+- Timestamp-checked `.pyc` files, as Python writes them: one edited later is stale and ignored
+  (and rewritten by the next process's pass), never run.
+- Only hyperhive's own package: its dependencies' installers compile theirs.
+"""
+
+from __future__ import annotations
+
+import compileall
+import logging
+import threading
+import time
+from pathlib import Path
+
+import hyperhive
+
+logger = logging.getLogger(__name__)
+
+PACKAGE = Path(hyperhive.__file__).parent
+
+_lock = threading.Lock()
+_done: set[Path] = set()
+
+
+def compile_package(root: Path = PACKAGE) -> None:
+    """Write missing or stale `.pyc` files under `root`, once per process (blocking: run it in
+    a thread). A second caller waits for the first pass, then returns at once."""
+    if root in _done:
+        return
+    with _lock:
+        if root in _done:
+            return
+        started = time.monotonic()
+        try:
+            ok = compileall.compile_dir(root, quiet=2, workers=1)
+        except OSError:  # an unreadable tree: nothing to gain here
+            ok = False
+        _done.add(root)
+    logger.debug(
+        "byte-compiled %s in %.0f ms%s",
+        root,
+        (time.monotonic() - started) * 1000,
+        "" if ok else " (some modules were left to compile in memory)",
+        extra={"action": "bytecode"},
+    )
