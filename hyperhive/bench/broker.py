@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict, dataclass
 
 from hyperhive.aio import aio_run
-from hyperhive.bench.daemon import throwaway_daemon
+from hyperhive.bench.daemon import cpu_seconds, throwaway_daemon
 from hyperhive.client.agent import NO_RETRY, AgentClient
 from hyperhive.client.host import HostClient
 from hyperhive.paths import HivePaths
@@ -33,6 +33,8 @@ class BrokerResult:
     p90_ms: float
     p99_ms: float
     max_ms: float
+    daemon_cpu_us_per_msg: float  # the daemon's CPU time over the run / messages delivered
+    reference_ms: float  # a fixed pure-Python loop on this machine now (the VM's speed varies)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -44,7 +46,9 @@ class BrokerResult:
             f"  delivered {self.received}/{self.messages} in {self.seconds:.2f} s "
             f"= {self.throughput:,.0f} msg/s\n"
             f"  send→recv latency  p50 {self.p50_ms:.3f} ms  p90 {self.p90_ms:.3f} ms  "
-            f"p99 {self.p99_ms:.3f} ms  max {self.max_ms:.3f} ms"
+            f"p99 {self.p99_ms:.3f} ms  max {self.max_ms:.3f} ms\n"
+            f"  daemon CPU per message {self.daemon_cpu_us_per_msg:.0f} µs; "
+            f"machine reference loop {self.reference_ms:.1f} ms (lower = faster right now)"
         )
 
 
@@ -55,8 +59,21 @@ def _pct(sorted_ms: list[float], q: float) -> float:
     return sorted_ms[i]
 
 
+def reference_loop_ms(runs: int = 5) -> float:
+    """Median time of a fixed pure-Python loop: how fast this (virtual) machine runs Python
+    right now, so runs taken at different times can be compared."""
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i & 7
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
 async def _run(
-    paths: HivePaths, agents: int, messages: int, rate: float | None, senders: int
+    paths: HivePaths, pid: int, agents: int, messages: int, rate: float | None, senders: int
 ) -> BrokerResult:
     host = HostClient(paths.host_sock)
     names = [f"b{i}" for i in range(agents)]
@@ -80,6 +97,7 @@ async def _run(
 
     receivers = [asyncio.create_task(receiver(n)) for n in names]
     await asyncio.sleep(0.2)  # let every receiver park before the clock starts
+    cpu0 = cpu_seconds(pid)
     start = time.perf_counter()
 
     async def sender(idx: int) -> None:
@@ -102,6 +120,7 @@ async def _run(
     except TimeoutError:
         pass
     seconds = time.perf_counter() - start
+    cpu = cpu_seconds(pid) - cpu0
     for t in receivers:
         t.cancel()
     await asyncio.gather(*receivers, return_exceptions=True)
@@ -117,9 +136,11 @@ async def _run(
         p90_ms=_pct(lat, 0.90),
         p99_ms=_pct(lat, 0.99),
         max_ms=lat[-1] if lat else float("nan"),
+        daemon_cpu_us_per_msg=cpu / len(lat) * 1e6 if lat else float("nan"),
+        reference_ms=reference_loop_ms(),
     )
 
 
 def run_broker_bench(agents: int, messages: int, rate: float | None, senders: int) -> BrokerResult:
-    with throwaway_daemon() as paths:
-        return aio_run(_run(paths, agents, messages, rate, senders))
+    with throwaway_daemon() as (paths, pid):
+        return aio_run(_run(paths, pid, agents, messages, rate, senders))

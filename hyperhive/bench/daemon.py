@@ -1,4 +1,5 @@
-"""Start a throwaway `hive serve` subprocess on a temp home for a benchmark."""
+"""Start a throwaway `hive serve` subprocess on a temp home for a benchmark (yields its paths
+and pid, so a benchmark can read the daemon's CPU time)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,14 @@ def _answers(sock: Path) -> bool:
         return False
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
-def throwaway_daemon(extra_env: dict[str, str] | None = None) -> Iterator[HivePaths]:
+def throwaway_daemon(extra_env: dict[str, str] | None = None) -> Iterator[tuple[HivePaths, int]]:
     home = Path(tempfile.mkdtemp(dir="/tmp", prefix="hhb"))
     paths = HivePaths(home)
     # the benchmark's clients are the agents: nothing is launched for them
@@ -48,7 +55,7 @@ def throwaway_daemon(extra_env: dict[str, str] | None = None) -> Iterator[HivePa
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError((home / "serve.log").read_text()[-2000:])
             time.sleep(0.02)
-        yield paths
+        yield paths, proc.pid
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

@@ -3,8 +3,10 @@
 Invariants:
 - One write connection, owned by one asyncio task (`hive-db-writer`). Every write is a function
   `fn(conn)` queued to it; the task runs everything queued since its last pass in ONE
-  transaction (group commit), each inside its own SAVEPOINT so a failing function rolls back
-  only itself and gets its exception while the others commit. A write's future resolves only
+  transaction (group commit). If any of them raises, that transaction is rolled back and each
+  function runs again in its own transaction, so a failing function gets its exception while
+  the others commit. Hence a write function may run twice: it must have no effect outside the
+  connection (build its result, don't append to outside state). A write's future resolves only
   after COMMIT, so an acknowledged write is durable against a process crash (WAL,
   synchronous=NORMAL). A write may carry an `on_commit(value)` hook: it runs synchronously
   right after COMMIT, before any other task can run (a read included), and runs even if the
@@ -186,40 +188,18 @@ class Database:
 
     def _run_batch(self, conn: sqlite3.Connection, jobs: list[_Job]) -> None:
         results: list[tuple[_Job, bool, Any]] = []
-        if len(jobs) == 1:  # no savepoint needed: the transaction is the job
-            job = jobs[0]
+        if len(jobs) > 1:  # optimistic: the whole batch as one transaction
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                value = job[0](conn)
+                values = [job[0](conn) for job in jobs]
                 conn.execute("COMMIT")
-            except Exception as exc:
+            except Exception:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-                results.append((job, False, exc))
             else:
-                results.append((job, True, value))
-            jobs = []
-        try:
-            if jobs:
-                conn.execute("BEGIN IMMEDIATE")
-            for job in jobs:
-                conn.execute("SAVEPOINT job")
-                try:
-                    value = job[0](conn)
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO job")
-                    conn.execute("RELEASE job")
-                    results.append((job, False, exc))
-                else:
-                    conn.execute("RELEASE job")
-                    results.append((job, True, value))
-            if jobs:
-                conn.execute("COMMIT")
-        except Exception as exc:  # commit failed: nobody's write happened
-            logger.exception("write batch failed", extra={"action": "db_write_failed"})
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            results = [(job, False, exc) for job in jobs]
+                results = [(job, True, value) for job, value in zip(jobs, values, strict=True)]
+        if not results:  # one job, or a batch where something failed: each job on its own
+            results = [self._run_one(conn, job) for job in jobs]
         for (_, _, on_commit), ok, value in results:
             if ok and on_commit is not None:
                 try:
@@ -233,6 +213,20 @@ class Database:
                 fut.set_result(value)
             else:
                 fut.set_exception(value)
+
+    @staticmethod
+    def _run_one(conn: sqlite3.Connection, job: _Job) -> tuple[_Job, bool, Any]:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            value = job[0](conn)
+            conn.execute("COMMIT")
+        except Exception as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError):  # the database's fault, not the job's
+                logger.error("write failed: %s", exc, extra={"action": "db_write_failed"})
+            return job, False, exc
+        return job, True, value
 
     async def write(
         self,

@@ -1,0 +1,78 @@
+"""`Database`: one writer with group commit. A batch commits as one transaction; a failing job
+in a batch gets its own exception while the others commit; on_commit hooks run for committed
+jobs only, before their callers resume. Real sqlite files."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from hyperhive.core.db import Database, Migration
+
+
+def _schema(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL)")
+
+
+def _insert(k: str, v: int) -> Callable[[sqlite3.Connection], int]:
+    def fn(conn: sqlite3.Connection) -> int:
+        conn.execute("INSERT INTO t(k, v) VALUES (?, ?)", (k, v))
+        return v
+
+    return fn
+
+
+def _partial_then_fail(conn: sqlite3.Connection) -> None:
+    conn.execute("INSERT INTO t(k, v) VALUES ('half', 1)")  # must be rolled back
+    raise ValueError("refused by the job")
+
+
+async def _rows(db: Database) -> dict[str, int]:
+    return await db.read(lambda c: {r["k"]: r["v"] for r in c.execute("SELECT k, v FROM t")})
+
+
+async def test_a_failing_job_in_a_batch_fails_alone(short_tmp: Path) -> None:
+    async with Database(short_tmp / "t.sqlite", [Migration("0001", _schema)]) as db:
+        committed: list[int] = []
+        # queued in one loop pass: one batch
+        writes = [
+            asyncio.ensure_future(db.write(_insert("a", 1), on_commit=committed.append)),
+            asyncio.ensure_future(
+                db.write(_partial_then_fail, on_commit=lambda _: committed.append(-1))
+            ),
+            asyncio.ensure_future(db.write(_insert("b", 2), on_commit=committed.append)),
+            asyncio.ensure_future(db.write(_insert("a", 9))),  # a duplicate key
+        ]
+        results = await asyncio.gather(*writes, return_exceptions=True)
+        assert results[0] == 1 and results[2] == 2
+        assert isinstance(results[1], ValueError)
+        assert isinstance(results[3], sqlite3.IntegrityError)
+        assert await _rows(db) == {"a": 1, "b": 2}  # nothing of the failed jobs
+        assert committed == [1, 2]  # hooks only for what committed
+
+
+async def test_a_clean_batch_is_one_commit_and_hooks_run_before_callers(short_tmp: Path) -> None:
+    async with Database(short_tmp / "t.sqlite", [Migration("0001", _schema)]) as db:
+        seen_by_hook: list[dict[str, int]] = []
+        before = db._commits
+
+        async def one(i: int) -> None:
+            await db.write(_insert(f"k{i}", i), on_commit=lambda v: seen_by_hook.append({}))
+            assert len(seen_by_hook) >= 1  # the hook ran before this caller resumed
+
+        await asyncio.gather(*(one(i) for i in range(20)))
+        assert db._commits - before == 1
+        assert len(seen_by_hook) == 20
+        assert len(await _rows(db)) == 20
+
+
+async def test_writes_after_close_are_refused(short_tmp: Path) -> None:
+    db = Database(short_tmp / "t.sqlite", [Migration("0001", _schema)])
+    async with db:
+        pass
+    with pytest.raises(Exception, match="closed"):
+        await db.write(_insert("x", 1))
