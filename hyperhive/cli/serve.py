@@ -42,6 +42,10 @@ async def serve_forever(ctx: Ctx, dashboard: str | None = None) -> None:
     config = with_dashboard(load_config(ctx.paths.config_file), dashboard)
     async with Hive(ctx.paths, config) as hive:
         gc.freeze()  # start-up objects are long-lived: keep them out of every collection
+        # every request allocates a few dozen short-lived containers; collecting the young
+        # generation every 20,000 instead of 700 allocations costs ~10 % less CPU per message
+        # (`hive bench broker`, A/B on this machine) and a few hundred KB at most
+        gc.set_threshold(20_000, 20, 20)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, hive.request_stop)
