@@ -60,6 +60,27 @@ def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     return conn
 
 
+OPEN_TRIES = 6
+
+
+def _readonly(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    return bool(code == sqlite3.SQLITE_READONLY or "readonly database" in str(exc))
+
+
+def connect_foreign_ro(path: Path) -> sqlite3.Connection:
+    """Read another process's database (an agent's store, read by the core or the CLI as
+    root) without ever creating its side files: while the owner has the database open its
+    `-shm` exists and is shared as usual; otherwise the file is opened `immutable` (no -shm,
+    no -wal, no locks). A root reader that created the `-shm` itself would own it for an
+    instant, and an agent opening its store in that instant would get a read-only one."""
+    shm = path.with_name(path.name + "-shm")
+    flags = "mode=ro" if shm.exists() else "mode=ro&immutable=1"
+    conn = sqlite3.connect(f"file:{path}?{flags}", uri=True, timeout=1)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
 def execute_script(conn: sqlite3.Connection, sql: str) -> None:
     """Run `;`-separated statements inside the current transaction (unlike `executescript`,
     which commits first). Statements must not contain `;` inside literals or triggers."""
@@ -122,12 +143,25 @@ class Database:
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._wconn = _connect(self.path, readonly=False)
-        self.applied_migrations = run_migrations(self._wconn, self._migrations)
+        for attempt in range(OPEN_TRIES):
+            conn = _connect(self.path, readonly=False)
+            try:
+                self.applied_migrations = run_migrations(conn, self._migrations)
+            except sqlite3.OperationalError as exc:
+                conn.close()
+                if not _readonly(exc) or attempt == OPEN_TRIES - 1:
+                    raise
+                # another process running as root (a host-side reader of an agent's store)
+                # created the -shm an instant ago and hands it to the file's owner next:
+                # open again once it has
+                await asyncio.sleep(0.02 * 2**attempt)
+                continue
+            self._wconn = conn
+            break
         self._rconn = _connect(self.path, readonly=True)
         # checkpoints happen off the event loop, on their own connection and thread, so a
         # commit never stalls on copying the WAL back into the database file
-        self._wconn.execute("PRAGMA wal_autocheckpoint = 0")
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
         self._writer_task = asyncio.create_task(self._writer_main(), name="hive-db-writer")
         self._checkpoint_task = asyncio.create_task(
             self._checkpoint_main(), name="hive-db-checkpoint"

@@ -30,6 +30,7 @@ import os
 import re
 import shutil
 import stat
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -221,8 +222,10 @@ class GitRepo:
         repo = GitRepo(staging, home=self.home)
         try:
             staging.mkdir()
-            # no template: no sample hooks copied in (faster, and nothing to run anyway)
-            await repo.run("init", "-q", "--template=", "-b", BRANCH, str(staging), require=False)
+            # a copy of an empty repo `git init` made once per process: one git process less
+            # on every agent's first spawn
+            skeleton = await self._skeleton()
+            await asyncio.to_thread(shutil.copytree, skeleton, staging / ".git", symlinks=True)
             for rel, text in files.items():
                 dest = staging / _safe_relpath(rel)
                 dest.parent.mkdir(parents=True, exist_ok=True)
@@ -233,13 +236,30 @@ class GitRepo:
                 "commit", "-q", "--no-verify", "-m", message, env={**work, **_ident(author)}
             )
             sha = await repo._fresh_head()
-            await repo.tag("seed", sha)
+            _write_loose_ref(repo.git_dir / "refs" / "tags" / "seed", sha)
             os.rename(staging, self.path)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         logger.info("created repo %s at %s", self.path, sha[:12], extra={"action": "git_init"})
         return sha
+
+    async def _skeleton(self) -> Path:
+        """`.git` of an empty repo on branch `main`, made by `git init` (no templates: no
+        sample hooks) once per process under `home/run/`, for `init_with` to copy."""
+        path = self.home / "run" / "git-skeleton" / ".git"
+        if path in _SKELETONS and path.is_dir():
+            return path
+        lock = _SKELETON_LOCKS.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+        async with lock:
+            if path not in _SKELETONS or not path.is_dir():
+                work = path.parent
+                shutil.rmtree(work, ignore_errors=True)
+                work.mkdir(parents=True)
+                maker = GitRepo(work, home=self.home)
+                await maker.run("init", "-q", "--template=", "-b", BRANCH, str(work), require=False)
+                _SKELETONS.add(path)
+        return path
 
     async def _fresh_head(self) -> str:
         """The branch head of a repo this process just created: its loose ref file (nothing
@@ -404,6 +424,23 @@ class GitRepo:
         """The id of the empty tree in this repo's hash (git knows it without storing it)."""
         _, out = await self.run("hash-object", "-t", "tree", "--stdin", stdin=b"")
         return out.decode().strip()
+
+
+_SKELETONS: set[Path] = set()
+_SKELETON_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _write_loose_ref(path: Path, sha: str) -> None:
+    """Point a ref at `sha` in a repo this process just created and nobody else can see yet
+    (the staging dir): a loose ref file, exactly what `git update-ref` writes there."""
+    if not FULL_SHA_RE.match(sha):
+        raise GitError(f"refusing ref value {sha!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".lock")
+    tmp.write_text(sha + "\n", encoding="ascii")
+    os.replace(tmp, path)
 
 
 def write_tree(dest: Path, items: Sequence[tuple[TreeFile, bytes]]) -> list[str]:

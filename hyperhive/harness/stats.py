@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hyperhive.core.db import Database, Migration, execute_script
+from hyperhive.core.db import Database, Migration, connect_foreign_ro, execute_script
 
 logger = logging.getLogger(__name__)
 STATS_DB = "hyperhive-turn-stats.sqlite"
@@ -150,8 +150,7 @@ def read_stats(state_dir: Path, limit: int = 20) -> tuple[list[dict[str, Any]], 
     path = state_dir / STATS_DB
     if not path.exists():
         return [], {}
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
+    conn = connect_foreign_ro(path)
     try:
         rows = [
             row_from_sql(r)

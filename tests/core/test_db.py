@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hyperhive.core.db import Database, Migration
+from hyperhive.core.db import Database, Migration, connect_foreign_ro
 
 
 def _schema(conn: sqlite3.Connection) -> None:
@@ -76,3 +76,53 @@ async def test_writes_after_close_are_refused(short_tmp: Path) -> None:
         pass
     with pytest.raises(Exception, match="closed"):
         await db.write(_insert("x", 1))
+
+
+async def test_open_retries_a_moment_of_read_only_side_files(
+    short_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A root reader that just created the -shm owns it for an instant: the owner's open
+    retries instead of dying with "attempt to write a readonly database"."""
+    import hyperhive.core.db as db_mod
+
+    real = db_mod.run_migrations
+    calls = 0
+
+    def flaky(conn: sqlite3.Connection, migs: object) -> list[str]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise sqlite3.OperationalError("attempt to write a readonly database")
+        return real(conn, migs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(db_mod, "run_migrations", flaky)
+    async with Database(short_tmp / "t.sqlite", [Migration("0001", _schema)]) as db:
+        await db.write(_insert("k", 1))
+    assert calls == 2
+
+    def broken(conn: sqlite3.Connection, migs: object) -> list[str]:
+        raise sqlite3.OperationalError("no such table: nowhere")
+
+    monkeypatch.setattr(db_mod, "run_migrations", broken)
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        async with Database(short_tmp / "u.sqlite", [Migration("0001", _schema)]):
+            pass
+
+
+async def test_a_foreign_reader_never_creates_side_files(short_tmp: Path) -> None:
+    path = short_tmp / "store.sqlite"
+    async with Database(path, [Migration("0001", _schema)]) as db:
+        await db.write(_insert("k", 1))
+        conn = connect_foreign_ro(path)  # the owner has it open: -shm shared as usual
+        assert [tuple(r) for r in conn.execute("SELECT k, v FROM t")] == [("k", 1)]
+        conn.close()
+    owner = sqlite3.connect(path)  # everything into the main file; then no side files
+    owner.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    owner.close()
+    for side in ("-shm", "-wal"):  # safe: nobody has it open and the WAL is empty
+        path.with_name(path.name + side).unlink(missing_ok=True)
+    conn = connect_foreign_ro(path)
+    assert [tuple(r) for r in conn.execute("SELECT k, v FROM t")] == [("k", 1)]
+    conn.close()
+    for side in ("-shm", "-wal"):
+        assert not path.with_name(path.name + side).exists()  # immutable: nothing created
