@@ -21,6 +21,7 @@ from hyperhive.core.hive import Hive
 from hyperhive.core.lifecycle import Lifecycle
 from hyperhive.paths import HivePaths
 from hyperhive.runtime.fake import FakeRuntime, FakeWorld
+from tests.screens import screenshot_dir
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -35,7 +36,7 @@ CHROMIUM_ARGS = [
 ]
 DESKTOP = {"width": 1400, "height": 900}
 NARROW = {"width": 390, "height": 844}
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SCREENSHOTS = screenshot_dir()
 
 
 def fake_features(world: FakeWorld) -> list[Any]:

@@ -32,6 +32,7 @@ from hyperhive.harness.stream import parse_line
 from hyperhive.httpserver import QuietServer, serve_unix
 from hyperhive.paths import HivePaths
 from hyperhive.runtime.ports import PORT_BASE, PORT_SPAN, bind_with_retry
+from tests.screens import screenshot_dir
 from tests.waiting import eventually
 
 # Starlette's FileResponse lazily imports anyio's file module on first use; under pytest (anyio
@@ -52,7 +53,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 DATA = Path(__file__).parent / "data"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SCREENSHOTS = screenshot_dir()
 DESKTOP = {"width": 1280, "height": 900}
 NARROW = {"width": 390, "height": 844}
 

@@ -1,0 +1,21 @@
+"""Where the browser tests save their full-page screenshots.
+
+By default a temp dir (a test run leaves the work tree as it was); with
+`HIVE_UPDATE_SCREENSHOTS=1` the repo's `docs/screenshots/`, to refresh the pictures the docs
+show. Either way every screenshot is taken, so rendering is exercised on every run."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+
+
+def screenshot_dir() -> Path:
+    if os.environ.get("HIVE_UPDATE_SCREENSHOTS"):
+        return DOCS
+    path = Path(tempfile.gettempdir()) / "hyperhive-screenshots"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
