@@ -32,7 +32,7 @@ from hyperhive.harness.stream import parse_line
 from hyperhive.httpserver import QuietServer, serve_unix
 from hyperhive.paths import HivePaths
 from hyperhive.runtime.ports import PORT_BASE, PORT_SPAN, bind_with_retry
-from tests.screens import screenshot_dir
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, screenshot_dir
 from tests.waiting import eventually
 
 # Starlette's FileResponse lazily imports anyio's file module on first use; under pytest (anyio
@@ -41,17 +41,6 @@ from tests.waiting import eventually
 # Import it now, once, before any server thread exists.
 anyio.open_file  # noqa: B018
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 DATA = Path(__file__).parent / "data"
 SCREENSHOTS = screenshot_dir()
 DESKTOP = {"width": 1280, "height": 900}

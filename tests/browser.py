@@ -1,6 +1,7 @@
-"""Where the browser tests save their full-page screenshots.
+"""What the browser tests (tests/web, tests/webagent) share: Debian's Chromium, its flags, and
+where full-page screenshots go.
 
-By default a temp dir (a test run leaves the work tree as it was); with
+Screenshots: by default a temp dir (a test run leaves the work tree as it was); with
 `HIVE_UPDATE_SCREENSHOTS=1` the repo's `docs/screenshots/`, to refresh the pictures the docs
 show. Either way every screenshot is taken, so rendering is exercised on every run."""
 
@@ -10,6 +11,17 @@ import os
 import tempfile
 from pathlib import Path
 
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 
 
