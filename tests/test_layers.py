@@ -40,7 +40,6 @@ KNOWN: set[tuple[str, str]] = {
     ("hyperhive.harness.stats", "hyperhive.core.db"),
     ("hyperhive.harness.tunnel", "hyperhive.core.modelproxy"),
     ("hyperhive.harness.web", "hyperhive.web.agent_page"),
-    ("hyperhive.mcptools.messages", "hyperhive.core.policy"),
     ("hyperhive.web.agent_page", "hyperhive.harness.loop"),
     ("hyperhive.web.proxy", "hyperhive.harness.web"),
 }

@@ -1,8 +1,7 @@
 """Per-agent applied config, cached by file mtime, and the send policy enforced in the core.
 
-Invariant: the core refuses a send the sender's applied `allowed_recipients` forbids, whether
-or not the harness checked first; the manager is always an allowed recipient so an agent is
-never stranded without an escalation path; a whitelist forbids broadcast.
+Invariant: the core refuses a send the sender's applied `allowed_recipients` forbids
+(`hyperhive.sendpolicy`), whether or not the harness checked first.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from hyperhive.agentconfig import AgentConfig, load_agent_config
 from hyperhive.errors import ConfigError, Forbidden
-from hyperhive.names import BROADCAST
+from hyperhive.sendpolicy import may_send, refusal
 
 if TYPE_CHECKING:
     from hyperhive.core.hive import Hive
@@ -67,14 +66,6 @@ class AgentConfigs:
             return AgentConfig()
 
 
-def refusal(sender: str, to: str, allowed: list[str], manager: str) -> str:
-    listed = ", ".join(sorted({*allowed, manager}))
-    return (
-        f"refused: {sender} may only message {listed}. Send your request to the manager "
-        f"({manager}) and ask it to route it to {to!r}."
-    )
-
-
 def install_send_policy(hive: Hive) -> None:
     async def policy(sender: str, to: str) -> None:
         if hive.registry.get(sender) is None:
@@ -82,7 +73,7 @@ def install_send_policy(hive: Hive) -> None:
         manager = hive.registry.manager()
         manager_name = manager.name if manager else hive.config.manager.name
         allowed = hive.agent_configs.get_or_default(sender).allowed_recipients
-        if not allowed or to == manager_name or (to in allowed and to != BROADCAST):
+        if may_send(to, allowed, manager_name):
             return
         raise Forbidden(refusal(sender, to, allowed, manager_name))
 

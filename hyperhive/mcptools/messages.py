@@ -8,8 +8,8 @@ from typing import Any
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
-from hyperhive.core.policy import refusal
 from hyperhive.mcptools.context import ToolContext
+from hyperhive.sendpolicy import may_send, refusal
 
 
 def format_rows(rows: list[dict[str, Any]]) -> str:
@@ -40,7 +40,7 @@ def register(server: MCPServer, ctx: ToolContext) -> None:
     )
     async def send(to: str, body: str) -> str:
         allowed = ctx.config.allowed_recipients
-        if allowed and to != ctx.manager and (to not in allowed or to == "*"):
+        if not may_send(to, allowed, ctx.manager):
             raise ToolError(refusal(ctx.name, to, allowed, ctx.manager))
         answer = await ctx.call("send", to=to, body=body)
         ids = answer.body["ids"]
