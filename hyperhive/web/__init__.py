@@ -1,7 +1,7 @@
 """The hive's web surfaces, served by the core.
 
 - `dashboard/`: the operator dashboard (one live page plus its JSON API and event stream).
-- `proxy.py` (when installed): `/agent/<name>/`, each agent's own page proxied from its harness.
+- `proxy.py`: each agent's own page, proxied from its harness, on the agent's page port.
 - `templates/` and `static/`: Jinja2 templates and the shared assets (`theme.css` holds the
   palette every page links).
 """
