@@ -8,7 +8,9 @@
 - The backend reports the agent's main pid on an info pipe (bwrap's `--info-fd`, the wrapper's
   own) and leaves the exit status in a file; `exit.json` (`{"exit_code": N}`) is derived from it.
 - `runtime.json` in log_dir records pid, start time (kernel ticks, against pid reuse), child pid,
-  cgroup, config_rev and started_at, so a new runtime instance can `adopt` the running agent.
+  cgroup, config_rev, network and started_at, so a new runtime instance can `adopt` the running
+  agent. An adopted sandbox keeps the revision and network of its record (what it was built
+  from), whatever config was applied meanwhile.
 - Exits are observed through a pidfd registered with the event loop (no polling, no threads);
   the daemon reaps its own children and tolerates adopted ones it cannot reap.
 - `stop` = SIGTERM to the agent's main process, wait, then hard `kill` (cgroup freeze, SIGKILL
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
 import json
 import logging
@@ -565,7 +568,7 @@ class SupervisedRuntime(Runtime):
                 self._ended[spec.name] = st
                 return st
             box = Sandbox(
-                spec=spec,
+                spec=built_spec(spec, record),
                 pid=int(record["pid"]),
                 start_ticks=int(record["start_ticks"]),
                 started_at=float(record.get("started_at") or time.time()),
@@ -673,6 +676,18 @@ class SupervisedRuntime(Runtime):
 
     async def _close_side_tasks(self) -> None:
         """Backend hook: cancel supervisors of side processes (they keep running)."""
+
+
+def built_spec(spec: LaunchSpec, record: dict[str, Any]) -> LaunchSpec:
+    """`spec` as the adopted sandbox was really built: its config revision and network come
+    from its `runtime.json`, not from the config applied since (that one waits for a rebuild,
+    and until then the agent shows `needs_update`)."""
+    network = record.get("network")
+    return dataclasses.replace(
+        spec,
+        config_rev=str(record.get("config_rev") or ""),
+        network=network if network in ("none", "egress", "host") else spec.network,
+    )
 
 
 def _tail(path: Path, limit: int = 600) -> str:

@@ -9,6 +9,7 @@ import os
 import secrets
 import socket
 import struct
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -446,6 +447,34 @@ async def test_launch_failure_is_reported(bwrap_rt: BwrapRuntime, agents: Agents
     with pytest.raises(Unavailable, match="failed to start"):
         await bwrap_rt.start(spec)
     assert not AgentCgroup(spec.name).exists()
+
+
+async def test_adopt_keeps_the_revision_and_network_the_sandbox_was_built_from(
+    bwrap_rt: BwrapRuntime, agents: Agents
+) -> None:
+    """A config change made while the daemon was down must not be taken for what runs: the
+    adopted sandbox still has its old network and revision (so the agent shows needs_update)."""
+    require_egress()
+    spec = agents.spec(
+        py("print('UP', flush=True); open('/state/go').read()"),
+        network="egress",
+        config_rev="old-rev",
+    )
+    go = fifo(spec.state_dir / "go", spec.uid)
+    daemon, _ = await start_in_daemon("bwrap", spec)
+    await until(lambda: "UP" in agents.log(spec), what="sandbox up")
+    daemon.kill()
+    await daemon.wait()
+    changed = replace(spec, network="host", config_rev="new-rev")  # the config applied since
+    async with BwrapRuntime() as fresh:
+        st = await fresh.adopt(changed)
+        assert st.running and st.config_rev == "old-rev"
+        assert (await fresh.status(spec.name)).config_rev == "old-rev"
+        record = json.loads((spec.log_dir / "runtime.json").read_text())
+        assert (record["network"], record["config_rev"]) == ("egress", "old-rev")
+        assert record["netns"]
+        await release(go)
+        assert await asyncio.wait_for(fresh.wait(spec.name), 30) == 0
 
 
 async def test_egress_survives_daemon_restart_and_slirp_crash(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,21 @@ async def test_adopt_after_daemon_crash(process_rt: ProcessRuntime, agents: Agen
         await asyncio.to_thread(lambda: os.close(os.open(go, os.O_WRONLY)))
         assert await asyncio.wait_for(fresh.wait(spec.name), 30) == 9
     assert json.loads((spec.log_dir / "exit.json").read_text()) == {"exit_code": 9}
+
+
+async def test_adopt_reports_the_revision_it_was_started_with(
+    process_rt: ProcessRuntime, agents: Agents
+) -> None:
+    spec = agents.spec(
+        [PY, "-c", "import time; print('UP', flush=True); time.sleep(300)"], config_rev="old-rev"
+    )
+    await process_rt.start(spec)
+    await until(lambda: "UP" in agents.log(spec), what="agent up")
+    async with ProcessRuntime() as fresh:  # a restarted daemon, after a config change
+        st = await fresh.adopt(replace(spec, config_rev="new-rev", network="host"))
+        assert st.running and st.config_rev == "old-rev"
+    record = json.loads((spec.log_dir / "runtime.json").read_text())
+    assert (record["config_rev"], record["network"]) == ("old-rev", "none")
 
 
 async def test_graceful_stop(process_rt: ProcessRuntime, agents: Agents) -> None:
