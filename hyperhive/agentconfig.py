@@ -94,6 +94,7 @@ allowed_recipients = []           # empty = may message anyone; the manager is a
 allowed_tools = []                # extra tools to allow, e.g. ["Bash(git:*)"]
 denied_tools = []                 # extra tools to deny
 # network = "egress"              # none | egress | host
+# runtime = "bwrap"               # bwrap | process | external (default: the hive's)
 
 [env]
 

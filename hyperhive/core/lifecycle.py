@@ -134,6 +134,27 @@ class Lifecycle(BaseFeature):
 
     # -- specs ------------------------------------------------------------------------------
 
+    def configured_runtime(self, name: str) -> str | None:
+        """The `runtime` key of `name`'s applied agent.toml (None: the hive default)."""
+        self.hive.agent_configs.invalidate(name)
+        return self.hive.agent_configs.get_or_default(name).runtime
+
+    async def _follow_configured_runtime(self, name: str) -> None:
+        """Move a stopped agent to the runtime its applied config names (the callers halted
+        it first, or found nothing running, on its old runtime)."""
+        configured = self.configured_runtime(name)
+        rec = self.hive.registry.require(name)
+        if configured is None or configured == rec.runtime:
+            return
+        logger.info(
+            "%s moves from runtime %s to %s (its agent.toml)",
+            name,
+            rec.runtime,
+            configured,
+            extra={"action": "runtime_changed", "agent": name},
+        )
+        await self.hive.registry.update(name, runtime=configured)
+
     def config_rev(self, name: str) -> str:
         """The applied config revision a sandbox would be built from."""
         configs = getattr(self.hive, "configs", None)
@@ -280,6 +301,7 @@ class Lifecycle(BaseFeature):
         if configs is not None:  # agents made without an approval still get a config repo
             await configs.ensure_applied(name)
             self.hive.agent_configs.invalidate(name)
+        await self._follow_configured_runtime(name)
         spec = self.spec(name)
         for d in (spec.state_dir, spec.log_dir, spec.sock_dir, spec.shared_dir):
             d.mkdir(parents=True, exist_ok=True)
@@ -311,8 +333,17 @@ class Lifecycle(BaseFeature):
     ) -> None:
         validate_name(name)
         if self.hive.registry.get(name) is None:
+            configured = self.configured_runtime(name)  # a revived tombstone's kept config too
+            if runtime and configured and runtime != configured:
+                raise Conflict(
+                    f"{name}'s agent.toml says runtime = {configured!r}, not {runtime!r}: "
+                    "change the config (request_apply_commit) or leave --runtime out"
+                )
             await self.hive.registry.register(
-                name, "agent", runtime=runtime or self.hive.default_runtime(), parent=requested_by
+                name,
+                "agent",
+                runtime=runtime or configured or self.hive.default_runtime(),
+                parent=requested_by,
             )
         await self.hive.open_socket(name)
         if self.hive.registry.require(name).runtime == "external":

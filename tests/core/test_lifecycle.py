@@ -232,3 +232,46 @@ async def test_logs_are_confined(fhive: Hive) -> None:
     assert bad["ok"] is False
     with pytest.raises(NotFound):
         await host.call("logs", name="ghost")
+
+
+async def apply_config(hive: Hive, name: str, toml: str) -> None:
+    """Give `name` an applied agent.toml (as an approved apply_commit would)."""
+    from tests.core.test_gitrepo import commit
+
+    if not hive.configs.has_repo(name):  # type: ignore[attr-defined]
+        await hive.configs.seed(name)  # type: ignore[attr-defined]
+    sha = commit(hive.paths.config_repo(name), {"agent.toml": toml}, "runtime")
+    await hive.configs.apply(name, sha)  # type: ignore[attr-defined]
+    hive.agent_configs.invalidate(name)
+
+
+async def test_agent_toml_runtime_is_used_at_spawn(fhive: Hive, world: FakeWorld) -> None:
+    await apply_config(fhive, "alice", 'runtime = "process"\n')
+    await HostClient(fhive.paths.host_sock).call("spawn", name="alice")
+    assert fhive.registry.require("alice").runtime == "process"
+    assert world.agents["alice"].running
+    await apply_config(fhive, "bob", 'runtime = "process"\n')
+    with pytest.raises(Conflict, match="agent.toml"):  # an explicit runtime that contradicts it
+        await HostClient(fhive.paths.host_sock).call("spawn", name="bob", runtime="fake")
+
+
+async def test_revived_tombstone_keeps_its_configured_runtime(
+    fhive: Hive, world: FakeWorld
+) -> None:
+    host = HostClient(fhive.paths.host_sock)
+    await apply_config(fhive, "alice", 'runtime = "process"\n')
+    await host.call("spawn", name="alice")
+    await host.call("destroy", name="alice")
+    await host.call("spawn", name="alice")  # revive: the kept applied config decides
+    assert fhive.registry.require("alice").runtime == "process"
+
+
+async def test_rebuild_moves_the_agent_to_a_newly_configured_runtime(
+    fhive: Hive, world: FakeWorld
+) -> None:
+    await fhive.spawn("alice")
+    assert fhive.registry.require("alice").runtime == "fake"
+    await apply_config(fhive, "alice", 'runtime = "process"\n')
+    await HostClient(fhive.paths.host_sock).call("rebuild", name="alice")
+    assert fhive.registry.require("alice").runtime == "process"
+    assert world.agents["alice"].running
