@@ -48,7 +48,7 @@ from hyperhive.core.gitrepo import check_sha
 from hyperhive.core.rpc import Caller
 from hyperhive.core.store.approvals_sqlite import SqliteApprovalStore
 from hyperhive.core.threads import CancelOutcome
-from hyperhive.errors import BadRequest, Conflict, Forbidden, HiveError, NotFound
+from hyperhive.errors import BadRequest, Conflict, Forbidden, HiveError, NotFound, NotSupported
 from hyperhive.names import OPERATOR, validate_name, validate_new_name
 from hyperhive.wire.approvals import (
     DESCRIPTION_MAX,
@@ -386,6 +386,8 @@ class ApprovalsFeature(BaseFeature):
             return note + " (no lifecycle installed: not rebuilt)"
         try:
             await lifecycle.rebuild(name)
+        except NotSupported as exc:  # an external agent: nothing of it runs here to rebuild
+            return note + f" (not rebuilt: {exc})"
         except Exception as exc:
             await self._tell(row.requested_by, "rebuilt", agent=name, ok=False, note=str(exc))
             raise HiveError(f"{note}, but the rebuild failed: {exc}") from exc

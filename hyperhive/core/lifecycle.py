@@ -12,6 +12,8 @@ Invariants:
 - After start / restart / rebuild the agent gets a `system` kick event in its inbox.
 - An exit the core did not ask for is a crash (`failed`), reported by the crash watch.
 - Manager tools can never target the manager itself.
+- start / stop / kill / restart / rebuild of an external agent are refused (`NotSupported`):
+  nothing of it runs under the hive, so no action may answer ok (or queue a kick).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from hyperhive.core.feature import BaseFeature
 from hyperhive.core.rpc import Caller
-from hyperhive.errors import Conflict, Forbidden, HiveError, NotFound
+from hyperhive.errors import Conflict, Forbidden, HiveError, NotFound, NotSupported
 from hyperhive.names import validate_name
 from hyperhive.runtime.base import LaunchSpec, Limits, Runtime, RuntimeStatus
 from hyperhive.runtime.bytecode import compile_package
@@ -328,6 +330,22 @@ class Lifecycle(BaseFeature):
 
     # -- operations -------------------------------------------------------------------------
 
+    def require_managed(self, name: str, verb: str) -> None:
+        """Refuse `verb` on an agent the hive does not run (external runtime), unless its
+        applied config moves it to a hive runtime (start/restart/rebuild then launch it)."""
+        rec = self.hive.registry.require(name)
+        if rec.runtime != "external":
+            return
+        moving = verb in ("start", "restart", "rebuild") and self.configured_runtime(name) not in (
+            None,
+            "external",
+        )
+        if not moving:
+            raise NotSupported(
+                f"{name} runs outside the hive (external runtime): hyperhive cannot {verb} it; "
+                "its harness is started and stopped where it runs"
+            )
+
     async def spawn_agent(
         self, name: str, *, runtime: str | None = None, requested_by: str | None = None
     ) -> None:
@@ -355,7 +373,7 @@ class Lifecycle(BaseFeature):
         await self._kick(name)
 
     async def start_agent(self, name: str) -> None:
-        self.hive.registry.require(name)
+        self.require_managed(name, "start")
         async with self.action(name, "starting"):
             status = await self.runtime_for(name).status(name)
             if status.running:
@@ -364,13 +382,13 @@ class Lifecycle(BaseFeature):
         await self._kick(name)
 
     async def stop_agent(self, name: str, graceful: bool = True, timeout: float = 60.0) -> None:
-        self.hive.registry.require(name)
+        self.require_managed(name, "stop")
         async with self.action(name, "stopping"):
             self.set_desired(name, "stopped")
             await self._halt(name, graceful, timeout)
 
     async def kill_agent(self, name: str) -> None:
-        self.hive.registry.require(name)
+        self.require_managed(name, "kill")
         async with self.action(name, "stopping"):
             self.set_desired(name, "stopped")
             await self._halt(name, graceful=False)
@@ -379,7 +397,7 @@ class Lifecycle(BaseFeature):
             await self.hive.broker.system_event(manager.name, "killed", agent=name)
 
     async def restart(self, name: str) -> None:
-        self.hive.registry.require(name)
+        self.require_managed(name, "restart")
         async with self.action(name, "restarting"):
             await self._halt(name, graceful=True, timeout=30.0)
             await self._launch(name)
@@ -387,7 +405,7 @@ class Lifecycle(BaseFeature):
 
     async def rebuild(self, name: str) -> None:
         """Re-create the sandbox from the current applied config (restart if running)."""
-        self.hive.registry.require(name)
+        self.require_managed(name, "rebuild")
         async with self.action(name, "rebuilding"):
             status = await self.runtime_for(name).status(name)
             was_running = status.running or self.desired(name) == "running"

@@ -39,7 +39,7 @@ def register(hive: Hive, lc: Lifecycle) -> None:
     async def start(caller: Caller, req: Start) -> Ok:
         names = [validate_name(n) for n in req.scope.agent_names]
         for n in names:
-            hive.registry.require(n)
+            lc.require_managed(n, "start")
         for n in names:
             await lc.start_agent(n)
         return Ok()
@@ -48,7 +48,7 @@ def register(hive: Hive, lc: Lifecycle) -> None:
     async def stop(caller: Caller, req: Stop) -> Ok:
         names = [validate_name(n) for n in req.scope.agent_names]
         for n in names:
-            hive.registry.require(n)
+            lc.require_managed(n, "stop")
         for n in names:
             await lc.stop_agent(n, graceful=req.graceful)
         return Ok()

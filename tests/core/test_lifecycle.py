@@ -275,3 +275,41 @@ async def test_rebuild_moves_the_agent_to_a_newly_configured_runtime(
     await HostClient(fhive.paths.host_sock).call("rebuild", name="alice")
     assert fhive.registry.require("alice").runtime == "process"
     assert world.agents["alice"].running
+
+
+async def test_lifecycle_verbs_refuse_an_external_agent(fhive: Hive) -> None:
+    """Nothing of an external agent runs under the hive: start/stop/restart/kill/rebuild must
+    say so instead of answering ok (and restart must not queue a kick)."""
+    host = HostClient(fhive.paths.host_sock)
+    await host.call("spawn", name="ext", runtime="external")
+    requests: list[dict[str, Any]] = [
+        {"cmd": "start", "scope": {"agent_names": ["ext"]}},
+        {"cmd": "stop", "scope": {"agent_names": ["ext"]}, "graceful": True},
+        {"cmd": "restart", "name": "ext"},
+        {"cmd": "kill", "name": "ext"},
+        {"cmd": "rebuild", "name": "ext"},
+    ]
+    for req in requests:
+        answer = await host.request_raw(req)
+        assert answer["ok"] is False and answer["code"] == "not_supported", (req, answer)
+        assert "external" in answer["error"]
+    assert await inbox_events(fhive, "ext") == []
+    assert fhive.lifecycle.desired("ext") == "stopped"
+    await host.call("destroy", name="ext")  # destroy still works: it unregisters
+
+
+async def test_applying_a_config_to_an_external_agent_says_it_was_not_rebuilt(
+    fhive: Hive,
+) -> None:
+    from tests.core.test_gitrepo import commit
+
+    host = HostClient(fhive.paths.host_sock)
+    await host.call("spawn", name="ext", runtime="external")
+    await fhive.configs.seed("ext")  # type: ignore[attr-defined]
+    sha = commit(fhive.paths.config_repo("ext"), {"agent.toml": 'model = "opus"\n'})
+    row = await fhive.approvals.request_apply_commit(  # type: ignore[attr-defined]
+        "ext", sha, requested_by="manager"
+    )
+    await host.call("approve", id=row.id)
+    done = await fhive.approvals.get(row.id)  # type: ignore[attr-defined]
+    assert done.status == "approved" and "not rebuilt" in done.note and "external" in done.note
