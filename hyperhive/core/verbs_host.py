@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from hyperhive.core.rpc import Caller, Reply
 from hyperhive.core.status import status_row, status_rows
@@ -65,8 +66,12 @@ def register(hive: Hive) -> None:
 
     @d.handle(Urls)
     async def urls(caller: Caller, req: Urls) -> UrlsOk:
-        listen = hive.config.dashboard.listen
-        return UrlsOk(urls=UrlSet(domain=listen.rsplit(":", 1)[0], dashboard=f"http://{listen}/"))
+        # the address actually bound (a configured port 0 means "any free port"); none while
+        # no dashboard serves
+        url: str | None = getattr(hive, "dashboard_url", None) or None
+        host = urlsplit(url).hostname if url else None
+        domain = host or hive.config.dashboard.listen.rsplit(":", 1)[0]
+        return UrlsOk(urls=UrlSet(domain=domain, dashboard=url))
 
     @d.handle(Spawn)
     async def spawn(caller: Caller, req: Spawn) -> Ok:

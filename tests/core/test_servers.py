@@ -133,3 +133,13 @@ async def test_daemon_survives_client_abuse(hive: Hive) -> None:
         w.close()
     answer, _ = await _host(hive, b'{"cmd":"list"}\n')
     assert answer["ok"] is True
+
+
+async def test_urls_names_the_bound_dashboard_not_the_configured_one(hive: Hive) -> None:
+    """The test hive listens on port 0 (a free port): `urls` must name the port bound."""
+    answer, _ = await _host(hive, b'{"cmd":"urls"}\n')
+    urls = answer["urls"]
+    assert isinstance(urls, dict)
+    assert urls["dashboard"] == hive.dashboard_url and urls["domain"] == "127.0.0.1"
+    port = int(hive.dashboard_url.rstrip("/").rsplit(":", 1)[1])
+    assert port not in (0, 7000)
