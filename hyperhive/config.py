@@ -39,8 +39,12 @@ class ModelEndpoint(_Strict):
     rate_limit_wait_seconds: float = Field(default=300.0, ge=0)
 
 
+DEFAULT_DASHBOARD_PORT = 7000
+FREE_PORT_LISTEN = "127.0.0.1:0"  # throwaway hives (benchmarks, the demo): any free port
+
+
 class Dashboard(_Strict):
-    listen: str = "127.0.0.1:7000"
+    listen: str = f"127.0.0.1:{DEFAULT_DASHBOARD_PORT}"
     token_file: str = ""
 
 

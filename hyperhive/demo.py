@@ -32,6 +32,7 @@ from typing import Any
 import click
 
 from hyperhive.config import HiveConfig, parse_config
+from hyperhive.core.features import throwaway_features
 from hyperhive.core.hive import Hive
 from hyperhive.paths import HivePaths
 from hyperhive.sim import Scenario, SimServer
@@ -162,7 +163,7 @@ async def demo_hive(
     whose agents talk to it. Agents are stopped on the way out (sandboxes outlive the core)."""
     async with SimServer(load_scenario()) as sim:
         paths, config = _write_config(root, runtime, sim.base_url)
-        async with Hive(paths, config) as hive:
+        async with Hive(paths, config, features=throwaway_features()) as hive:
             try:
                 yield hive, sim
             finally:

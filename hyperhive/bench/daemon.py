@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from hyperhive.config import FREE_PORT_LISTEN
 from hyperhive.paths import HivePaths
 
 
@@ -45,7 +46,13 @@ def throwaway_daemon(extra_env: dict[str, str] | None = None) -> Iterator[tuple[
     log = open(home / "serve.log", "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "hyperhive.cli", "serve"],
-        env={**os.environ, "HIVE_HOME": str(home), **(extra_env or {})},
+        # a free dashboard port: the default one may belong to another hive on this host
+        env={
+            **os.environ,
+            "HIVE_HOME": str(home),
+            "HIVE_DASHBOARD": FREE_PORT_LISTEN,
+            **(extra_env or {}),
+        },
         stdout=log,
         stderr=subprocess.STDOUT,
     )

@@ -321,7 +321,8 @@ def host_imports(runs: int = HOST_RUNS) -> dict[str, ImportCost]:
 
 
 async def _run(agents: int, progress: Callable[[str], None]) -> SpawnResult:
-    from hyperhive.config import Dashboard, Defaults, HiveConfig, ModelEndpoint
+    from hyperhive.config import Defaults, HiveConfig, ModelEndpoint
+    from hyperhive.core.features import throwaway_features
     from hyperhive.core.events import HiveEvent
     from hyperhive.core.hive import Hive
     from hyperhive.paths import HivePaths
@@ -339,9 +340,8 @@ async def _run(agents: int, progress: Callable[[str], None]) -> SpawnResult:
             cfg = HiveConfig(
                 defaults=Defaults(runtime="bwrap", network="none"),
                 model_endpoint=ModelEndpoint(base_url=f"{sim.base_url}/a/{{agent}}"),
-                dashboard=Dashboard(listen="127.0.0.1:0"),
             )
-            async with Hive(HivePaths(root / "h"), cfg) as hive:
+            async with Hive(HivePaths(root / "h"), cfg, features=throwaway_features()) as hive:
                 seen: dict[tuple[str, str], float] = {}
 
                 def listen(ev: HiveEvent) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from hyperhive.clock import parse_iso
 from hyperhive.config import Defaults, HiveConfig, ModelEndpoint
+from hyperhive.core.features import throwaway_features
 from hyperhive.core.hive import Hive
 from hyperhive.harness.stats import read_stats
 from hyperhive.paths import HivePaths
@@ -59,7 +60,7 @@ async def _run(turns: int, runtime: str | None) -> TurnBench:
                 defaults=Defaults(runtime=runtime or "auto", network="none"),
                 model_endpoint=ModelEndpoint(base_url=f"{sim.base_url}/a/{{agent}}"),
             )
-            async with Hive(HivePaths(root), cfg) as hive:
+            async with Hive(HivePaths(root), cfg, features=throwaway_features()) as hive:
                 try:
                     await hive.spawn("bench")
                     state = hive.paths.state_dir("bench")

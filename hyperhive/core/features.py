@@ -5,7 +5,8 @@ from __future__ import annotations
 from hyperhive.core.feature import Feature
 
 
-def default_features() -> list[Feature]:
+def default_features(*, dashboard: str | None = None) -> list[Feature]:
+    """`dashboard`: where the dashboard listens, over `HIVE_DASHBOARD` and hive.toml."""
     from hyperhive.core.agentports import AgentPorts
     from hyperhive.core.approvals import ApprovalsFeature
     from hyperhive.core.crashwatch import CrashWatch
@@ -25,5 +26,13 @@ def default_features() -> list[Feature]:
         Lifecycle(),
         CrashWatch(),
         AgentPorts(),  # each agent's page on its sticky port
-        DashboardFeature(),  # last: serves once everything else is up
+        DashboardFeature(dashboard),  # last: serves once everything else is up
     ]
+
+
+def throwaway_features() -> list[Feature]:
+    """For the hives of benchmarks and the demo: the dashboard on any free port, so they run
+    while another hive holds the default one."""
+    from hyperhive.config import FREE_PORT_LISTEN
+
+    return default_features(dashboard=FREE_PORT_LISTEN)
