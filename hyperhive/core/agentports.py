@@ -10,6 +10,9 @@ Invariants:
 - Forwarders open and close as agents are registered and removed (hub events), in the order
   asked per agent, in background tasks: nothing here blocks the daemon's start, and a port
   still held by a dying previous daemon (retried by `bind_with_retry`) delays no other agent.
+  Each agent's port is opened once at start (events are followed from the start-up sweep on).
+- A new port skips ports something else on the host listens on (another hive's agents).
+- Shutdown closes every page server at once (`aclose`), not one after the other.
 - Only 127.0.0.1 is bound. A port that cannot be bound is logged and left closed; the agent
   stays reachable at `/agent/<name>/` on the dashboard.
 - `status_fields` reports `web_port` only while the forwarder listens; `url` only with a
@@ -119,9 +122,11 @@ class AgentPorts(BaseFeature):
     async def start(self, hive: Hive) -> None:
         self.hive = hive
         hive.agent_ports = self
-        hive.hub.add_listener(self._on_event)
 
     async def after_start(self) -> None:
+        # listen from here on, in the same step as the sweep: an agent registered during the
+        # start (the first start's manager) is opened once, not by its event and the sweep
+        self.hive.hub.add_listener(self._on_event)
         for name in self.hive.registry.names():
             self._schedule("open", name)
 
@@ -218,8 +223,15 @@ class AgentPorts(BaseFeature):
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        for name in list(self.servers):
-            await self.close(name)
+        # together: each close waits up to its graceful shutdown, so one by one was O(agents)
+        results = await asyncio.gather(
+            *(self.close(name) for name in list(self.servers)), return_exceptions=True
+        )
+        for exc in results:
+            if isinstance(exc, BaseException):
+                logger.error(
+                    "closing a page port failed: %r", exc, extra={"action": "agent_port_error"}
+                )
 
     async def status_fields(self, agent: str) -> dict[str, Any]:
         port = self.port(agent)

@@ -4,7 +4,8 @@ Invariants:
 - An agent's port is stored in its port file (`HivePaths.port_file(name)`) on first allocation
   and never changes afterwards (bookmarks keep working).
 - The first allocation is `8100 + fnv1a_32(name) % 900`, probing forward (wrapping inside
-  8100..8999) past every port another agent holds: its port file, else its hash. When all 900
+  8100..8999) past every port another agent holds (its port file, else its hash) and every
+  port something on the host listens on (another hive's agents: a probe bind). When all 900
   are held a warning is logged and the bare hash is returned (not stored, so a later call can
   still find a free port).
 - `bind_with_retry` retries only EADDRINUSE (250 ms doubling, capped at 2 s, 12 tries); any other
@@ -19,7 +20,7 @@ import errno
 import logging
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from hyperhive.errors import Unavailable
@@ -64,8 +65,28 @@ def held_port(name: str, port_file: Path) -> int:
     return stored if stored is not None else hash_port(name)
 
 
-def allocate_port(name: str, port_file: Path, others: Mapping[str, Path]) -> int:
-    """The agent's sticky web port. `others` maps every other agent's name to its port file."""
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """True if something on this host listens on (host, port): a probe bind, released at once.
+    SO_REUSEADDR as the real bind has it, so a socket lingering in TIME_WAIT counts as free."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            return exc.errno == errno.EADDRINUSE
+    return False
+
+
+def allocate_port(
+    name: str,
+    port_file: Path,
+    others: Mapping[str, Path],
+    *,
+    in_use: Callable[[int], bool] = port_in_use,
+) -> int:
+    """The agent's sticky web port. `others` maps every other agent's name to its port file;
+    `in_use` says whether something outside this hive (another hive on the host) holds a
+    port, which is then skipped too."""
     stored = read_port(port_file)
     if stored is not None:
         return stored
@@ -73,7 +94,7 @@ def allocate_port(name: str, port_file: Path, others: Mapping[str, Path]) -> int
     first = hash_port(name)
     for step in range(PORT_SPAN):
         port = PORT_BASE + (first - PORT_BASE + step) % PORT_SPAN
-        if port not in held:
+        if port not in held and not in_use(port):
             port_file.parent.mkdir(parents=True, exist_ok=True)
             tmp = port_file.with_name(port_file.name + ".tmp")
             tmp.write_text(f"{port}\n")

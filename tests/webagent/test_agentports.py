@@ -3,6 +3,7 @@ with the agent, in status rows, behind the loopback/CSRF guard, same port after 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import httpx
 import pytest
 
 from hyperhive.config import HiveConfig
-from hyperhive.core.agentports import AgentPorts
+from hyperhive.core.agentports import AgentPorts, AgentPortServer
 from hyperhive.core.hive import Hive
 from hyperhive.core.status import status_row
 from hyperhive.harness.web import build_app
@@ -100,3 +101,59 @@ def test_feature_is_in_the_default_hive() -> None:
     from hyperhive.core.features import default_features
 
     assert any(isinstance(f, AgentPorts) for f in default_features())
+
+
+class CountingPorts(AgentPorts):
+    """AgentPorts that records every open it is asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.opens: list[str] = []
+
+    async def open(self, name: str) -> AgentPortServer | None:
+        self.opens.append(name)
+        return await super().open(name)
+
+
+async def test_each_port_is_opened_once_on_first_start(
+    paths: HivePaths, hive_config: HiveConfig
+) -> None:
+    """The manager registered during the hive's first start used to be opened twice (its
+    registration event and the start-up sweep): a port held elsewhere then cost two full
+    rounds of bind retries."""
+    ports = CountingPorts()
+    features = [ports if f.name == "agent_ports" else f for f in quiet_features("agent_ports")]
+    async with Hive(paths, hive_config, features=features) as hive:
+        await eventually(lambda: "manager" in ports.servers, timeout=30, what="the port")
+        await asyncio.gather(*ports._tasks)
+        assert ports.opens == ["manager"]
+        await hive.spawn("alice")
+        await eventually(lambda: "alice" in ports.servers, timeout=30, what="alice's port")
+        assert ports.opens == ["manager", "alice"]
+
+
+async def test_ports_close_together_on_shutdown(
+    paths: HivePaths, hive_config: HiveConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopping a core with many agents must not close their page servers one by one: every
+    close starts before the first one ends."""
+    names = [f"agent{i}" for i in range(8)]
+    steps: list[tuple[str, str]] = []
+    original = AgentPortServer.aclose
+
+    async def traced(self: AgentPortServer) -> None:
+        steps.append(("start", self.name))
+        await original(self)
+        steps.append(("end", self.name))
+
+    async with ports_hive(paths, hive_config) as hive:
+        for name in names:
+            await hive.spawn(name)
+        await eventually(
+            lambda: set(names) <= set(hive.agent_ports.servers), timeout=60, what="every port"
+        )
+        monkeypatch.setattr(AgentPortServer, "aclose", traced)
+    ends = [i for i, (kind, _) in enumerate(steps) if kind == "end"]
+    starts = [i for i, (kind, _) in enumerate(steps) if kind == "start"]
+    assert len(starts) == len(names) + 1  # the manager too
+    assert max(starts) < min(ends), steps
