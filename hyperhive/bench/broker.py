@@ -18,6 +18,7 @@ from hyperhive.aio import aio_run
 from hyperhive.bench.daemon import cpu_seconds, throwaway_daemon
 from hyperhive.client.agent import NO_RETRY, AgentClient
 from hyperhive.client.host import HostClient
+from hyperhive.core.db import wal_size
 from hyperhive.paths import HivePaths
 
 
@@ -35,6 +36,8 @@ class BrokerResult:
     max_ms: float
     daemon_cpu_us_per_msg: float  # the daemon's CPU time over the run / messages delivered
     reference_ms: float  # a fixed pure-Python loop on this machine now (the VM's speed varies)
+    wal_peak_mb: float = 0.0  # the daemon's hive.sqlite-wal, largest seen during the run
+    wal_end_mb: float = 0.0  # ... once the run is over (the daemon still up, idle)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -48,7 +51,9 @@ class BrokerResult:
             f"  send→recv latency  p50 {self.p50_ms:.3f} ms  p90 {self.p90_ms:.3f} ms  "
             f"p99 {self.p99_ms:.3f} ms  max {self.max_ms:.3f} ms\n"
             f"  daemon CPU per message {self.daemon_cpu_us_per_msg:.0f} µs; "
-            f"machine reference loop {self.reference_ms:.1f} ms (lower = faster right now)"
+            f"machine reference loop {self.reference_ms:.1f} ms (lower = faster right now)\n"
+            f"  hive.sqlite-wal  peak {self.wal_peak_mb:.1f} MB during the run, "
+            f"{self.wal_end_mb:.1f} MB after it (idle)"
         )
 
 
@@ -95,7 +100,16 @@ async def _run(
                 if len(latencies) >= messages:
                     done.set()
 
+    wal_peak = 0
+
+    async def watch_wal() -> None:
+        nonlocal wal_peak
+        while True:
+            wal_peak = max(wal_peak, wal_size(paths.db_file))
+            await asyncio.sleep(0.05)
+
     receivers = [asyncio.create_task(receiver(n)) for n in names]
+    watcher = asyncio.create_task(watch_wal(), name="bench-wal")
     await asyncio.sleep(0.2)  # let every receiver park before the clock starts
     cpu0 = cpu_seconds(pid)
     start = time.perf_counter()
@@ -121,9 +135,11 @@ async def _run(
         pass
     seconds = time.perf_counter() - start
     cpu = cpu_seconds(pid) - cpu0
-    for t in receivers:
+    for t in [*receivers, watcher]:
         t.cancel()
-    await asyncio.gather(*receivers, return_exceptions=True)
+    await asyncio.gather(*receivers, watcher, return_exceptions=True)
+    wal_peak = max(wal_peak, wal_size(paths.db_file))
+    wal_end = await _settled_wal(paths)
     lat = sorted(latencies)
     return BrokerResult(
         agents=agents,
@@ -138,7 +154,19 @@ async def _run(
         max_ms=lat[-1] if lat else float("nan"),
         daemon_cpu_us_per_msg=cpu / len(lat) * 1e6 if lat else float("nan"),
         reference_ms=reference_loop_ms(),
+        wal_peak_mb=wal_peak / 1e6,
+        wal_end_mb=wal_end / 1e6,
     )
+
+
+async def _settled_wal(paths: HivePaths, timeout: float = 15.0) -> int:
+    """The WAL's size once the idle daemon has had its checkpoint ticks (a few seconds)."""
+    deadline = time.monotonic() + timeout
+    size = wal_size(paths.db_file)
+    while size and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        size = wal_size(paths.db_file)
+    return size
 
 
 def run_broker_bench(agents: int, messages: int, rate: float | None, senders: int) -> BrokerResult:

@@ -19,6 +19,13 @@ Invariants:
   each. Anything that could be long (retention sweeps) deletes in bounded chunks.
 - Migrations are ordered, named functions recorded in `schema_migrations`; they run on open,
   before anything else.
+- The WAL stays bounded. Checkpoints run on their own connection in a thread, never on the
+  writer: each tick that saw commits copies the WAL back (PASSIVE, blocks nobody); when a tick
+  saw no commits (idle) or the WAL file passed `wal_limit_bytes`, a TRUNCATE checkpoint
+  follows, which resets the file to zero bytes. That one briefly holds the write lock, so it
+  comes right after a PASSIVE pass (little left to copy) and gives up after
+  `CHECKPOINT_BUSY_MS` if a reader is in the way (the next tick tries again).
+  `journal_size_limit` also cuts the file back whenever SQLite restarts the WAL.
 """
 
 from __future__ import annotations
@@ -61,6 +68,27 @@ def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
 
 
 OPEN_TRIES = 6
+CHECKPOINT_INTERVAL = 1.0  # seconds between checkpoint ticks
+WAL_LIMIT_BYTES = 64 * 1024 * 1024  # past this, the WAL is truncated even under load
+CHECKPOINT_BUSY_MS = 50  # how long a TRUNCATE checkpoint waits for a reader before retrying
+
+
+def wal_path(path: Path) -> Path:
+    return path.with_name(path.name + "-wal")
+
+
+def wal_size(path: Path) -> int:
+    """Bytes in the database's WAL file (0 when there is none)."""
+    try:
+        return wal_path(path).stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _truncate_wal(conn: sqlite3.Connection) -> bool:
+    """A TRUNCATE checkpoint; True when it completed (the WAL file is now empty)."""
+    row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return row is not None and row[0] == 0
 
 
 def _readonly(exc: sqlite3.OperationalError) -> bool:
@@ -119,8 +147,17 @@ _Job = tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], OnCommit 
 class Database:
     """An sqlite database with one writer task and a read connection. Async context manager."""
 
-    def __init__(self, path: Path, migrations: Sequence[Migration] = ()) -> None:
+    def __init__(
+        self,
+        path: Path,
+        migrations: Sequence[Migration] = (),
+        *,
+        checkpoint_interval: float = CHECKPOINT_INTERVAL,
+        wal_limit_bytes: int = WAL_LIMIT_BYTES,
+    ) -> None:
         self.path = path
+        self.checkpoint_interval = checkpoint_interval
+        self.wal_limit_bytes = wal_limit_bytes
         self._migrations = list(migrations)
         self._pending: list[_Job] = []
         self._wake = asyncio.Event()
@@ -162,6 +199,7 @@ class Database:
         # checkpoints happen off the event loop, on their own connection and thread, so a
         # commit never stalls on copying the WAL back into the database file
         conn.execute("PRAGMA wal_autocheckpoint = 0")
+        conn.execute(f"PRAGMA journal_size_limit = {int(self.wal_limit_bytes)}")
         self._writer_task = asyncio.create_task(self._writer_main(), name="hive-db-writer")
         self._checkpoint_task = asyncio.create_task(
             self._checkpoint_main(), name="hive-db-checkpoint"
@@ -191,17 +229,34 @@ class Database:
 
     # -- checkpoints --------------------------------------------------------------------------
 
-    async def _checkpoint_main(self, every: float = 1.0) -> None:
+    async def _checkpoint_main(self) -> None:
         conn = await asyncio.to_thread(_connect, self.path, readonly=False)
+        conn.execute(f"PRAGMA busy_timeout = {CHECKPOINT_BUSY_MS}")
+        conn.execute(f"PRAGMA journal_size_limit = {int(self.wal_limit_bytes)}")
         seen = 0
         try:
             while True:
-                await asyncio.sleep(every)
-                if self._commits != seen:
-                    seen = self._commits
-                    await asyncio.to_thread(conn.execute, "PRAGMA wal_checkpoint(PASSIVE)")
+                await asyncio.sleep(self.checkpoint_interval)
+                await self._checkpoint_tick(conn, busy=self._commits != seen)
+                seen = self._commits
         finally:
             await asyncio.to_thread(conn.close)
+
+    async def _checkpoint_tick(self, conn: sqlite3.Connection, *, busy: bool) -> None:
+        """The checkpoint policy (module docstring): PASSIVE after commits, TRUNCATE when
+        idle with a WAL left or when the WAL passed its limit."""
+        if busy:
+            await asyncio.to_thread(conn.execute, "PRAGMA wal_checkpoint(PASSIVE)")
+        size = wal_size(self.path)
+        if (not busy and size > 0) or size > self.wal_limit_bytes:
+            done = await asyncio.to_thread(_truncate_wal, conn)
+            logger.debug(
+                "WAL of %s %s at %d bytes",
+                self.path.name,
+                "truncated" if done else "not truncated (busy)",
+                size,
+                extra={"action": "db_wal_truncate", "wal_bytes": size, "done": done},
+            )
 
     # -- writer -------------------------------------------------------------------------------
 

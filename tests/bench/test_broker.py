@@ -16,3 +16,5 @@ def test_a_small_run_delivers_and_measures_everything() -> None:
     assert result.daemon_cpu_us_per_msg > 0 and math.isfinite(result.daemon_cpu_us_per_msg)
     assert result.reference_ms > 0
     assert "daemon CPU per message" in result.human()
+    assert result.wal_peak_mb > 0 and "hive.sqlite-wal" in result.human()
+    assert result.wal_end_mb == 0  # the idle daemon truncated its WAL

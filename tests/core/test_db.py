@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from hyperhive.core.db import Database, Migration, connect_foreign_ro
+from tests.waiting import eventually
 
 
 def _schema(conn: sqlite3.Connection) -> None:
@@ -126,3 +127,52 @@ async def test_a_foreign_reader_never_creates_side_files(short_tmp: Path) -> Non
     conn.close()
     for side in ("-shm", "-wal"):
         assert not path.with_name(path.name + side).exists()  # immutable: nothing created
+
+
+def _blobs(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE TABLE b (id INTEGER PRIMARY KEY, v BLOB NOT NULL)")
+
+
+def _insert_blob(size: int) -> Callable[[sqlite3.Connection], None]:
+    def fn(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO b(v) VALUES (randomblob(?))", (size,))
+
+    return fn
+
+
+def _wal_size(path: Path) -> int:
+    try:
+        return path.with_name(path.name + "-wal").stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+async def test_the_wal_is_truncated_once_writes_pause(short_tmp: Path) -> None:
+    """Only PASSIVE checkpoints used to run: the WAL file kept its high-water size for as
+    long as the daemon ran. Once idle, it goes back to nothing."""
+    path = short_tmp / "t.sqlite"
+    async with Database(path, [Migration("0001", _blobs)]) as db:
+        for _ in range(64):
+            await db.write(_insert_blob(16 * 1024))
+        assert _wal_size(path) > 1024 * 1024
+        await eventually(lambda: _wal_size(path) == 0, timeout=30, what="an idle truncation")
+        assert await db.read(lambda c: c.execute("SELECT count(*) FROM b").fetchone()[0]) == 64
+
+
+async def test_the_wal_shrinks_under_sustained_writes(short_tmp: Path) -> None:
+    """Writes that never pause: the WAL must still be cut back once it passes its limit
+    (before, a checkpoint never caught up and the file only grew)."""
+    path = short_tmp / "t.sqlite"
+    limit = 512 * 1024
+    async with Database(
+        path, [Migration("0001", _blobs)], checkpoint_interval=0.05, wal_limit_bytes=limit
+    ) as db:
+        peak = 0
+        deadline = asyncio.get_running_loop().time() + 60
+        while True:
+            await db.write(_insert_blob(16 * 1024))
+            size = _wal_size(path)
+            if peak > limit and size < peak:
+                break  # cut back while the writes go on
+            peak = max(peak, size)
+            assert asyncio.get_running_loop().time() < deadline, f"WAL only grew: {peak} bytes"
