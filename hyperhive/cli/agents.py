@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from hyperhive.cli.common import Ctx, emit, json_option, pass_ctx, run
+from hyperhive.cli.common import Column, Ctx, done, emit, json_option, pass_ctx, run, table
 from hyperhive.names import validate_new_name
 
 
@@ -19,15 +19,16 @@ from hyperhive.names import validate_new_name
     show_envvar=True,
     help="Where the agent runs.",
 )
+@json_option
 @pass_ctx
-def spawn(ctx: Ctx, name: str, runtime: str | None) -> None:
+def spawn(ctx: Ctx, name: str, runtime: str | None, as_json: bool) -> None:
     """Create agent NAME now (the operator needs no approval)."""
     validate_new_name(name)
     body: dict[str, Any] = {"cmd": "spawn", "name": name}
     if runtime:
         body["runtime"] = runtime
     run(ctx.host().request(body))
-    click.echo(f"spawned {name}")
+    done(as_json, "spawn", [name], f"spawned {name}")
 
 
 @click.command("list")
@@ -39,10 +40,14 @@ def list_(ctx: Ctx, as_json: bool) -> None:
     emit(answer["agents"], as_json, lambda names: "\n".join(names))
 
 
-def _status_line(row: dict[str, Any]) -> str:
+def _flags(row: dict[str, Any]) -> str:
     flags = [
         k for k in ("running", "failed", "paused", "needs_login", "needs_update") if row.get(k)
     ]
+    return ",".join(flags) or "stopped"
+
+
+def _notes(row: dict[str, Any]) -> str:
     extra = []
     if row.get("transient"):
         extra.append(f"◐ {row['transient']}…")
@@ -52,10 +57,16 @@ def _status_line(row: dict[str, Any]) -> str:
         extra.append(f"{row['pending_reminders']} reminders")
     if row.get("status_text"):
         extra.append(f"“{row['status_text']}”")
-    return (
-        f"{row['name']:<20} {row.get('kind', ''):<8} {','.join(flags) or 'stopped':<24} "
-        f"{row.get('active_model', '')}  {'  '.join(extra)}".rstrip()
-    )
+    return "  ".join(extra)
+
+
+STATUS_COLUMNS: list[Column] = [
+    ("NAME", lambda r: str(r["name"])),
+    ("KIND", lambda r: str(r.get("kind", ""))),
+    ("FLAGS", _flags),
+    ("MODEL", lambda r: str(r.get("active_model", ""))),
+    ("NOTES", _notes),
+]
 
 
 @click.command()
@@ -65,25 +76,27 @@ def status(ctx: Ctx, as_json: bool) -> None:
     """Show every agent's status."""
     answer = run(ctx.host().call("agent_status"))
     rows = answer["agent_statuses"]
-    emit(rows, as_json, lambda rs: "\n".join(_status_line(r) for r in rs) or "(no agents)")
+    emit(rows, as_json, lambda rs: table(STATUS_COLUMNS, rs, "(no agents)"))
 
 
 @click.command()
 @click.argument("name")
+@json_option
 @pass_ctx
-def pause(ctx: Ctx, name: str) -> None:
+def pause(ctx: Ctx, name: str, as_json: bool) -> None:
     """Pause NAME: its messages queue, its harness takes no turns."""
     run(ctx.host().call("set_paused", name=name, paused=True))
-    click.echo(f"paused {name}")
+    done(as_json, "pause", [name], f"paused {name}")
 
 
 @click.command()
 @click.argument("name")
+@json_option
 @pass_ctx
-def unpause(ctx: Ctx, name: str) -> None:
+def unpause(ctx: Ctx, name: str, as_json: bool) -> None:
     """Resume NAME."""
     run(ctx.host().call("set_paused", name=name, paused=False))
-    click.echo(f"unpaused {name}")
+    done(as_json, "unpause", [name], f"unpaused {name}")
 
 
 COMMANDS = [spawn, list_, status, pause, unpause]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 import click
@@ -51,6 +51,31 @@ def emit(data: Any, as_json: bool, human: Callable[[Any], str] | None = None) ->
         text = human(data)
         if text:
             click.echo(text)
+
+
+def done(as_json: bool, action: str, agents: Sequence[str], human: str, **extra: Any) -> None:
+    """Report a command that changed something: `human` as a line, or with `--json`
+    `{"ok": true, "action": ..., "agents": [...], **extra}` (the same for every such command)."""
+    if as_json:
+        emit({"ok": True, "action": action, "agents": list(agents), **extra}, True)
+    else:
+        click.echo(human)
+
+
+Column = tuple[str, Callable[[dict[str, Any]], str]]  # (HEADER, cell of a row)
+
+
+def table(columns: Sequence[Column], rows: Sequence[dict[str, Any]], empty: str) -> str:
+    """Rows under a header line, each column as wide as its widest cell (the last one is not
+    padded). Adding a column is adding one `(HEADER, fn)` pair to the caller's list."""
+    if not rows:
+        return empty
+    cells = [[h for h, _ in columns], *([fn(r) for _, fn in columns] for r in rows)]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns) - 1)]
+    return "\n".join(
+        "  ".join([*(c.ljust(w) for c, w in zip(line, widths, strict=False)), line[-1]]).rstrip()
+        for line in cells
+    )
 
 
 def fail(exc: BaseException, verbose: int) -> None:

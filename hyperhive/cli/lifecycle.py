@@ -6,11 +6,10 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from typing import Any
 
 import click
 
-from hyperhive.cli.common import Ctx, emit, json_option, pass_ctx, run
+from hyperhive.cli.common import Column, Ctx, done, emit, json_option, pass_ctx, run, table
 from hyperhive.names import validate_name
 
 
@@ -20,48 +19,53 @@ def _names(names: tuple[str, ...]) -> list[str]:
 
 @click.command()
 @click.argument("names", nargs=-1, required=True)
+@json_option
 @pass_ctx
-def start(ctx: Ctx, names: tuple[str, ...]) -> None:
+def start(ctx: Ctx, names: tuple[str, ...], as_json: bool) -> None:
     """Start agents."""
     run(ctx.host().call("start", scope={"agent_names": _names(names)}))
-    click.echo(f"started {', '.join(names)}")
+    done(as_json, "start", names, f"started {', '.join(names)}")
 
 
 @click.command()
 @click.argument("names", nargs=-1, required=True)
 @click.option("--now", is_flag=True, help="Do not wait for the running turn to finish.")
+@json_option
 @pass_ctx
-def stop(ctx: Ctx, names: tuple[str, ...], now: bool) -> None:
+def stop(ctx: Ctx, names: tuple[str, ...], now: bool, as_json: bool) -> None:
     """Stop agents (gracefully: the running turn finishes first)."""
     run(ctx.host().call("stop", scope={"agent_names": _names(names)}, graceful=not now))
-    click.echo(f"stopped {', '.join(names)}")
+    done(as_json, "stop", names, f"stopped {', '.join(names)}")
 
 
 @click.command()
 @click.argument("name")
+@json_option
 @pass_ctx
-def restart(ctx: Ctx, name: str) -> None:
+def restart(ctx: Ctx, name: str, as_json: bool) -> None:
     """Restart an agent (same config)."""
     run(ctx.host().call("restart", name=validate_name(name)))
-    click.echo(f"restarted {name}")
+    done(as_json, "restart", [name], f"restarted {name}")
 
 
 @click.command()
 @click.argument("name")
+@json_option
 @pass_ctx
-def kill(ctx: Ctx, name: str) -> None:
+def kill(ctx: Ctx, name: str, as_json: bool) -> None:
     """Kill an agent at once."""
     run(ctx.host().call("kill", name=validate_name(name)))
-    click.echo(f"killed {name}")
+    done(as_json, "kill", [name], f"killed {name}")
 
 
 @click.command()
 @click.argument("name")
+@json_option
 @pass_ctx
-def rebuild(ctx: Ctx, name: str) -> None:
+def rebuild(ctx: Ctx, name: str, as_json: bool) -> None:
     """Re-create an agent's sandbox from its applied config."""
     run(ctx.host().call("rebuild", name=validate_name(name)))
-    click.echo(f"rebuilt {name}")
+    done(as_json, "rebuild", [name], f"rebuilt {name}")
 
 
 @click.command()
@@ -70,8 +74,9 @@ def rebuild(ctx: Ctx, name: str) -> None:
     "--purge", is_flag=True, help="Also wipe its state, config and credentials (no undo)."
 )
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
 @pass_ctx
-def destroy(ctx: Ctx, name: str, purge: bool, yes: bool) -> None:
+def destroy(ctx: Ctx, name: str, purge: bool, yes: bool, as_json: bool) -> None:
     """Destroy an agent, keeping its state so the name can be revived (unless --purge)."""
     validate_name(name)
     if purge and not yes:
@@ -80,23 +85,36 @@ def destroy(ctx: Ctx, name: str, purge: bool, yes: bool) -> None:
             abort=True,
         )
     run(ctx.host().call("destroy", name=name, purge=purge))
-    click.echo(
+    done(
+        as_json,
+        "destroy",
+        [name],
         f"destroyed {name}"
-        + (" and purged its state" if purge else " (state kept; revive with a spawn)")
+        + (" and purged its state" if purge else " (state kept; revive with a spawn)"),
+        purged=purge,
     )
 
 
 @click.command()
 @click.argument("name")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
 @pass_ctx
-def purge(ctx: Ctx, name: str, yes: bool) -> None:
+def purge(ctx: Ctx, name: str, yes: bool, as_json: bool) -> None:
     """Wipe the kept state of a destroyed agent (no undo)."""
     validate_name(name)
     if not yes:
         click.confirm(f"Purge the kept state of {name}? No undo.", abort=True)
     run(ctx.host().call("purge", name=name))
-    click.echo(f"purged {name}")
+    done(as_json, "purge", [name], f"purged {name}")
+
+
+TOMBSTONE_COLUMNS: list[Column] = [
+    ("NAME", lambda r: str(r["name"])),
+    ("SIZE", lambda r: f"{r['size_bytes'] / 1e6:.1f} MB"),
+    ("AGE", lambda r: f"{r['age_seconds'] / 3600:.1f} h"),
+    ("CREDENTIALS", lambda r: "kept" if r["credentials_kept"] else "-"),
+]
 
 
 @click.command()
@@ -106,17 +124,7 @@ def tombstones(ctx: Ctx, as_json: bool) -> None:
     """List kept state of destroyed agents."""
     answer = run(ctx.host().call("tombstones"))
 
-    def human(rows: list[dict[str, Any]]) -> str:
-        return (
-            "\n".join(
-                f"{r['name']:<20} {r['size_bytes'] / 1e6:8.1f} MB  {r['age_seconds'] / 3600:7.1f} h old  "
-                f"{'credentials kept' if r['credentials_kept'] else ''}"
-                for r in rows
-            )
-            or "(none)"
-        )
-
-    emit(answer["tombstones"], as_json, human)
+    emit(answer["tombstones"], as_json, lambda rows: table(TOMBSTONE_COLUMNS, rows, "(none)"))
 
 
 @click.command()

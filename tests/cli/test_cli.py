@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,53 @@ def test_no_daemon_is_a_clear_error(short_tmp: Path) -> None:
         timeout=30,
     )
     assert r.returncode == 1 and "no hive daemon is listening" in r.stderr
+
+
+def test_lifecycle_commands_on_an_external_agent_fail_and_say_why(daemon: DaemonProcess) -> None:
+    """The daemon's agents run on the external runtime: nothing to restart, stop or kill."""
+    assert hive(daemon, "spawn", "alice").returncode == 0
+    for args in (("restart", "alice"), ("rebuild", "alice"), ("kill", "alice"), ("stop", "alice")):
+        r = hive(daemon, *args)
+        assert r.returncode == 1 and "external runtime" in r.stderr, (args, r.stderr)
+        assert r.stdout == ""  # no "restarted alice"
+
+
+@pytest.fixture
+def fake_daemon(short_tmp: Path) -> Iterator[DaemonProcess]:
+    """A daemon whose agents run on the shipped fake runtime (lifecycle verbs do something)."""
+    d = DaemonProcess(short_tmp / "h", config='[defaults]\nruntime = "fake"\n').start()
+    try:
+        yield d
+    finally:
+        d.stop()
+
+
+def test_every_changing_command_speaks_json(fake_daemon: DaemonProcess) -> None:
+    steps: list[tuple[tuple[str, ...], dict[str, object]]] = [
+        (("spawn", "alice"), {"action": "spawn", "agents": ["alice"]}),
+        (("stop", "alice"), {"action": "stop", "agents": ["alice"]}),
+        (("start", "alice"), {"action": "start", "agents": ["alice"]}),
+        (("restart", "alice"), {"action": "restart", "agents": ["alice"]}),
+        (("kill", "alice"), {"action": "kill", "agents": ["alice"]}),
+        (("rebuild", "alice"), {"action": "rebuild", "agents": ["alice"]}),
+        (("pause", "alice"), {"action": "pause", "agents": ["alice"]}),
+        (("unpause", "alice"), {"action": "unpause", "agents": ["alice"]}),
+        (("destroy", "alice"), {"action": "destroy", "agents": ["alice"], "purged": False}),
+        (("purge", "alice", "--yes"), {"action": "purge", "agents": ["alice"]}),
+    ]
+    for args, expected in steps:
+        r = hive(fake_daemon, *args, "--json")
+        assert r.returncode == 0, (args, r.stderr)
+        assert json.loads(r.stdout) == {"ok": True, **expected}, args
+
+
+def test_status_and_tombstones_have_headers(fake_daemon: DaemonProcess) -> None:
+    assert hive(fake_daemon, "spawn", "alice").returncode == 0
+    lines = hive(fake_daemon, "status").stdout.splitlines()
+    assert lines[0].split()[:2] == ["NAME", "KIND"]
+    assert [ln.split()[0] for ln in lines[1:]] == ["alice", "manager"]
+    assert lines[0].index("KIND") == lines[1].index("agent")  # the columns line up
+    assert hive(fake_daemon, "destroy", "alice").returncode == 0
+    lines = hive(fake_daemon, "tombstones").stdout.splitlines()
+    assert lines[0].split()[0] == "NAME" and "SIZE" in lines[0]
+    assert lines[1].split()[0] == "alice"
