@@ -322,8 +322,8 @@ def host_imports(runs: int = HOST_RUNS) -> dict[str, ImportCost]:
 
 async def _run(agents: int, progress: Callable[[str], None]) -> SpawnResult:
     from hyperhive.config import Defaults, HiveConfig, ModelEndpoint
-    from hyperhive.core.features import throwaway_features
     from hyperhive.core.events import HiveEvent
+    from hyperhive.core.features import throwaway_features
     from hyperhive.core.hive import Hive
     from hyperhive.paths import HivePaths
     from hyperhive.runtime.select import sandbox_support

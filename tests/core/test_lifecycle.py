@@ -251,7 +251,7 @@ async def test_agent_toml_runtime_is_used_at_spawn(fhive: Hive, world: FakeWorld
     assert fhive.registry.require("alice").runtime == "process"
     assert world.agents["alice"].running
     await apply_config(fhive, "bob", 'runtime = "process"\n')
-    with pytest.raises(Conflict, match="agent.toml"):  # an explicit runtime that contradicts it
+    with pytest.raises(Conflict, match=r"agent\.toml"):  # an explicit runtime that contradicts it
         await HostClient(fhive.paths.host_sock).call("spawn", name="bob", runtime="fake")
 
 

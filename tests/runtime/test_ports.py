@@ -67,7 +67,9 @@ def test_probe_wraps_within_range(tmp_path: Path) -> None:
     name = next(f"w{i}" for i in range(100000) if hash_port(f"w{i}") == PORT_BASE + PORT_SPAN - 1)
     other = tmp_path / "other"
     other.write_text(f"{PORT_BASE + PORT_SPAN - 1}\n")
-    assert allocate_port(name, tmp_path / "mine", {"other": other}, in_use=nothing_in_use) == PORT_BASE
+    assert (
+        allocate_port(name, tmp_path / "mine", {"other": other}, in_use=nothing_in_use) == PORT_BASE
+    )
 
 
 def test_exhaustion_warns_and_returns_hash(
@@ -79,7 +81,9 @@ def test_exhaustion_warns_and_returns_hash(
         f.write_text(str(PORT_BASE + i))
         others[f"o{i}"] = f
     with caplog.at_level(logging.WARNING):
-        assert allocate_port("late", tmp_path / "late", others, in_use=nothing_in_use) == hash_port("late")
+        assert allocate_port("late", tmp_path / "late", others, in_use=nothing_in_use) == hash_port(
+            "late"
+        )
     assert any(getattr(r, "action", "") == "port_exhausted" for r in caplog.records)
     assert not (tmp_path / "late").exists()
 
