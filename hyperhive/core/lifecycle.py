@@ -291,6 +291,8 @@ class Lifecycle(BaseFeature):
                 self.hive.hub.publish("transient_cleared", agent=name, transient=transient)
 
     async def _kick(self, name: str) -> None:
+        if self.hive.registry.require(name).runtime == "external":
+            return  # nothing was (re)started here: its own harness keeps its own session
         state = (
             INSIDE_STATE
             if self.hive.registry.require(name).runtime == "bwrap"
@@ -304,6 +306,10 @@ class Lifecycle(BaseFeature):
             await configs.ensure_applied(name)
             self.hive.agent_configs.invalidate(name)
         await self._follow_configured_runtime(name)
+        if self.hive.registry.require(name).runtime == "external":  # moved outside the hive
+            await self.hive.open_socket(name)
+            self.set_desired(name, "stopped")
+            return RuntimeStatus(name=name, running=False)
         spec = self.spec(name)
         for d in (spec.state_dir, spec.log_dir, spec.sock_dir, spec.shared_dir):
             d.mkdir(parents=True, exist_ok=True)

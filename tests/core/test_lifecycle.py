@@ -313,3 +313,16 @@ async def test_applying_a_config_to_an_external_agent_says_it_was_not_rebuilt(
     await host.call("approve", id=row.id)
     done = await fhive.approvals.get(row.id)  # type: ignore[attr-defined]
     assert done.status == "approved" and "not rebuilt" in done.note and "external" in done.note
+
+
+async def test_a_config_that_moves_an_agent_outside_launches_nothing(
+    fhive: Hive, world: FakeWorld
+) -> None:
+    await fhive.spawn("alice")
+    await inbox_events(fhive, "alice")  # the spawn's kick
+    await apply_config(fhive, "alice", 'runtime = "external"\n')
+    await HostClient(fhive.paths.host_sock).call("rebuild", name="alice")
+    assert fhive.registry.require("alice").runtime == "external"
+    assert not world.agents["alice"].running  # the old sandbox was stopped
+    assert await inbox_events(fhive, "alice") == []  # no "you were just restarted"
+    assert fhive.lifecycle.desired("alice") == "stopped"
