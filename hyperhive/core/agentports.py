@@ -13,6 +13,9 @@ Invariants:
   Each agent's port is opened once at start (events are followed from the start-up sweep on).
 - A new port skips ports something else on the host listens on (another hive's agents).
 - Shutdown closes every page server at once (`aclose`), not one after the other.
+- The same `Guard` rules as the dashboard's: with `[dashboard] token_file` set, every request
+  but `/static/*` needs the operator token (Bearer header or the `/login?token=` cookie), on
+  every agent's port too (a page port sends as `operator` and shows the agent's inbox).
 - Only 127.0.0.1 is bound. A port that cannot be bound is logged and left closed; the agent
   stays reachable at `/agent/<name>/` on the dashboard.
 - `status_fields` reports `web_port` only while the forwarder listens; `url` only with a
@@ -47,10 +50,11 @@ CLOSE_TIMEOUT = 5.0
 class AgentPortServer:
     """One agent's page on one TCP port (an embedded uvicorn on a pre-bound socket)."""
 
-    def __init__(self, hive: Hive, name: str, port: int) -> None:
+    def __init__(self, hive: Hive, name: str, port: int, token: str | None = None) -> None:
         self.hive = hive
         self.name = name
         self.port = port
+        self.token = token
         self.closing = asyncio.Event()
         self._sock: socket.socket | None = None
         self._server: QuietServer | None = None
@@ -65,7 +69,7 @@ class AgentPortServer:
 
         self._sock = await bind_with_retry(HOST, self.port, agent=self.name)
         config = uvicorn.Config(
-            agent_port_app(self.hive, self.name, self.port, self.closing),
+            agent_port_app(self.hive, self.name, self.port, self.closing, token=self.token),
             log_config=None,
             log_level=None,
             access_log=False,
@@ -118,9 +122,13 @@ class AgentPorts(BaseFeature):
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        self.token: str | None = None
 
     async def start(self, hive: Hive) -> None:
+        from hyperhive.web.dashboard.security import load_token
+
         self.hive = hive
+        self.token = load_token(hive.config.dashboard.token_file)
         hive.agent_ports = self
 
     async def after_start(self) -> None:
@@ -182,7 +190,7 @@ class AgentPorts(BaseFeature):
         if name in self.servers or self._closed or self.hive.registry.get(name) is None:
             return self.servers.get(name)
         port = allocate_port(name, self.hive.paths.port_file(name), self._others(name))
-        server = AgentPortServer(self.hive, name, port)
+        server = AgentPortServer(self.hive, name, port, self.token)
         try:
             await server.start()
         except HiveError as exc:

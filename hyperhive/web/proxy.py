@@ -244,10 +244,17 @@ def agent_proxy_routes(hive: Hive, closing: asyncio.Event | None = None) -> list
 
 
 def agent_port_app(
-    hive: Hive, name: str, port: int, closing: asyncio.Event | None = None
+    hive: Hive,
+    name: str,
+    port: int,
+    closing: asyncio.Event | None = None,
+    *,
+    token: str | None = None,
 ) -> ASGIApp:
-    """One agent's page at the root of its own port, behind the dashboard's `Guard` (a
-    loopback `Host` only, a CSRF token on state-changing requests; cookies named by `port`)."""
+    """One agent's page at the root of its own port, behind the dashboard's `Guard` with the
+    dashboard's rules: the operator `token` when one is configured (`/login?token=` works here
+    too), else a loopback `Host` only; a CSRF token on state-changing requests; cookies named
+    by `port`."""
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
@@ -262,4 +269,4 @@ def agent_port_app(
         routes=AgentProxy(hive, closing).routes(lambda request: name),
         exception_handlers={HTTPException: http_error},
     )
-    return Guard(app, token=None, loopback_only=True, port=port)
+    return Guard(app, token=token, loopback_only=True, port=port)

@@ -157,3 +157,34 @@ async def test_ports_close_together_on_shutdown(
     starts = [i for i, (kind, _) in enumerate(steps) if kind == "start"]
     assert len(starts) == len(names) + 1  # the manager too
     assert max(starts) < min(ends), steps
+
+
+async def test_port_needs_the_operator_token_when_one_is_configured(
+    paths: HivePaths, hive_config: HiveConfig, short_tmp: Path
+) -> None:
+    """Issue #12: the page port answered `/send` (as operator) and `/api/state` (the inbox)
+    without the dashboard's token. Same rules on every listener."""
+    token = "t0ken-" + "x" * 20
+    token_file = short_tmp / "token"
+    token_file.write_text(token + "\n")
+    config = hive_config.model_copy(
+        update={"dashboard": hive_config.dashboard.model_copy(update={"token_file": str(token_file)})}
+    )
+    port = free_agent_port()
+    paths.port_file("alice").parent.mkdir(parents=True, exist_ok=True)
+    paths.port_file("alice").write_text(f"{port}\n")
+    async with ports_hive(paths, config) as hive:
+        await hive.spawn("alice")
+        await eventually(lambda: hive.agent_ports.port("alice") == port, what="alice's port")
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            state = await http.get("/api/state")
+            assert state.status_code == 401 and state.json()["code"] == "unauthorized"
+            sent = await http.post("/send", json={"body": "hi"})
+            assert sent.status_code == 401 and sent.json()["code"] == "unauthorized"
+            assert (await http.post("/api/cancel")).status_code == 401
+            wrong = await http.get("/api/state", headers={"Authorization": "Bearer nope"})
+            assert wrong.status_code == 401
+            bearer = {"Authorization": f"Bearer {token}"}
+            ok = await http.post("/send", json={"body": "with the token"}, headers=bearer)
+            assert ok.status_code == 200 and ok.json()["sender"] == "operator"
+        assert [m.body for m in await hive.broker.recent("alice", 5)] == ["with the token"]
