@@ -48,6 +48,14 @@ class Dashboard(_Strict):
     token_file: str = ""
 
 
+class Access(_Strict):
+    """Who on this machine may reach the hive. `group` empty: only the owner (the hive home
+    is 0700, `host.sock` 0600); a unix group name: its members may read the home (0750) and
+    use `host.sock` (0660, that group's). Agents' sockets stay their owners' (0600)."""
+
+    group: str = ""
+
+
 class Retention(_Strict):
     messages_days: float = Field(default=30, gt=0)
     events_days: float = Field(default=7, gt=0)
@@ -72,6 +80,7 @@ class HiveConfig(_Strict):
     defaults: Defaults = Field(default_factory=Defaults)
     model_endpoint: ModelEndpoint = Field(default_factory=ModelEndpoint)
     dashboard: Dashboard = Field(default_factory=Dashboard)
+    access: Access = Field(default_factory=Access)
     retention: Retention = Field(default_factory=Retention)
     limits: Limits = Field(default_factory=Limits)
     manager: ManagerCfg = Field(default_factory=ManagerCfg)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,23 +57,42 @@ async def serve_unix(app: Any, path: Path, sock: socket.socket | None = None) ->
     """Serve `app` on the unix socket `path` until cancelled; the socket file is removed.
 
     `sock` is `path` already bound and listening (connections waiting in its backlog are
-    served); without it, `path` is bound here."""
+    served); without it, `path` is bound here, mode 0600 (uvicorn's own `uds` bind would make
+    it 0666: any local user could use the page)."""
+    own = None
     if sock is None:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()  # noqa: ASYNC240 - unlinking a socket file does not block
+        own = sock = _bind_private(path)
     config = uvicorn.Config(
         app, uds=str(path), log_level="warning", lifespan="off", access_log=False
     )
     server = QuietServer(config)
-    task = asyncio.ensure_future(server.serve(sockets=None if sock is None else [sock]))
+    task = asyncio.ensure_future(server.serve(sockets=[sock]))
     try:
         await asyncio.shield(task)
     finally:
         server.request_exit()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(task, 5)
+        if own is not None:
+            own.close()
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # noqa: ASYNC240 - unlinking a socket file does not block
+
+
+def _bind_private(path: Path, backlog: int = 2048) -> socket.socket:
+    """A listening unix socket at `path` (a stale file replaced), mode 0600 before listen."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(str(path))
+        os.chmod(path, 0o600)
+        sock.listen(backlog)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 class EmbeddedServer:

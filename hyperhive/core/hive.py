@@ -19,6 +19,7 @@ from typing import IO, TYPE_CHECKING, Any, Self
 
 from hyperhive.clock import Clock
 from hyperhive.config import HiveConfig, load_config
+from hyperhive.core.access import secure_home
 from hyperhive.core.broker import Broker
 from hyperhive.core.db import Database
 from hyperhive.core.events import EventHub
@@ -134,6 +135,7 @@ class Hive:
             self.paths.shared_dir,
         ):
             d.mkdir(parents=True, exist_ok=True)
+        self._group = secure_home(self.paths.home, self.config.access.group)
         self._take_lock()
         self.paths.shared_dir.chmod(0o1777)  # /shared: every agent uid writes, sticky like /tmp
         self.db = Database(self.paths.db_file, MIGRATIONS)
@@ -159,7 +161,9 @@ class Hive:
             await self.registry.register(manager, "manager", runtime=self.default_runtime())
         for name in self.registry.names():
             await self.open_socket(name)
-        self._host = HostSocketServer(self.paths.host_sock, HOST_VERBS, self.host_rpc)
+        self._host = HostSocketServer(
+            self.paths.host_sock, HOST_VERBS, self.host_rpc, group=self._group
+        )
         await self._host.start()
         lifecycle = getattr(self, "lifecycle", None)
         if first_start and lifecycle is not None:

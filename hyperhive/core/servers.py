@@ -22,6 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from hyperhive.core.access import secure_host_sock
 from hyperhive.core.rpc import Caller, Dispatcher, Reply
 from hyperhive.errors import BadRequest, HiveError, error_body
 from hyperhive.paths import check_socket_path
@@ -250,8 +251,11 @@ class AgentSocketServer(_UnixServer):
 class HostSocketServer(_UnixServer):
     """The host admin socket (hyperhive v1 framing)."""
 
-    def __init__(self, path: Path, verbs: VerbRegistry, dispatcher: Dispatcher) -> None:
+    def __init__(
+        self, path: Path, verbs: VerbRegistry, dispatcher: Dispatcher, group: int | None = None
+    ) -> None:
         super().__init__(path)
+        self._group = group
         self._verbs = verbs
         self._dispatcher = dispatcher
 
@@ -262,7 +266,7 @@ class HostSocketServer(_UnixServer):
 
     async def start(self) -> None:
         await super().start()
-        os.chmod(self.path, 0o660)
+        secure_host_sock(self.path, self._group)  # 0600, or 0660 for `[access] group`
 
     async def _on_connect(  # type: ignore[override]
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter

@@ -90,13 +90,14 @@ async def _serve_web_once_up(harness: Harness, path: Path) -> None:
 
 def bind_unix(path: Path, backlog: int = 2048) -> socket.socket:
     """A listening, non-blocking unix socket at `path` (a stale socket file is replaced),
-    mode 0666 and uvicorn's default backlog, as uvicorn binds its own."""
+    mode 0600 (the agent's own: only it and the root core may connect; see
+    `hyperhive.core.access`) and uvicorn's default backlog."""
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.bind(str(path))
-        os.chmod(path, 0o666)
+        os.chmod(path, 0o600)
         sock.listen(backlog)
         sock.setblocking(False)
     except BaseException:

@@ -54,7 +54,7 @@ async def test_page_socket_waits_for_a_connection_then_serves_it(short_tmp: Path
     sock = bind_unix(path)
     try:
         assert stat.S_ISSOCK(path.stat().st_mode)
-        assert stat.S_IMODE(path.stat().st_mode) == 0o666
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600  # the agent's own (issue #12)
         waiting = asyncio.create_task(first_connection(sock))
         await asyncio.sleep(0)
         assert not waiting.done()

@@ -168,7 +168,9 @@ async def test_port_needs_the_operator_token_when_one_is_configured(
     token_file = short_tmp / "token"
     token_file.write_text(token + "\n")
     config = hive_config.model_copy(
-        update={"dashboard": hive_config.dashboard.model_copy(update={"token_file": str(token_file)})}
+        update={
+            "dashboard": hive_config.dashboard.model_copy(update={"token_file": str(token_file)})
+        }
     )
     port = free_agent_port()
     paths.port_file("alice").parent.mkdir(parents=True, exist_ok=True)
