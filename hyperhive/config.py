@@ -56,6 +56,14 @@ class Access(_Strict):
     group: str = ""
 
 
+class Sockets(_Strict):
+    """What one agent may hold of the daemon on its socket (`hyperhive.core.servers`)."""
+
+    max_connections_per_agent: int = Field(default=64, ge=1)
+    idle_timeout_seconds: float = Field(default=600.0, gt=0)  # between requests; parked: never
+    backlog: int = Field(default=4096, ge=16)  # the kernel caps it at net.core.somaxconn
+
+
 class Retention(_Strict):
     messages_days: float = Field(default=30, gt=0)
     events_days: float = Field(default=7, gt=0)
@@ -81,6 +89,7 @@ class HiveConfig(_Strict):
     model_endpoint: ModelEndpoint = Field(default_factory=ModelEndpoint)
     dashboard: Dashboard = Field(default_factory=Dashboard)
     access: Access = Field(default_factory=Access)
+    sockets: Sockets = Field(default_factory=Sockets)
     retention: Retention = Field(default_factory=Retention)
     limits: Limits = Field(default_factory=Limits)
     manager: ManagerCfg = Field(default_factory=ManagerCfg)

@@ -2,7 +2,8 @@
 
 Invariants: each `request` writes one line and reads exactly one answer line. On a connect or
 I/O failure the client reconnects and resends with backoffs of 2, 4, 8, 16, 30 s (60 s budget),
-then raises `Unavailable`; the number of retries and seconds waited are returned so callers can
+then raises `Unavailable`; a connection the core closed while idle is replaced before the
+next request, with no wait; the number of retries and seconds waited are returned so callers can
 tell a model "the core was unreachable for N s; the request went through". A resent `send` may
 be stored twice (at-least-once), never lost; a resent `recv` loses nothing (its lease went back).
 """
@@ -87,6 +88,8 @@ class AgentClient:
         )
 
     async def _roundtrip(self, line: bytes) -> dict[str, Any]:
+        if self._reader is not None and self._reader.at_eof():
+            await self.aclose()  # the core closed it while idle (`[sockets] idle_timeout_seconds`)
         if self._writer is None:
             await self._connect()
         assert self._reader is not None and self._writer is not None

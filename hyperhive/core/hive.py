@@ -162,7 +162,11 @@ class Hive:
         for name in self.registry.names():
             await self.open_socket(name)
         self._host = HostSocketServer(
-            self.paths.host_sock, HOST_VERBS, self.host_rpc, group=self._group
+            self.paths.host_sock,
+            HOST_VERBS,
+            self.host_rpc,
+            group=self._group,
+            backlog=self.config.sockets.backlog,
         )
         await self._host.start()
         lifecycle = getattr(self, "lifecycle", None)
@@ -245,6 +249,8 @@ class Hive:
             dispatcher=self.agent_rpc,
             on_connections=lambda n: self._connections_changed(name, n),
             owner_uid=self.socket_owner(name),
+            limits=self.config.sockets,
+            agent=name,
         )
         await server.start()
         self._sockets[name] = server

@@ -6,6 +6,13 @@
   connection, every answer carries `"version": 1`, answered within 5 s (except the streaming
   `subscribe_agent_status`), never closed without an answer.
 
+Limits (`[sockets]` in hive.toml, `hyperhive.config.Sockets`): an agent holds at most
+`max_connections_per_agent` connections (one more is answered one `unavailable` error line and
+closed, so a busy agent cannot use up the daemon's descriptors and starve the others); a
+connection with no request for `idle_timeout_seconds` is closed without a word (a parked
+`recv` is in a request, so never idle; the client reconnects on its next request); both
+sockets listen with `backlog`, so a burst of connects waits instead of failing with EAGAIN.
+
 Invariants: a line that is not JSON, not an object, names an unknown verb, has bad fields or is
 longer than 1 MiB gets one error line and the connection (and daemon) carry on; a failure to
 write an answer is reported to the handler (`Reply.on_failed`) so leased messages go back.
@@ -22,9 +29,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from hyperhive.config import Sockets
 from hyperhive.core.access import secure_host_sock
 from hyperhive.core.rpc import Caller, Dispatcher, Reply
-from hyperhive.errors import BadRequest, HiveError, error_body
+from hyperhive.errors import BadRequest, HiveError, Unavailable, error_body
 from hyperhive.paths import check_socket_path
 from hyperhive.wire.base import MAX_LINE, Request, VerbRegistry, encode_line, parse_request
 
@@ -102,8 +110,9 @@ LOST = "connection lost"
 
 
 class _UnixServer:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, backlog: int = Sockets().backlog) -> None:
         self.path = check_socket_path(path)
+        self.backlog = backlog
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.Task[Any]] = set()
         self._closed = False
@@ -130,7 +139,9 @@ class _UnixServer:
             reader = asyncio.StreamReader(limit=MAX_LINE + 2, loop=loop)
             return _Protocol(reader, self._on_connect)
 
-        self._server = await loop.create_unix_server(factory, path=str(self.path))
+        self._server = await loop.create_unix_server(
+            factory, path=str(self.path), backlog=self.backlog
+        )
 
     def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -167,9 +178,14 @@ class AgentSocketServer(_UnixServer):
         dispatcher: Dispatcher,
         on_connections: Callable[[int], None] | None = None,
         owner_uid: int | None = None,
+        limits: Sockets | None = None,
+        agent: str = "",
     ) -> None:
-        super().__init__(path)
+        self.limits = limits or Sockets()
+        super().__init__(path, self.limits.backlog)
+        self.agent = agent or path.parent.name
         self._owner_uid = owner_uid
+        self._refusing = False
         self._caller = caller
         self._verbs = verbs
         self._dispatcher = dispatcher
@@ -210,13 +226,27 @@ class AgentSocketServer(_UnixServer):
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         super()._on_connect(reader, writer)
+        if self.connections >= self.limits.max_connections_per_agent:
+            await self._refuse(writer)
+            return
+        self._refusing = False
         self.connections += 1
         if self._on_connections:
             self._on_connections(self.connections)
+        idle = self.limits.idle_timeout_seconds
         try:
             while True:
                 try:
-                    line = await read_line(reader)
+                    async with asyncio.timeout(idle):
+                        line = await read_line(reader)
+                except TimeoutError:
+                    logger.debug(
+                        "closing %s's connection idle for %.0f s",
+                        self.agent,
+                        idle,
+                        extra={"action": "socket_idle_closed", "agent": self.agent},
+                    )
+                    break
                 except _LineTooLong:
                     await _write(
                         writer, error_body(BadRequest(f"request line is over {MAX_LINE} bytes"))
@@ -247,14 +277,44 @@ class AgentSocketServer(_UnixServer):
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
+    async def _refuse(self, writer: asyncio.StreamWriter) -> None:
+        """One error line, then close: the agent is at its connection cap (logged once per
+        run of refusals, not once per connect)."""
+        cap = self.limits.max_connections_per_agent
+        if not self._refusing:
+            self._refusing = True
+            logger.warning(
+                "%s holds %d connections, its cap: refusing more",
+                self.agent,
+                cap,
+                extra={"action": "socket_cap_reached", "agent": self.agent},
+            )
+        err = Unavailable(
+            f"{self.agent} already has {cap} connections open (the cap, "
+            "[sockets] max_connections_per_agent): close one and retry"
+        )
+        try:
+            await _write(writer, error_body(err))
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
 
 class HostSocketServer(_UnixServer):
     """The host admin socket (hyperhive v1 framing)."""
 
     def __init__(
-        self, path: Path, verbs: VerbRegistry, dispatcher: Dispatcher, group: int | None = None
+        self,
+        path: Path,
+        verbs: VerbRegistry,
+        dispatcher: Dispatcher,
+        group: int | None = None,
+        backlog: int = Sockets().backlog,
     ) -> None:
-        super().__init__(path)
+        super().__init__(path, backlog)
         self._group = group
         self._verbs = verbs
         self._dispatcher = dispatcher
