@@ -30,6 +30,13 @@ class BadRequest(HiveError):
     http_status = 400
 
 
+class TooLarge(BadRequest):
+    """A request body over its route's size cap (refused as it streams in, never read whole)."""
+
+    code = "too_large"
+    http_status = 413
+
+
 class InvalidName(BadRequest):
     """An agent name that is not `[a-z0-9-]{1,63}` (this is how path traversal is refused)."""
 
@@ -94,6 +101,7 @@ _BY_CODE: dict[str, type[HiveError]] = {
     for cls in (
         HiveError,
         BadRequest,
+        TooLarge,
         InvalidName,
         NotFound,
         Conflict,

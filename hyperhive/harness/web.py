@@ -47,6 +47,7 @@ from starlette.routing import BaseRoute, Route
 from hyperhive.client.agent import AgentClient, RetryPolicy
 from hyperhive.errors import BadRequest, HiveError, NotFound, Unavailable, error_body
 from hyperhive.harness.events import AgentEvent
+from hyperhive.httpbody import read_json
 from hyperhive.httpserver import serve_unix
 from hyperhive.wire.framing import BODY_MAX
 
@@ -60,6 +61,7 @@ INBOX_ROWS = 30
 STATS_ROWS = 10
 SSE_PING = 15
 ENVELOPE = ("id", "ts", "kind")
+SEND_BODY_MAX = 4 * BODY_MAX + 16 * 1024  # JSON escapes: up to 4 bytes a character, plus room
 
 
 def error_response(exc: BaseException, status: int | None = None) -> JSONResponse:
@@ -142,10 +144,7 @@ def _after(request: Request) -> int:
 
 async def read_message_body(request: Request) -> str:
     """The text of a `{"body": ...}` JSON request (the harness's and the core's `/send`)."""
-    try:
-        body = await request.json()
-    except ValueError:
-        raise BadRequest('the request body must be JSON: {"body": "..."}') from None
+    body = await read_json(request, SEND_BODY_MAX)
     text = body.get("body") if isinstance(body, dict) else None
     if not isinstance(text, str) or not text.strip():
         raise BadRequest("field 'body' must be a non-empty string")

@@ -36,6 +36,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hyperhive.errors import BadRequest, HiveError, NotFound, Unavailable
 from hyperhive.harness.web import error_response, read_message_body
+from hyperhive.httpbody import read_body
 from hyperhive.names import validate_name
 from hyperhive.web.agent_page import page_response, render_page, static_app
 from hyperhive.web.dashboard.security import Guard
@@ -58,6 +59,7 @@ PASSED_TYPES = ("application/json", "text/event-stream")
 CONNECT_TIMEOUT = 3.0
 READ_TIMEOUT = 15.0  # JSON answers; event streams have none (the harness pings every 15 s)
 MAX_JSON = 16 * 1024 * 1024
+FORWARD_BODY_MAX = 64 * 1024  # cancel / compact take no body: room for a small one
 
 NameOf = Callable[[Request], str]
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -154,7 +156,7 @@ class AgentProxy:
             path,
             params=request.url.query or None,
             headers=headers,
-            content=await request.body(),
+            content=await read_body(request, FORWARD_BODY_MAX),
         )
         try:
             resp = await client.send(upstream, stream=True)

@@ -17,7 +17,6 @@ Invariants:
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from starlette.routing import Route
 from hyperhive.config import format_validation_error
 from hyperhive.core.logs import MAX_LINES, read_logs
 from hyperhive.errors import BadRequest, Conflict, HiveError, NotFound, NotSupported, error_body
+from hyperhive.httpbody import read_json
 from hyperhive.names import BROADCAST, OPERATOR, validate_name
 from hyperhive.web.dashboard.state import build_state
 from hyperhive.web.dashboard.views import build_inbox_views
@@ -128,15 +128,9 @@ def error_response(exc: BaseException) -> JSONResponse:
 
 async def parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
     """The request's JSON object validated by `model` (an empty body reads as `{}`)."""
-    raw = await request.body()
-    if len(raw) > BODY_BYTES_MAX:
-        raise BadRequest(f"the body is {len(raw)} bytes; the limit is {BODY_BYTES_MAX}")
-    data: Any = {}
-    if raw.strip():
-        try:
-            data = json.loads(raw)
-        except ValueError as exc:
-            raise BadRequest(f"the body is not valid JSON: {exc}") from None
+    data = await read_json(request, BODY_BYTES_MAX)
+    if data is None:
+        data = {}
     if not isinstance(data, dict):
         raise BadRequest(f"the body must be a JSON object, not {type(data).__name__}")
     try:
