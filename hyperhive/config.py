@@ -13,6 +13,7 @@ from typing import Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hyperhive.errors import ConfigError
+from hyperhive.names import NAME_PATTERN
 
 RuntimeName = Literal["bwrap", "process", "external", "fake"]
 NetworkMode = Literal["none", "egress", "host"]
@@ -81,7 +82,7 @@ class Limits(_Strict):
 
 
 class ManagerCfg(_Strict):
-    name: str = Field(default="manager", pattern=r"^[a-z0-9-]{1,63}$")
+    name: str = Field(default="manager", pattern=NAME_PATTERN)
 
 
 class HiveConfig(_Strict):

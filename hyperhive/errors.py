@@ -38,7 +38,7 @@ class TooLarge(BadRequest):
 
 
 class InvalidName(BadRequest):
-    """An agent name that is not `[a-z0-9-]{1,63}` (this is how path traversal is refused)."""
+    """An agent name that is not `[a-z0-9-]{1,63}` starting with a letter or digit (this is how path traversal is refused)."""
 
     code = "invalid_name"
 

@@ -9,12 +9,32 @@ from hyperhive.names import validate_name, validate_new_name
 from hyperhive.paths import HivePaths
 
 
-@pytest.mark.parametrize("name", ["a", "alice", "x-1", "a" * 63, "0"])
+@pytest.mark.parametrize("name", ["a", "alice", "x-1", "a-", "a--b", "a" * 63, "0"])
 def test_good_names(name: str) -> None:
     assert validate_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["", "A", "../x", "a/b", ".", "..", "a" * 64, "a b", "é", None, 3])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "",
+        "-",
+        "-x",
+        "--help",
+        "-rf",
+        "alice\n",
+        "A",
+        "../x",
+        "a/b",
+        ".",
+        "..",
+        "a" * 64,
+        "a b",
+        "é",
+        None,
+        3,
+    ],
+)
 def test_bad_names(name: object) -> None:
     with pytest.raises(InvalidName):
         validate_name(name)

@@ -42,7 +42,7 @@ def list_tombstones(hive: Hive) -> list[TombstoneView]:
         return out
     now = time.time()
     for d in sorted(root.iterdir()):
-        if not d.is_dir() or not NAME_RE.match(d.name) or hive.registry.get(d.name) is not None:
+        if not d.is_dir() or not NAME_RE.fullmatch(d.name) or hive.registry.get(d.name) is not None:
             continue
         size, newest = dir_size(d)
         creds = (d / "state" / ".claude" / ".credentials.json").exists()

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from hyperhive.names import NAME_PATTERN
 from hyperhive.web.dashboard.api import ApiSpec
 
 ERROR_SCHEMA: dict[str, Any] = {
@@ -30,7 +31,7 @@ OK_SCHEMA: dict[str, Any] = {
     "additionalProperties": True,
 }
 _PARAM_DOCS = {
-    "name": {"type": "string", "pattern": "^[a-z0-9-]{1,63}$", "description": "agent name"},
+    "name": {"type": "string", "pattern": NAME_PATTERN, "description": "agent name"},
     "id": {"type": "integer", "minimum": 1, "description": "question or approval id"},
 }
 _FEED = [
