@@ -3,10 +3,16 @@
 A tombstone is a directory under `DIR/agents/` whose name is a valid agent name not in the
 registry. Reviving one goes through a spawn approval (which reuses config and credentials);
 purging wipes it.
+
+Invariants: listing walks the directories in a worker thread, never on the event loop (an
+agent's state may hold hundreds of thousands of files), and each walk stops after
+`WALK_LIMIT` entries: a size past that is a lower bound (logged), the call stays short.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import time
 from pathlib import Path
@@ -19,32 +25,48 @@ from hyperhive.wire.lifecycle import TombstoneView
 if TYPE_CHECKING:
     from hyperhive.core.hive import Hive
 
+logger = logging.getLogger(__name__)
 
-def dir_size(path: Path) -> tuple[int, float]:
-    """Total bytes and the newest mtime below `path` (symlinks not followed)."""
+WALK_LIMIT = 50_000  # entries looked at per tombstone
+
+
+def dir_size(path: Path, limit: int = WALK_LIMIT) -> tuple[int, float, bool]:
+    """Total bytes and the newest mtime below `path` (symlinks not followed), and whether the
+    walk stopped at `limit` entries (then the size is a lower bound)."""
     total = 0
+    seen = 0
     newest = path.stat().st_mtime
-    for root, _dirs, files in os.walk(path):
+    for root, dirs, files in os.walk(path):
         for f in files:
+            if seen >= limit:
+                return total, newest, True
+            seen += 1
             try:
                 st = os.lstat(os.path.join(root, f))
             except OSError:
                 continue
             total += st.st_size
             newest = max(newest, st.st_mtime)
-    return total, newest
+        seen += len(dirs)
+    return total, newest, False
 
 
-def list_tombstones(hive: Hive) -> list[TombstoneView]:
+def _scan(root: Path, live: frozenset[str]) -> list[TombstoneView]:
     out: list[TombstoneView] = []
-    root = hive.paths.agents_dir
     if not root.is_dir():
         return out
     now = time.time()
     for d in sorted(root.iterdir()):
-        if not d.is_dir() or not NAME_RE.fullmatch(d.name) or hive.registry.get(d.name) is not None:
+        if not d.is_dir() or not NAME_RE.fullmatch(d.name) or d.name in live:
             continue
-        size, newest = dir_size(d)
+        size, newest, partial = dir_size(d)
+        if partial:
+            logger.info(
+                "%s's kept state has over %d entries: its size is a lower bound",
+                d.name,
+                WALK_LIMIT,
+                extra={"action": "tombstone_walk_bounded", "agent": d.name},
+            )
         creds = (d / "state" / ".claude" / ".credentials.json").exists()
         out.append(
             TombstoneView(
@@ -56,3 +78,9 @@ def list_tombstones(hive: Hive) -> list[TombstoneView]:
             )
         )
     return out
+
+
+async def list_tombstones(hive: Hive) -> list[TombstoneView]:
+    """Every tombstone of `hive`, walked in a worker thread (see the module docstring)."""
+    live = frozenset(hive.registry.names())
+    return await asyncio.to_thread(_scan, hive.paths.agents_dir, live)

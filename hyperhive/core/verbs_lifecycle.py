@@ -82,7 +82,7 @@ def register(hive: Hive, lc: Lifecycle) -> None:
 
     @h.handle(Tombstones)
     async def tombstones(caller: Caller, req: Tombstones) -> TombstonesOk:
-        return TombstonesOk(tombstones=list_tombstones(hive))
+        return TombstonesOk(tombstones=await list_tombstones(hive))
 
     @h.handle(Purge)
     async def purge(caller: Caller, req: Purge) -> Ok:

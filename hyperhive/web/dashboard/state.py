@@ -6,7 +6,6 @@ features (no lifecycle, no approvals, ...): their sections are then empty.
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any
 
 from hyperhive.core.status import status_rows
@@ -41,7 +40,7 @@ async def build_state(hive: Hive) -> dict[str, Any]:
         if questions_feature is not None
         else []
     )
-    tombstones = views.build_tombstone_views(await asyncio.to_thread(list_tombstones, hive))
+    tombstones = views.build_tombstone_views(await list_tombstones(hive))
     inbox = views.build_inbox_views(await hive.broker.recent(OPERATOR, INBOX_LIMIT))
     return {
         "ok": True,
