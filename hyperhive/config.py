@@ -63,6 +63,8 @@ class Sockets(_Strict):
     max_connections_per_agent: int = Field(default=64, ge=1)
     idle_timeout_seconds: float = Field(default=600.0, gt=0)  # between requests; parked: never
     backlog: int = Field(default=4096, ge=16)  # the kernel caps it at net.core.somaxconn
+    # a host.sock stream (`subscribe_agent_status`) whose reader takes no line this long is cut
+    host_stream_stall_seconds: float = Field(default=30.0, gt=0)
 
 
 class Retention(_Strict):

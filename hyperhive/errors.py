@@ -78,6 +78,14 @@ class Unavailable(HiveError):
     http_status = 503
 
 
+class Resync(HiveError):
+    """A stream's reader fell too far behind: the stream ends; subscribe again and re-read
+    the state."""
+
+    code = "resync"
+    http_status = 409
+
+
 class ConfigError(HiveError):
     """A configuration file (hive.toml, agent.toml) is invalid; the message names the key."""
 
@@ -108,6 +116,7 @@ _BY_CODE: dict[str, type[HiveError]] = {
         Forbidden,
         NotSupported,
         Unavailable,
+        Resync,
         ConfigError,
     )
 }

@@ -6,6 +6,9 @@ Invariants:
 - The hub keeps the newest `ring_size` events; `history(since)` returns every kept event with
   `seq > since`, and `follow(since)` yields the same and then each new one, with no gap and no
   duplicate (a subscriber that falls more than its queue behind is told to resync).
+- A subscriber costs at most `queue_size` queued events (1,000 by default): one that falls
+  further behind is dropped on the spot, its queue emptied down to the resync mark, so a
+  subscriber that never reads pins no events.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import itertools
 import logging
 import time
 import uuid
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -44,18 +48,29 @@ class ResyncNeeded(Exception):
 
 
 class EventHub:
-    def __init__(self, ring_size: int = 5000, queue_size: int = 10000) -> None:
+    def __init__(self, ring_size: int = 5000, queue_size: int = 1000) -> None:
         self.epoch = uuid.uuid4().hex[:12]
         self._seq = itertools.count(1)
         self._last = 0
         self._ring: deque[HiveEvent] = deque(maxlen=ring_size)
         self._subs: set[asyncio.Queue[HiveEvent | None]] = set()
+        # every follower's queue until its generator ends, dropped or not (`queued`)
+        self._queues: weakref.WeakSet[asyncio.Queue[HiveEvent | None]] = weakref.WeakSet()
         self._queue_size = queue_size
         self._listeners: list[Callable[[HiveEvent], None]] = []
 
     @property
     def last_seq(self) -> int:
         return self._last
+
+    @property
+    def subscribers(self) -> int:
+        """Live followers (a dropped one no longer counts)."""
+        return len(self._subs)
+
+    def queued(self) -> int:
+        """Items waiting in every follower's queue, dropped ones included (for tests)."""
+        return sum(q.qsize() for q in self._queues)
 
     def add_listener(self, fn: Callable[[HiveEvent], None]) -> None:
         """Synchronous in-process listener (called inline on publish; must not block)."""
@@ -70,11 +85,7 @@ class EventHub:
                 q.put_nowait(ev)
             except asyncio.QueueFull:
                 self._subs.discard(q)
-                try:  # make room for the resync sentinel
-                    q.get_nowait()
-                    q.put_nowait(None)
-                except (asyncio.QueueEmpty, asyncio.QueueFull):
-                    pass
+                _drop_all_but_resync(q)
         for fn in self._listeners:
             try:
                 fn(ev)
@@ -87,7 +98,8 @@ class EventHub:
 
     async def follow(self, since: int = 0) -> AsyncIterator[HiveEvent]:
         q: asyncio.Queue[HiveEvent | None] = asyncio.Queue(self._queue_size)
-        self._subs.add(q)  # subscribe first, then replay: nothing can fall in between
+        self._subs.add(q)
+        self._queues.add(q)  # subscribe first, then replay: nothing can fall in between
         try:
             backlog = self.history(since)
             if backlog and backlog[0].seq > since + 1 and since > 0:
@@ -106,3 +118,15 @@ class EventHub:
                 yield item
         finally:
             self._subs.discard(q)
+            self._queues.discard(q)
+
+
+def _drop_all_but_resync(q: asyncio.Queue[HiveEvent | None]) -> None:
+    """Empty an overflowed queue (its events are freed now, not when its reader wakes) and
+    leave the resync mark its reader will find next."""
+    while True:
+        try:
+            q.get_nowait()
+        except asyncio.QueueEmpty:
+            break
+    q.put_nowait(None)

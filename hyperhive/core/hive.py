@@ -167,6 +167,7 @@ class Hive:
             self.host_rpc,
             group=self._group,
             backlog=self.config.sockets.backlog,
+            stall_seconds=self.config.sockets.host_stream_stall_seconds,
         )
         await self._host.start()
         lifecycle = getattr(self, "lifecycle", None)

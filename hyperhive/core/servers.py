@@ -12,6 +12,8 @@ closed, so a busy agent cannot use up the daemon's descriptors and starve the ot
 connection with no request for `idle_timeout_seconds` is closed without a word (a parked
 `recv` is in a request, so never idle; the client reconnects on its next request); both
 sockets listen with `backlog`, so a burst of connects waits instead of failing with EAGAIN.
+A `host.sock` stream whose reader takes no line for `host_stream_stall_seconds` is aborted
+(its buffer freed); one that falls behind the event hub gets a last `resync` error line.
 
 Invariants: a line that is not JSON, not an object, names an unknown verb, has bad fields or is
 longer than 1 MiB gets one error line and the connection (and daemon) carry on; a failure to
@@ -313,8 +315,10 @@ class HostSocketServer(_UnixServer):
         dispatcher: Dispatcher,
         group: int | None = None,
         backlog: int = Sockets().backlog,
+        stall_seconds: float = Sockets().host_stream_stall_seconds,
     ) -> None:
         super().__init__(path, backlog)
+        self._stall = stall_seconds
         self._group = group
         self._verbs = verbs
         self._dispatcher = dispatcher
@@ -358,7 +362,18 @@ class HostSocketServer(_UnixServer):
                 return
             if reply.stream is not None:
                 async for item in reply.stream:
-                    await _write(writer, {**head, **item})
+                    try:
+                        async with asyncio.timeout(self._stall):
+                            await _write(writer, {**head, **item})
+                    except TimeoutError:
+                        # a reader that takes nothing: drop it and what is buffered for it
+                        logger.info(
+                            "dropping a host stream whose reader took no line in %.0f s",
+                            self._stall,
+                            extra={"action": "host_stream_stalled", "agent": None},
+                        )
+                        writer.transport.abort()
+                        return
         except (ConnectionError, OSError, asyncio.CancelledError):
             pass
         finally:

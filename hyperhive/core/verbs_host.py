@@ -10,9 +10,11 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from hyperhive.core.events import ResyncNeeded
 from hyperhive.core.rpc import Caller, Reply
 from hyperhive.core.status import status_row, status_rows
 from hyperhive.core.verbs_agent import inbox_row
+from hyperhive.errors import Resync, error_body
 from hyperhive.names import OPERATOR, validate_name
 from hyperhive.wire.base import Ok, dump_response
 from hyperhive.wire.host import (
@@ -98,13 +100,16 @@ def register(hive: Hive) -> None:
     @d.handle(SubscribeAgentStatus)
     async def subscribe(caller: Caller, req: SubscribeAgentStatus) -> Reply:
         async def stream() -> AsyncIterator[dict[str, Any]]:
-            async for ev in hive.hub.follow(hive.hub.last_seq):
-                if ev.kind not in STATUS_EVENT_KINDS:
-                    continue
-                name = ev.data.get("agent")
-                if not isinstance(name, str) or hive.registry.get(name) is None:
-                    continue
-                row = await status_row(hive, name)
-                yield {"ok": True, "agent_statuses": [row.model_dump(exclude_none=True)]}
+            try:
+                async for ev in hive.hub.follow(hive.hub.last_seq):
+                    if ev.kind not in STATUS_EVENT_KINDS:
+                        continue
+                    name = ev.data.get("agent")
+                    if not isinstance(name, str) or hive.registry.get(name) is None:
+                        continue
+                    row = await status_row(hive, name)
+                    yield {"ok": True, "agent_statuses": [row.model_dump(exclude_none=True)]}
+            except ResyncNeeded as exc:  # fell behind: one last line, then the stream ends
+                yield error_body(Resync(f"{exc}: subscribe again and re-read agent_status"))
 
         return Reply(dump_response(Ok()), stream=stream())

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 HISTORY_DEFAULT = 1000
 HISTORY_MAX = 5000
 PING_SECONDS = 15
+SEND_TIMEOUT = 30  # seconds one frame may wait on a reader before the stream is dropped
 
 
 def _since(request: Request) -> int:
@@ -120,7 +121,10 @@ def stream_routes(
                 yield {"event": "resync", "data": json.dumps({"reason": str(exc)})}
 
         return EventSourceResponse(
-            frames(), ping=PING_SECONDS, headers={"Cache-Control": "no-store"}
+            frames(),
+            ping=PING_SECONDS,
+            send_timeout=SEND_TIMEOUT,  # a reader that takes nothing is dropped
+            headers={"Cache-Control": "no-store"},
         )
 
     return {"history": history, "stream": stream}
