@@ -61,7 +61,10 @@ INBOX_ROWS = 30
 STATS_ROWS = 10
 SSE_PING = 15
 ENVELOPE = ("id", "ts", "kind")
-SEND_BODY_MAX = 4 * BODY_MAX + 16 * 1024  # JSON escapes: up to 4 bytes a character, plus room
+# bytes of a JSON body that holds a BODY_MAX-character message: `\ud83d\ude00` spells one
+# character in 12 bytes, plus room for the other fields
+JSON_BYTES_PER_CHAR = 12
+SEND_BODY_MAX = JSON_BYTES_PER_CHAR * BODY_MAX + 16 * 1024
 
 
 def error_response(exc: BaseException, status: int | None = None) -> JSONResponse:
@@ -214,7 +217,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         err = BadRequest(f"{request.method} is not allowed on {request.url.path}")
     else:
         err = HiveError(str(exc.detail))
-    return error_response(err, exc.status_code)
+    resp = error_response(err, exc.status_code)
+    if exc.headers:
+        resp.headers.update(exc.headers)  # a 405's `Allow`
+    return resp
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:

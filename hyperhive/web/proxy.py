@@ -265,7 +265,10 @@ def agent_port_app(
             if status == 404
             else BadRequest(f"{request.method} is not allowed on {request.url.path}")
         )
-        return error_response(err, status)
+        resp = error_response(err, status)
+        if isinstance(exc, HTTPException) and exc.headers:
+            resp.headers.update(exc.headers)  # a 405's `Allow`
+        return resp
 
     app = Starlette(
         routes=AgentProxy(hive, closing).routes(lambda request: name),

@@ -82,3 +82,12 @@ async def test_a_streamed_body_over_the_cap_is_refused_as_it_arrives(
     for url in ("/api/inbox/reply", "/agent/manager/send"):
         head = await chunked_post_without_end(client, url, CAP + 100_000)
         assert head.startswith(b"HTTP/1.1 413"), (url, head[:200])
+
+
+async def test_a_405_names_the_allowed_methods(dhive: Hive, client: DashClient) -> None:
+    for url in ("/api/state", "/agent/manager/api/state"):
+        r = await client.post(url, json={})
+        assert_error(r, 405)
+        assert "GET" in r.headers.get("allow", "").split(", "), (url, dict(r.headers))
+    r = await client.get("/api/inbox/read")
+    assert r.status_code == 405 and r.headers.get("allow") == "POST"

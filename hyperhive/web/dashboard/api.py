@@ -20,9 +20,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -30,8 +30,9 @@ from starlette.routing import Route
 from hyperhive.config import format_validation_error
 from hyperhive.core.logs import MAX_LINES, read_logs
 from hyperhive.errors import BadRequest, Conflict, HiveError, NotFound, NotSupported, error_body
-from hyperhive.httpbody import read_json
-from hyperhive.names import BROADCAST, OPERATOR, validate_name
+from hyperhive.harness.web import SEND_BODY_MAX
+from hyperhive.httpbody import parse_json, read_body
+from hyperhive.names import BROADCAST, NAME_PATTERN, OPERATOR, validate_name
 from hyperhive.web.dashboard.state import build_state
 from hyperhive.web.dashboard.views import build_inbox_views
 from hyperhive.wire.agent import BODY_MAX
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-BODY_BYTES_MAX = BODY_MAX + 16 * 1024
+BODY_BYTES_MAX = SEND_BODY_MAX  # a schema-valid reply of BODY_MAX characters always fits
 
 
 # -- request bodies ----------------------------------------------------------------------------
@@ -63,20 +64,22 @@ class NoteBody(_Body):
 
 
 class AnswerBody(_Body):
-    options: list[str] = Field(default_factory=list, max_length=OPTIONS_MAX)
+    options: list[Annotated[str, Field(max_length=OPTION_MAX)]] = Field(
+        default_factory=list, max_length=OPTIONS_MAX
+    )
     text: str | None = Field(default=None, max_length=ANSWER_TEXT_MAX)
 
-    @field_validator("options")
-    @classmethod
-    def _short_options(cls, v: list[str]) -> list[str]:
-        for opt in v:
-            if len(opt) > OPTION_MAX:
-                raise ValueError(f"an option is over {OPTION_MAX} characters")
-        return v
+
+# the name's pattern is documented, not enforced by the model: `validate_name` refuses a bad
+# one with its own code (invalid_name) and message
+NAME_DOC: dict[str, Any] = {"pattern": NAME_PATTERN}
+RECIPIENT_DOC: dict[str, Any] = {
+    "pattern": r"^(?:[a-z0-9][a-z0-9-]{0,62}|\*)$"
+}  # an agent or "*" (everyone)
 
 
 class SpawnBody(_Body):
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=63, json_schema_extra=NAME_DOC)
     description: str = Field(default="", max_length=DESCRIPTION_MAX)
 
 
@@ -85,7 +88,7 @@ class ReviveBody(_Body):
 
 
 class ReplyBody(_Body):
-    to: str = Field(min_length=1, max_length=63)
+    to: str = Field(min_length=1, max_length=63, json_schema_extra=RECIPIENT_DOC)
     body: str = Field(min_length=1, max_length=BODY_MAX)
 
 
@@ -98,6 +101,8 @@ class QueryParam:
     kind: str  # integer | string
     description: str
     enum: tuple[str, ...] = ()
+    minimum: int | None = None
+    maximum: int | None = None
 
 
 @dataclass(frozen=True)
@@ -128,9 +133,8 @@ def error_response(exc: BaseException) -> JSONResponse:
 
 async def parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
     """The request's JSON object validated by `model` (an empty body reads as `{}`)."""
-    data = await read_json(request, BODY_BYTES_MAX)
-    if data is None:
-        data = {}
+    raw = await read_body(request, BODY_BYTES_MAX)
+    data = parse_json(raw) if raw.strip() else {}
     if not isinstance(data, dict):
         raise BadRequest(f"the body must be a JSON object, not {type(data).__name__}")
     try:
@@ -309,7 +313,14 @@ def api_specs(hive: Hive) -> list[ApiSpec]:
         params=("name",),
         query=(
             QueryParam("source", "string", "which log", ("harness", "sandbox")),
-            QueryParam("lines", "integer", f"how many lines (1..{MAX_LINES}, default 200)"),
+            QueryParam(
+                "lines",
+                "integer",
+                f"how many lines (1..{MAX_LINES}, default 200)",
+                (),
+                1,
+                MAX_LINES,
+            ),
         ),
     )
     async def logs(request: Request, body: BaseModel) -> dict[str, Any]:
@@ -442,7 +453,7 @@ def api_specs(hive: Hive) -> list[ApiSpec]:
         "/api/inbox",
         "The operator's inbox (messages agents sent to `operator`), newest first.",
         "inbox",
-        query=(QueryParam("limit", "integer", "how many rows (1..1000, default 50)"),),
+        query=(QueryParam("limit", "integer", "how many rows (1..1000, default 50)", (), 1, 1000),),
     )
     async def inbox(request: Request, body: BaseModel) -> dict[str, Any]:
         limit = int_query(request, "limit", 50, 1, 1000)

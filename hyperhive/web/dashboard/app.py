@@ -112,7 +112,9 @@ def build_app(
         else:
             err = BadRequest(f"{request.method} {request.url.path}: {getattr(exc, 'detail', exc)}")
             err.http_status = status
-        return JSONResponse(error_body(err), status_code=status)
+        # a 405 keeps Starlette's `Allow` header (RFC 9110 requires it)
+        headers = exc.headers if isinstance(exc, HTTPException) else None
+        return JSONResponse(error_body(err), status_code=status, headers=headers)
 
     async def server_error(request: Request, exc: Exception) -> Response:
         logger.exception("dashboard request failed", extra={"action": "dashboard_error"})

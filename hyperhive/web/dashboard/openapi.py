@@ -30,9 +30,15 @@ OK_SCHEMA: dict[str, Any] = {
     "properties": {"ok": {"const": True}, "message": {"type": "string"}},
     "additionalProperties": True,
 }
+ID_MAX = 10**18 - 1  # ids and seqs: at most 18 digits (what the routes parse)
 _PARAM_DOCS = {
     "name": {"type": "string", "pattern": NAME_PATTERN, "description": "agent name"},
-    "id": {"type": "integer", "minimum": 1, "description": "question or approval id"},
+    "id": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": ID_MAX,
+        "description": "question or approval id",
+    },
 }
 _FEED = [
     (
@@ -77,6 +83,10 @@ def openapi_document(specs: Iterable[ApiSpec], version: str = "1") -> dict[str, 
             schema: dict[str, Any] = {"type": q.kind}
             if q.enum:
                 schema["enum"] = list(q.enum)
+            if q.minimum is not None:
+                schema["minimum"] = q.minimum
+            if q.maximum is not None:
+                schema["maximum"] = q.maximum
             params.append(
                 {"name": q.name, "in": "query", "description": q.description, "schema": schema}
             )
@@ -86,7 +96,8 @@ def openapi_document(specs: Iterable[ApiSpec], version: str = "1") -> dict[str, 
             name = spec.body.__name__
             schemas[name] = spec.body.model_json_schema()
             op["requestBody"] = {
-                "required": False,
+                # a body with required fields must be sent; an all-default one may be omitted
+                "required": bool(schemas[name].get("required")),
                 "content": {
                     "application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}
                 },
@@ -99,7 +110,11 @@ def openapi_document(specs: Iterable[ApiSpec], version: str = "1") -> dict[str, 
                 "tags": ["events"],
                 "operationId": path.strip("/").replace("/", "_"),
                 "parameters": [
-                    {"name": "since", "in": "query", "schema": {"type": "integer", "minimum": 0}}
+                    {
+                        "name": "since",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 0, "maximum": ID_MAX},
+                    }
                 ],
                 "responses": _responses({"type": "object"}, ctype),
             }
