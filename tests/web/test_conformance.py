@@ -8,8 +8,6 @@ stream is left out: it never ends by design (its frames are tested in test_api.p
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +19,7 @@ from hyperhive.config import Dashboard, Defaults, HiveConfig
 from hyperhive.core.hive import Hive
 from hyperhive.paths import HivePaths
 from hyperhive.runtime.fake import FakeWorld
+from tests.threaded import hive_in_thread
 from tests.web.conftest import fake_features
 
 schemathesis = pytest.importorskip("schemathesis")
@@ -45,36 +44,12 @@ def served(short_tmp: Path) -> Iterator[str]:
         defaults=Defaults(runtime="fake"),
         dashboard=Dashboard(listen="127.0.0.1:0", token_file=str(token_file)),
     )
-    ready = threading.Event()
-    box: dict[str, object] = {}
 
-    async def run() -> None:
-        stop = asyncio.Event()
-        box["stop"] = (asyncio.get_running_loop(), stop)
-        async with Hive(HivePaths(short_tmp / "h"), config, features=features()) as hive:
-            await hive.spawn("alice")
-            box["url"] = hive.dashboard_url
-            ready.set()
-            await stop.wait()
+    async def setup(hive: Hive) -> None:
+        await hive.spawn("alice")
 
-    def main() -> None:
-        try:
-            asyncio.run(run())
-        except BaseException as exc:
-            box["error"] = exc
-            ready.set()
-
-    thread = threading.Thread(target=main, name="conformance-core", daemon=True)
-    thread.start()
-    assert ready.wait(60), "the core did not start"
-    if "error" in box:
-        raise AssertionError(f"the core failed: {box['error']!r}")
-    try:
-        yield str(box["url"]).rstrip("/")
-    finally:
-        loop, stop = box["stop"]  # type: ignore[misc]
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(60)
+    with hive_in_thread(HivePaths(short_tmp / "h"), config, features(), setup) as hive:
+        yield hive.dashboard_url.rstrip("/")
 
 
 def test_the_api_conforms_to_its_openapi_document(served: str) -> None:
