@@ -19,17 +19,6 @@ from hyperhive.paths import HivePaths
 os.environ.setdefault("HIVE_DASHBOARD", "127.0.0.1:0")
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _bytecode_first() -> None:
-    """Byte-compile the package once, before any test starts a core. A core does it in a worker
-    thread on its first start; CPython 3.11.7 can fail (SystemError "AST constructor recursion
-    depth mismatch", or a segfault; see CPython gh-106905) when another thread compiles at the
-    same moment, as pytest does rewriting a lazily imported plugin module."""
-    from hyperhive.runtime.bytecode import compile_package
-
-    compile_package()
-
-
 @pytest.fixture
 def short_tmp() -> Iterator[Path]:
     d = Path(tempfile.mkdtemp(dir="/tmp", prefix="hh"))

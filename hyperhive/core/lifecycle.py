@@ -321,7 +321,7 @@ class Lifecycle(BaseFeature):
         if self.hive.registry.require(name).runtime in ("bwrap", "process"):
             # they start a python harness, which may not write .pyc files (a read-only
             # sandbox): give it compiled ones (a check once per daemon process)
-            await asyncio.to_thread(compile_package)
+            await compile_package()
         status = await self.runtime_for(name).start(spec)
         self.built_rev[name] = spec.config_rev
         self.set_desired(name, "running")

@@ -14,13 +14,17 @@ Invariants:
 - Timestamp-checked `.pyc` files, as Python writes them: one edited later is stale and ignored
   (and rewritten by the next process's pass), never run.
 - Only hyperhive's own package: its dependencies' installers compile theirs.
+- The compile runs in a child process (`python -m compileall`), never in a thread of the
+  caller: CPython 3.11 can crash ("AST constructor recursion depth mismatch", or a segfault;
+  gh-106905) when two threads of one process compile at once, and the core imports modules
+  lazily while it serves.
 """
 
 from __future__ import annotations
 
-import compileall
+import asyncio
 import logging
-import threading
+import sys
 import time
 from pathlib import Path
 
@@ -30,22 +34,36 @@ logger = logging.getLogger(__name__)
 
 PACKAGE = Path(hyperhive.__file__).parent
 
-_lock = threading.Lock()
+_lock: asyncio.Lock | None = None
 _done: set[Path] = set()
 
 
-def compile_package(root: Path = PACKAGE) -> None:
-    """Write missing or stale `.pyc` files under `root`, once per process (blocking: run it in
-    a thread). A second caller waits for the first pass, then returns at once."""
+async def compile_package(root: Path = PACKAGE) -> None:
+    """Write missing or stale `.pyc` files under `root`, once per process, in a child process.
+    A second caller waits for the first pass, then returns at once."""
+    global _lock
     if root in _done:
         return
-    with _lock:
+    if _lock is None:
+        _lock = asyncio.Lock()
+    async with _lock:
         if root in _done:
             return
         started = time.monotonic()
         try:
-            ok = compileall.compile_dir(root, quiet=2, workers=1)
-        except OSError:  # an unreadable tree: nothing to gain here
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "compileall",
+                "-q",
+                "-q",
+                str(root),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            ok = await proc.wait() == 0
+        except OSError:  # no interpreter to run: Python compiles in memory as before
             ok = False
         _done.add(root)
     logger.debug(

@@ -25,19 +25,19 @@ def _pyc(source: Path) -> Path:
     return Path(importlib.util.cache_from_source(str(source)))
 
 
-def test_compiles_every_module_once_per_process(package: Path) -> None:
-    bytecode.compile_package(package)
+async def test_compiles_every_module_once_per_process(package: Path) -> None:
+    await bytecode.compile_package(package)
     for source in (package / "__init__.py", package / "sub" / "mod.py"):
         assert _pyc(source).is_file()
     assert not _pyc(package / "broken.py").exists()
 
     pyc = _pyc(package / "sub" / "mod.py")
     pyc.unlink()
-    bytecode.compile_package(package)  # done already in this process: not even a look
+    await bytecode.compile_package(package)  # done already in this process: not even a look
     assert not pyc.exists()
 
 
-def test_a_package_it_cannot_write_is_left_alone(package: Path) -> None:
+async def test_a_package_it_cannot_write_is_left_alone(package: Path) -> None:
     (package / "__pycache__").write_text("")  # a file: no .pyc can be written (even by root)
-    bytecode.compile_package(package)  # no exception; the rest is still compiled
+    await bytecode.compile_package(package)  # no exception; the rest is still compiled
     assert _pyc(package / "sub" / "mod.py").is_file()
