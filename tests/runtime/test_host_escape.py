@@ -1,0 +1,100 @@
+"""An agent reaching the host: attacks run from inside a real bubblewrap sandbox (a `sh -c`, no
+claude), then the host-side code that touches the agent's files runs, and the host must be
+unharmed (issue #12)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from hyperhive.clock import iso
+from hyperhive.core.retention import EVENTS_DB, sweep_all
+from hyperhive.runtime.bwrap import BwrapRuntime
+from tests.runtime.conftest import Agents
+
+pytestmark = pytest.mark.sandbox
+
+
+async def inside(rt: BwrapRuntime, agents: Agents, script: str, **kw: object) -> tuple[int, str]:
+    """Run `sh -c script` in a fresh sandbox; its exit code and output."""
+    spec = agents.spec(["/bin/sh", "-c", script], **kw)  # type: ignore[arg-type]
+    await rt.start(spec)
+    code = await asyncio.wait_for(rt.wait(spec.name), 60)
+    return code, agents.log(spec)
+
+
+def _events_store(state: Path, uid: int | None, rows: int, old: int) -> None:
+    conn = sqlite3.connect(state / EVENTS_DB)
+    with conn:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, ts TEXT, kind TEXT)")
+        for i in range(rows):
+            ts = iso(time.time() - (8 * 86400 if i < old else 0))
+            conn.execute("INSERT INTO events (ts, kind) VALUES (?, 'note')", (ts,))
+    conn.close()
+    if uid is not None:
+        for f in state.iterdir():
+            os.chown(f, uid, uid)
+
+
+def _victim(path: Path, text: str) -> Path:
+    path.write_text(text)
+    os.chown(path, 0, 0)
+    path.chmod(0o644)
+    return path
+
+
+async def test_store_side_file_links_never_reach_root_files(
+    bwrap_rt: BwrapRuntime, agents: Agents
+) -> None:
+    """`ln -s /root/file hyperhive-events.sqlite-shm` (and -wal) inside: the host's retention
+    sweep must neither chown nor write the link targets, and still sweeps a clean store."""
+    if os.geteuid() != 0:
+        pytest.skip("the attack needs a root daemon (a non-root one gives the agent its own uid)")
+    shm = _victim(agents.root / "victim-shm", "precious shm\n")
+    wal = _victim(agents.root / "victim-wal", "precious wal\n")
+    script = (
+        "cd /state && "
+        f"ln -s {shm} t && mv -f t {EVENTS_DB}-shm && "
+        f"ln -s {wal} w && mv -f w {EVENTS_DB}-wal && ls -l /state"
+    )
+    probe = agents.spec(["true"], short="p")  # a clean store owned by its agent
+    _events_store(probe.state_dir, probe.uid, rows=5, old=2)
+    os.chown(probe.state_dir, probe.uid or 0, probe.uid or 0)
+    code, log = await inside(bwrap_rt, agents, script, short="x")
+    attacker = agents.specs[-1]
+    assert code == 0, log
+    assert (attacker.state_dir / f"{EVENTS_DB}-shm").is_symlink()
+    # the store itself, owned by the agent (as its harness would have made it)
+    _store_beside_links(attacker.state_dir, attacker.uid)
+
+    r = await asyncio.to_thread(sweep_all, agents.root, time.time(), 7, 1000, 90)
+
+    for victim, text in ((shm, "precious shm\n"), (wal, "precious wal\n")):
+        st = victim.lstat()
+        assert (st.st_uid, st.st_gid) == (0, 0), f"{victim.name} was chowned to the agent"
+        assert victim.read_text() == text, f"{victim.name} was written through the link"
+    assert r.events >= 2  # the clean store was swept (as its agent's uid)
+    conn = sqlite3.connect(probe.state_dir / EVENTS_DB)
+    assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 3
+    conn.close()
+    assert (probe.state_dir / EVENTS_DB).stat().st_uid == probe.uid
+
+
+def _store_beside_links(state: Path, uid: int | None) -> None:
+    """An events store next to the planted side-file links (the links stay in place)."""
+    scratch = state.parent / "scratch"
+    scratch.mkdir()
+    _events_store(scratch, None, rows=5, old=2)
+    conn = sqlite3.connect(scratch / EVENTS_DB)
+    conn.execute("PRAGMA journal_mode = DELETE")
+    conn.close()
+    os.replace(scratch / EVENTS_DB, state / EVENTS_DB)
+    scratch.rmdir()
+    if uid is not None:
+        os.chown(state / EVENTS_DB, uid, uid)
