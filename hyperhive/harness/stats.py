@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hyperhive import safefs
 from hyperhive.core.db import Database, Migration, connect_foreign_ro, execute_script
 
 logger = logging.getLogger(__name__)
@@ -148,9 +149,12 @@ def totals_sql(conn: sqlite3.Connection) -> dict[str, Any]:
 def read_stats(state_dir: Path, limit: int = 20) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Synchronous read-only access for `hive stats` (works while the harness runs)."""
     path = state_dir / STATS_DB
-    if not path.exists():
+    if not safefs.is_regular(state_dir, STATS_DB):  # missing, or a link the agent planted
         return [], {}
-    conn = connect_foreign_ro(path)
+    try:
+        conn = connect_foreign_ro(path)
+    except sqlite3.OperationalError:  # swapped for a link meanwhile
+        return [], {}
     try:
         rows = [
             row_from_sql(r)
