@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hyperhive import safefs
 from hyperhive.clock import iso
 from hyperhive.names import NAME_RE
 from hyperhive.wire.lifecycle import TombstoneView
@@ -21,13 +22,14 @@ if TYPE_CHECKING:
 
 
 def dir_size(path: Path) -> tuple[int, float]:
-    """Total bytes and the newest mtime below `path` (symlinks not followed)."""
+    """Total bytes and the newest mtime below `path`. The agent wrote its state dir: the walk
+    is fd-based (`os.fwalk`), so a directory swapped for a link mid-walk is never entered."""
     total = 0
-    newest = path.stat().st_mtime
-    for root, _dirs, files in os.walk(path):
+    newest = os.lstat(path).st_mtime
+    for _root, _dirs, files, dfd in os.fwalk(path, follow_symlinks=False):
         for f in files:
             try:
-                st = os.lstat(os.path.join(root, f))
+                st = os.stat(f, dir_fd=dfd, follow_symlinks=False)
             except OSError:
                 continue
             total += st.st_size
@@ -45,7 +47,7 @@ def list_tombstones(hive: Hive) -> list[TombstoneView]:
         if not d.is_dir() or not NAME_RE.match(d.name) or hive.registry.get(d.name) is not None:
             continue
         size, newest = dir_size(d)
-        creds = (d / "state" / ".claude" / ".credentials.json").exists()
+        creds = safefs.is_regular(d, "state/.claude/.credentials.json")  # a link is not kept
         out.append(
             TombstoneView(
                 name=d.name,
