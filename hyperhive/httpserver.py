@@ -58,6 +58,8 @@ async def serve_unix(app: Any, path: Path, sock: socket.socket | None = None) ->
     `sock` is `path` already bound and listening (connections waiting in its backlog are
     served); without it, `path` is bound here."""
     if sock is None:
+        with contextlib.suppress(OSError):  # web/ in a sandbox: the core made it already
+            path.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # noqa: ASYNC240 - unlinking a socket file does not block
     config = uvicorn.Config(

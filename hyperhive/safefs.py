@@ -22,12 +22,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import shutil
 import stat
-import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import subprocess
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 READ_LIMIT = 1 << 20
@@ -168,6 +170,8 @@ def remove(path: Path) -> None:
     except FileNotFoundError:
         return
     if stat.S_ISDIR(st.st_mode):
+        import shutil  # not at import: the harness's start path imports this module
+
         # fd-based on Linux: a link planted inside is removed, never followed
         assert shutil.rmtree.avoids_symlink_attacks
         shutil.rmtree(path)
@@ -199,9 +203,21 @@ def own_dir(path: Path, uid: int, gid: int, mode: int) -> None:
 
 
 def prepare_socket(path: Path) -> None:
-    """Make `path` free for `bind`: its directory exists, and anything at `path` itself (a
-    stale socket, or a directory or link an agent left there) is removed without following."""
+    """Make `path` free for `bind`: its directory exists and (for a root caller) belongs to
+    root and is writable by root only, so no agent can remove or squat the socket later; and
+    anything at `path` itself (a stale socket, or a directory or link an agent left in a
+    directory it once owned) is removed without following. The grandparent must be ours."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        fd = os.open(path.parent, DIR_FLAGS)
+        try:
+            st = os.fstat(fd)
+            if st.st_uid != 0:
+                os.fchown(fd, 0, 0)
+            if st.st_uid != 0 or st.st_mode & 0o022:
+                os.fchmod(fd, stat.S_IMODE(st.st_mode) & ~0o022 | 0o700)
+        finally:
+            os.close(fd)
     remove(path)
 
 
@@ -235,6 +251,8 @@ def run_as(
     groups), in the directory `cwd_fd`. The child imports `module` first (as root: the
     interpreter may be readable by root only), then drops to `uid` for good, then `fchdir`s
     (no search permission on the host path above the directory is needed). Output captured."""
+    import subprocess
+
     return subprocess.run(
         [sys.executable, "-I", "-c", _RUN_AS_BOOT, str(cwd_fd), str(uid), module, *args],
         pass_fds=(cwd_fd,),

@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,6 +116,8 @@ def connect_foreign_ro(path: Path) -> sqlite3.Connection:
     and the copy retried when the WAL restarted meanwhile (its salt changed), so checkpointed
     frames are never lost; a torn last frame fails its checksum and is ignored by sqlite.
     `path.parent` must be a directory the agent cannot replace (its parent is the core's)."""
+    import tempfile  # not at import: the harness's start path imports this module
+
     root, name = path.parent, path.name
     for attempt in range(FOREIGN_TRIES):
         with tempfile.TemporaryDirectory(prefix="hh-ro-") as tmp:

@@ -3,7 +3,8 @@
 Inside: the host's /usr and a few /etc files read-only, a synthesized passwd/group naming the
 agent's uid (home /state), the python prefix, venv, hyperhive source and claude binary
 read-only at their host paths, `/state` (cwd, HOME) and `/shared` writable, `/run/hive` = the
-agent's socket directory (the directory is bound, so a restarted daemon's new socket shows up),
+agent's socket directory (the directory is bound, so a restarted daemon's new socket shows up;
+root's, so the agent cannot squat the core's sockets; only `/run/hive/web/` is the agent's),
 a private /tmp, own pid/ipc/uts/mount/net/cgroup namespaces, hostname `agent-<name>`, no
 capabilities, no new privileges, a fresh environment.
 
@@ -37,7 +38,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from hyperhive import safefs
 from hyperhive.errors import NotFound, Unavailable
+from hyperhive.paths import WEB_DIR
 from hyperhive.runtime.base import LaunchSpec
 from hyperhive.runtime.cgroups import AgentCgroup
 from hyperhive.runtime.netns import SLIRP_DNS, EgressNet
@@ -324,11 +327,11 @@ class BwrapRuntime(SupervisedRuntime):
         for d in (spec.state_dir, spec.sock_dir, spec.shared_dir):
             d.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
-            os.chown(spec.state_dir, uid, uid)
-            os.chmod(spec.state_dir, 0o700)
-            # the harness serves web.sock from inside: the agent owns its socket directory
-            os.chown(spec.sock_dir, uid, uid)
-            os.chmod(spec.sock_dir, 0o755)
+            safefs.own_dir(spec.state_dir, uid, uid, 0o700)
+            # /run/hive is the core's (the agent can neither remove nor squat hive.sock or
+            # model.sock); the harness serves its page from web/, the agent's own directory
+            safefs.own_dir(spec.sock_dir, 0, 0, 0o755)
+            safefs.own_dir(spec.sock_dir / WEB_DIR, uid, uid, 0o700)
 
     async def _launch(self, spec: LaunchSpec, cgroup: AgentCgroup) -> Launch:
         uid = self._uid(spec)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import stat
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -34,9 +35,11 @@ from starlette.responses import JSONResponse, RedirectResponse, Response, Stream
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from hyperhive import safefs
 from hyperhive.errors import BadRequest, HiveError, NotFound, Unavailable
 from hyperhive.harness.web import error_response, read_message_body
 from hyperhive.names import validate_name
+from hyperhive.paths import WEB_SOCK
 from hyperhive.web.agent_page import page_response, render_page, static_app
 from hyperhive.web.dashboard.security import Guard
 
@@ -140,6 +143,10 @@ class AgentProxy:
 
     async def forward(self, name: str, path: str, request: Request) -> Response:
         sock = self.hive.paths.web_sock(name)
+        # web/ is the agent's: only a socket there is forwarded to, not a link it planted
+        found = safefs.lstat_under(self.hive.paths.web_dir(name), WEB_SOCK)
+        if found is None or not stat.S_ISSOCK(found.st_mode):
+            raise PageDown(f"{name}'s page is down (no socket at its web/{WEB_SOCK})")
         stream = path == "/events/stream"
         client = httpx.AsyncClient(
             transport=httpx.AsyncHTTPTransport(uds=str(sock), verify=False),

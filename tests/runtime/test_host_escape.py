@@ -9,11 +9,14 @@ import os
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hyperhive.clock import iso
 from hyperhive.core.retention import EVENTS_DB, sweep_all
+from hyperhive.core.servers import AgentSocketServer
+from hyperhive.paths import WEB_DIR
 from hyperhive.runtime.bwrap import BwrapRuntime
 from tests.runtime.conftest import Agents
 
@@ -98,3 +101,58 @@ def _store_beside_links(state: Path, uid: int | None) -> None:
     scratch.rmdir()
     if uid is not None:
         os.chown(state / EVENTS_DB, uid, uid)
+
+
+SQUAT = (
+    "rm -f /run/hive/hive.sock; mkdir /run/hive/hive.sock; mkdir /run/hive/model.sock; "
+    "ln -s /etc /run/hive/planted; echo mine > /run/hive/web/probe; ls -la /run/hive; exit 0"
+)
+
+
+async def _serve_agent_socket(path: Path, uid: int | None) -> None:
+    """The core's agent socket server starts on `path` and answers a connection."""
+    dummy: Any = None
+    server = AgentSocketServer(path, dummy, dummy, dummy, owner_uid=uid)
+    async with server:
+        reader, writer = await asyncio.open_unix_connection(str(path))
+        writer.close()
+        await writer.wait_closed()
+    del reader
+
+
+async def test_an_agent_cannot_squat_the_core_sockets(
+    bwrap_rt: BwrapRuntime, agents: Agents
+) -> None:
+    """`rm /run/hive/hive.sock; mkdir /run/hive/hive.sock` inside must not stop the next
+    `hive serve`: /run/hive is the core's; the agent's page socket lives in its own web/."""
+    code, log = await inside(bwrap_rt, agents, SQUAT, short="q")
+    spec = agents.specs[-1]
+    assert code == 0, log
+    for name in ("hive.sock", "model.sock", "planted"):
+        assert not os.path.lexists(spec.sock_dir / name), log
+    probe = spec.sock_dir / WEB_DIR / "probe"
+    assert probe.read_text() == "mine\n"  # web/ is the agent's (its harness binds web.sock)
+    if spec.uid is not None:
+        assert probe.stat().st_uid == spec.uid
+        assert spec.sock_dir.stat().st_uid == 0
+    await _serve_agent_socket(spec.sock_dir / "hive.sock", spec.uid)
+
+
+async def test_a_squatted_socket_path_left_from_before_is_cleared(hh_dir: Path) -> None:
+    """A socket dir an agent owned (the old layout) with a directory holding a link where the
+    socket goes: the server removes it without following, and the dir becomes the core's."""
+    sock_dir = hh_dir / "run" / "agents" / "old"
+    squat = sock_dir / "hive.sock"
+    squat.mkdir(parents=True)
+    victim = hh_dir / "victim"
+    victim.write_text("keep")
+    (squat / "link").symlink_to(victim)
+    uid = 231999 if os.geteuid() == 0 else None
+    if uid is not None:
+        for p in (sock_dir, squat):
+            os.chown(p, uid, uid)
+    await _serve_agent_socket(squat, uid)
+    assert victim.read_text() == "keep"
+    if uid is not None:
+        st = sock_dir.stat()
+        assert st.st_uid == 0 and not st.st_mode & 0o022
