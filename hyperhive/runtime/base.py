@@ -57,6 +57,7 @@ class RuntimeStatus:
     exit_code: int | None = None  # last exit status when not running
     started_at: float | None = None
     config_rev: str = ""
+    oom_kills: int = 0  # processes the kernel's OOM killer ended in the agent's cgroup this run
 
 
 class Runtime(abc.ABC):

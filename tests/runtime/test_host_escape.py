@@ -17,8 +17,10 @@ from hyperhive.clock import iso
 from hyperhive.core.retention import EVENTS_DB, sweep_all
 from hyperhive.core.servers import AgentSocketServer
 from hyperhive.paths import WEB_DIR
+from hyperhive.runtime.base import Limits
 from hyperhive.runtime.bwrap import BwrapRuntime
-from tests.runtime.conftest import Agents
+from tests.runtime.conftest import PY, Agents, require_cgroups, until
+from tests.runtime.test_bwrap import fifo, release
 
 pytestmark = pytest.mark.sandbox
 
@@ -156,3 +158,25 @@ async def test_a_squatted_socket_path_left_from_before_is_cleared(hh_dir: Path) 
     if uid is not None:
         st = sock_dir.stat()
         assert st.st_uid == 0 and not st.st_mode & 0o022
+
+
+async def test_an_oom_kill_inside_a_running_sandbox_is_counted(
+    bwrap_rt: BwrapRuntime, agents: Agents
+) -> None:
+    """A process over the memory limit is OOM-killed while the agent itself keeps running:
+    the runtime's status counts it (today's crash watch turns that into `container_oom`)."""
+    require_cgroups()
+    spec = agents.spec(["/bin/sh", "-c", "true"], short="m", limits=Limits(memory_mb=64))
+    gate = fifo(spec.state_dir / "gate", spec.uid)
+    spec.argv[-1] = (
+        f'"{PY}" -c "b = bytearray(400 << 20)"; echo "hog exit $?"; read x < /state/gate; exit 0'
+    )
+    await bwrap_rt.start(spec)
+    await until(lambda: "hog exit" in agents.log(spec), 60, "the memory hog to end")
+    st = await bwrap_rt.status(spec.name)
+    assert st.running, agents.log(spec)
+    assert st.oom_kills >= 1, agents.log(spec)
+    assert "hog exit 137" in agents.log(spec)
+    await release(gate)
+    assert await asyncio.wait_for(bwrap_rt.wait(spec.name), 30) == 0
+    assert (await bwrap_rt.status(spec.name)).oom_kills >= 1  # kept after the group is gone
