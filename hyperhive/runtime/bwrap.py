@@ -18,8 +18,9 @@ Privileges (measured on Debian 12, see shared/reference/sandbox.md):
   daemon's own uid; no cgroups, no egress.
 
 Network: `none` = own empty netns (loopback only); `host` = `--share-net`; `egress` = bwrap is
-entered into a daemon-made netns with slirp4netns (`netns.EgressNet`), so the host loopback is
-unreachable.
+entered into a daemon-made netns with slirp4netns (`netns.EgressNet`): the internet, not this
+host (its loopback and every address of its interfaces are unreachable, kept current by
+`netns.HostAddressGuard`).
 
 Lifecycle (spawn, logs, exit status, adoption): `process.SupervisedRuntime`. bwrap reports the
 agent's pid on `--info-fd` and its exit on `--json-status-fd` into `log_dir/status.json`.
@@ -43,7 +44,7 @@ from hyperhive.errors import NotFound, Unavailable
 from hyperhive.paths import WEB_DIR
 from hyperhive.runtime.base import LaunchSpec
 from hyperhive.runtime.cgroups import AgentCgroup
-from hyperhive.runtime.netns import SLIRP_DNS, EgressNet
+from hyperhive.runtime.netns import SLIRP_DNS, EgressNet, HostAddressGuard
 from hyperhive.runtime.process import (
     Launch,
     Sandbox,
@@ -214,6 +215,8 @@ class BwrapRuntime(SupervisedRuntime):
         self.bwrap = bwrap or which("bwrap")
         self.binds = [*python_binds(), *extra_ro_binds]
         self._nets: dict[str, EgressNet] = {}
+        # keeps each egress netns's routes to this host's addresses blocked as they change
+        self._guard = HostAddressGuard(lambda: [n.name for n in self._nets.values()])
 
     # -- command construction
     def _uid(self, spec: LaunchSpec) -> int:
@@ -362,6 +365,7 @@ class BwrapRuntime(SupervisedRuntime):
                 net = EgressNet(spec.name, spec.log_dir, self.scope)
                 await net.create()
                 self._nets[spec.name] = net
+                self._guard.start()
                 record.update(net.record())
                 argv = [which("nsenter"), f"--net={net.path}", "--", *argv]
         except BaseException:
@@ -429,6 +433,7 @@ class BwrapRuntime(SupervisedRuntime):
             net.adopt(record.get("slirp_pid"), record.get("slirp_ticks"))
             await net.ensure()
             self._nets[box.spec.name] = net
+            self._guard.start()
             box.extra = net.record()
             record.update(box.extra)
             write_json(box.spec.log_dir / "runtime.json", self._record(box))
@@ -440,6 +445,7 @@ class BwrapRuntime(SupervisedRuntime):
             await net.teardown()
 
     async def _close_side_tasks(self) -> None:
+        await self._guard.aclose()
         for net in self._nets.values():
             await net.detach()
 

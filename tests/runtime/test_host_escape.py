@@ -5,7 +5,9 @@ unharmed (issue #12)."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
+import secrets
 import sqlite3
 import time
 from pathlib import Path
@@ -19,8 +21,10 @@ from hyperhive.core.servers import AgentSocketServer
 from hyperhive.paths import WEB_DIR
 from hyperhive.runtime.base import Limits
 from hyperhive.runtime.bwrap import BwrapRuntime
-from tests.runtime.conftest import PY, Agents, require_cgroups, until
+from hyperhive.runtime.netns import blocked_routes, host_addresses, netns_name
+from tests.runtime.conftest import PY, Agents, require_cgroups, require_egress, until
 from tests.runtime.test_bwrap import fifo, release
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.sandbox
 
@@ -180,3 +184,95 @@ async def test_an_oom_kill_inside_a_running_sandbox_is_counted(
     await release(gate)
     assert await asyncio.wait_for(bwrap_rt.wait(spec.name), 30) == 0
     assert (await bwrap_rt.status(spec.name)).oom_kills >= 1  # kept after the group is gone
+
+
+CONNECT_ALL = (
+    "import socket, sys\n"
+    "for target in sys.argv[1:]:\n"
+    "    host, port = target.rsplit(':', 1)\n"
+    "    try:\n"
+    "        socket.create_connection((host, int(port)), timeout=3).close()\n"
+    "        print('REACHED', host)\n"
+    "    except OSError as e:\n"
+    "        print('BLOCKED', host, type(e).__name__)\n"
+    "routes = open('/proc/net/route').read().splitlines()[1:]\n"
+    "print('DEFAULT', any(r.split()[1] == '00000000' for r in routes))\n"
+)
+
+
+async def test_egress_reaches_no_address_of_this_host(
+    bwrap_rt: BwrapRuntime, agents: Agents
+) -> None:
+    """`egress` = the internet, not this host: a server on each of the host's non-loopback
+    addresses is unreachable from inside, while the sandbox keeps its default route. Nothing
+    is sent off this machine (every target is one of its own addresses)."""
+    require_egress()
+    addrs = [a.split("/")[0] for a in await host_addresses()]
+    addrs = [  # a link-local one needs a scope to bind: left out
+        a
+        for a in addrs
+        if not ipaddress.ip_address(a).is_loopback and not ipaddress.ip_address(a).is_link_local
+    ]
+    if not addrs:
+        pytest.skip("this host has no non-loopback address")
+    hits: list[str] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        hits.append("x")
+        writer.close()
+
+    servers = [await asyncio.start_server(handle, a, 0) for a in addrs]
+    targets = [f"{a}:{s.sockets[0].getsockname()[1]}" for a, s in zip(addrs, servers, strict=True)]
+    try:
+        for t in targets:  # the servers answer from the host itself
+            host, port = t.rsplit(":", 1)
+            _r, w = await asyncio.open_connection(host, int(port))
+            w.close()
+            await w.wait_closed()
+        await until(lambda: len(hits) == len(targets), 10, "the host-side probes")
+        hits.clear()
+        spec = agents.spec([PY, "-c", CONNECT_ALL, *targets], network="egress")
+        await bwrap_rt.start(spec)
+        code = await asyncio.wait_for(bwrap_rt.wait(spec.name), 60)
+    finally:
+        for s in servers:
+            s.close()
+    log = agents.log(spec)
+    assert code == 0, log
+    assert "REACHED" not in log and hits == [], log
+    assert log.count("BLOCKED") == len(targets), log
+    assert "DEFAULT True" in log, log
+
+
+async def test_egress_host_routes_follow_new_host_addresses(
+    bwrap_rt: BwrapRuntime, agents: Agents
+) -> None:
+    """An address the host gains while an egress agent runs is blocked in its netns too, and
+    dropped when it goes (a benchmark-range /32 on the host's `lo`, removed after)."""
+    require_egress()
+    spec = agents.spec([PY, "-c", "open('/state/gate').read()"], network="egress")
+    gate = fifo(spec.state_dir / "gate", spec.uid)
+    await bwrap_rt.start(spec)
+    ns = netns_name(spec.name)
+    addr = f"198.18.{secrets.randbelow(250) + 1}.{secrets.randbelow(250) + 1}"
+    try:
+        assert await _ip("addr", "add", f"{addr}/32", "dev", "lo") == 0
+
+        async def blocked() -> bool:
+            return f"{addr}/32" in await blocked_routes(ns)
+
+        await eventually(blocked, 20, "the new host address blocked in the agent's netns")
+    finally:
+        await _ip("addr", "del", f"{addr}/32", "dev", "lo")
+
+    async def unblocked() -> bool:
+        return f"{addr}/32" not in await blocked_routes(ns)
+
+    await eventually(unblocked, 20, "the removed address unblocked")
+    await release(gate)
+    await asyncio.wait_for(bwrap_rt.wait(spec.name), 30)
+
+
+async def _ip(*args: str) -> int:
+    proc = await asyncio.create_subprocess_exec("ip", *args)
+    return await proc.wait()
