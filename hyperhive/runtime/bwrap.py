@@ -6,7 +6,9 @@ read-only at their host paths, `/state` (cwd, HOME) and `/shared` writable, `/ru
 agent's socket directory (the directory is bound, so a restarted daemon's new socket shows up;
 root's, so the agent cannot squat the core's sockets; only `/run/hive/web/` is the agent's),
 a private /tmp, own pid/ipc/uts/mount/net/cgroup namespaces, hostname `agent-<name>`, no
-capabilities, no new privileges, a fresh environment.
+capabilities, no new privileges, a fresh environment, and a seccomp filter that refuses nested
+user namespaces (`runtime.seccomp`; `allow_user_namespaces = true` in the agent's config lifts
+it).
 
 Privileges (measured on Debian 12, see shared/reference/sandbox.md):
 - daemon is root: bwrap runs as root WITHOUT a user namespace (so `--uid` can never map the
@@ -60,6 +62,7 @@ from hyperhive.runtime.process import (
     which,
     write_json,
 )
+from hyperhive.runtime.seccomp import no_userns_filter
 
 logger = logging.getLogger(__name__)
 
@@ -238,9 +241,12 @@ class BwrapRuntime(SupervisedRuntime):
         env.update(spec.env)
         return env
 
-    def sandbox_argv(self, spec: LaunchSpec, data_fds: dict[str, int]) -> list[str]:
+    def sandbox_argv(
+        self, spec: LaunchSpec, data_fds: dict[str, int], seccomp_fd: int | None = None
+    ) -> list[str]:
         """The bwrap command line (without launcher). `data_fds` maps /etc file names to the fds
-        their synthesized content is read from; fd 3 = status file, fd 4 = info pipe."""
+        their synthesized content is read from; fd 3 = status file, fd 4 = info pipe;
+        `seccomp_fd` holds the compiled filter (`runtime.seccomp`)."""
         root = os.geteuid() == 0
         m = _Mounts()
         m.add("--ro-bind", "/usr", Path("/usr"))
@@ -303,6 +309,8 @@ class BwrapRuntime(SupervisedRuntime):
         ]
         for key, value in self.env(spec).items():
             argv += ["--setenv", key, value]
+        if seccomp_fd is not None:
+            argv += ["--seccomp", str(seccomp_fd)]
         argv += ["--json-status-fd", "3", "--info-fd", "4", "--"]
         if root:
             argv += ["/usr/bin/setpriv", *setpriv_args(self._uid(spec)), "--"]
@@ -353,6 +361,18 @@ class BwrapRuntime(SupervisedRuntime):
             for i, (fname, content) in enumerate(data.items()):
                 fds[5 + i] = _memfd(fname, content)
                 data_fds[fname] = 5 + i
+            seccomp_fd = None
+            if not spec.allow_userns:
+                program = no_userns_filter()
+                if program is None:
+                    logger.warning(
+                        "no seccomp table for this architecture: %s may create user namespaces",
+                        spec.name,
+                        extra={"action": "seccomp_unavailable", "agent": spec.name},
+                    )
+                else:
+                    seccomp_fd = 5 + len(data)
+                    fds[seccomp_fd] = _memfd("seccomp", program)
             fds[3] = os.open(
                 spec.log_dir / STATUS_NAME,
                 os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
@@ -360,7 +380,7 @@ class BwrapRuntime(SupervisedRuntime):
             )
             read_end, write_end = os.pipe()
             fds[4] = write_end
-            argv = self.sandbox_argv(spec, data_fds)
+            argv = self.sandbox_argv(spec, data_fds, seccomp_fd)
             if spec.network == "egress":
                 net = EgressNet(spec.name, spec.log_dir, self.scope)
                 await net.create()

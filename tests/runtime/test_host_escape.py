@@ -276,3 +276,24 @@ async def test_egress_host_routes_follow_new_host_addresses(
 async def _ip(*args: str) -> int:
     proc = await asyncio.create_subprocess_exec("ip", *args)
     return await proc.wait()
+
+
+USERNS = (
+    'unshare -Ur true; echo "unshare $?"; '
+    f'"{PY}" -c "import threading; t = threading.Thread(target=print, args=(\'thread ok\',)); '
+    't.start(); t.join()"; (echo "fork ok")'
+)
+
+
+async def test_nested_user_namespaces_are_refused_unless_asked(
+    bwrap_rt: BwrapRuntime, agents: Agents
+) -> None:
+    """`unshare -Ur` inside fails (seccomp), while threads and forks work; an agent whose
+    config asks for user namespaces gets them."""
+    code, log = await inside(bwrap_rt, agents, USERNS, short="u")
+    assert code == 0, log
+    assert "unshare 1" in log and "Operation not permitted" in log, log
+    assert "thread ok" in log and "fork ok" in log, log
+    code, log = await inside(bwrap_rt, agents, USERNS, short="v", allow_userns=True)
+    assert code == 0, log
+    assert "unshare 0" in log and "thread ok" in log, log
