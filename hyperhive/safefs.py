@@ -152,6 +152,54 @@ def read_tail(root: Path, rel: str | os.PathLike[str], limit: int) -> bytes | No
         os.close(fd)
 
 
+def write_under(root: Path, rel: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> None:
+    """Atomically (re)place the file `root/rel` with `data`, creating missing directories on
+    the way; no component is followed if a link (an fd walk: a directory swapped meanwhile
+    only moves where inside the agent's own tree the write lands). New directories and the
+    file get the owner of the directory they are made in (the agent keeps control of its
+    tree). A directory in the file's place makes it fail."""
+    parts = _parts(rel)
+    with open_root(root) as rfd:
+        fd = os.dup(rfd)
+        try:
+            for part in parts[:-1]:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, 0o755, dir_fd=fd)
+                    _give(fd, part)
+                nxt = os.open(part, DIR_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = nxt
+            tmp = f".{parts[-1]}.hh-{os.urandom(4).hex()}"
+            wfd = os.open(
+                tmp,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                mode,
+                dir_fd=fd,
+            )
+            try:
+                with os.fdopen(wfd, "wb", closefd=False) as f:
+                    f.write(data)
+                owner = os.fstat(fd)
+                if os.geteuid() == 0:
+                    os.fchown(wfd, owner.st_uid, owner.st_gid)
+            finally:
+                os.close(wfd)
+            try:
+                os.rename(tmp, parts[-1], src_dir_fd=fd, dst_dir_fd=fd)
+            except OSError:
+                os.unlink(tmp, dir_fd=fd)
+                raise
+        finally:
+            os.close(fd)
+
+
+def _give(dir_fd: int, name: str) -> None:
+    """Chown `name` (just made in `dir_fd`) to the directory's owner (root callers only)."""
+    if os.geteuid() == 0:
+        st = os.fstat(dir_fd)
+        os.chown(name, st.st_uid, st.st_gid, dir_fd=dir_fd, follow_symlinks=False)
+
+
 def copy_out(root: Path, rel: str | os.PathLike[str], dest: Path, limit: int) -> bool:
     """Copy the regular file `root/rel` (at most `limit` bytes) to `dest`, a path of the
     caller's own; False when it is missing, a link or not a regular file."""
