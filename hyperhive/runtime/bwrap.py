@@ -62,7 +62,7 @@ from hyperhive.runtime.process import (
     which,
     write_json,
 )
-from hyperhive.runtime.seccomp import no_userns_filter
+from hyperhive.runtime.seccomp import LOADER, no_userns_filter
 
 logger = logging.getLogger(__name__)
 
@@ -472,7 +472,8 @@ class BwrapRuntime(SupervisedRuntime):
     # -- shell
     async def exec_argv(self, spec: LaunchSpec, argv: list[str]) -> list[str]:
         """`nsenter` into the running sandbox's namespaces, then (root) `setpriv` to the agent's
-        uid, with cwd /state and the agent's environment; the command joins the cgroup too."""
+        uid, then the sandbox's seccomp filter, with cwd /state and the agent's environment;
+        the command joins the cgroup too."""
         box = self._sandboxes.get(spec.name)
         if box is not None and box.running:
             child, cgroup = box.child_pid, box.cgroup
@@ -494,6 +495,9 @@ class BwrapRuntime(SupervisedRuntime):
         cmd += ["--root", "--"]
         if os.geteuid() == 0:
             cmd += ["/usr/bin/setpriv", *setpriv_args(self._uid(spec)), "--"]
+        program = None if spec.allow_userns else no_userns_filter()
+        if program is not None:  # the same filter bwrap gives the agent
+            cmd += [sys.executable, "-I", "-S", "-c", LOADER, program.hex()]
         cmd += ["/usr/bin/env", "-i", "-C", str(STATE)]
         cmd += [*(f"{k}={v}" for k, v in env.items()), *argv]
         return launcher_argv(cgroup, cmd)

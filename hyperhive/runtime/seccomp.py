@@ -15,6 +15,9 @@ classic-BPF program (`--seccomp FD`) for the sandboxed command:
 - everything else is allowed: this is a narrow filter, not a syscall allow-list.
 
 Built by hand (no libseccomp binding needed): a few instructions, one table per architecture.
+bwrap loads it for the agent; `hive shell` (which enters a running sandbox with `nsenter`, not
+bwrap) loads it with `LOADER`, a stdlib-only python step run as the agent right before the
+operator's command.
 """
 
 from __future__ import annotations
@@ -88,3 +91,20 @@ def no_userns_filter(machine: str | None = None) -> bytes | None:
         _ins(_RET_K, nosys),
     ]
     return b"".join(prog)
+
+
+# argv: <filter as hex> <command...>. Stdlib only (it runs inside the sandbox, as the agent,
+# after setpriv set no-new-privs, which seccomp needs).
+LOADER = """
+import ctypes, os, sys
+prog = bytes.fromhex(sys.argv[1])
+class Fprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+buf = ctypes.create_string_buffer(prog, len(prog))
+fprog = Fprog(len(prog) // 8, ctypes.cast(buf, ctypes.c_void_p))
+libc = ctypes.CDLL(None, use_errno=True)
+libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
+if libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) != 0:  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+    sys.exit("cannot load the sandbox's seccomp filter: " + os.strerror(ctypes.get_errno()))
+os.execvp(sys.argv[2], sys.argv[2:])
+"""

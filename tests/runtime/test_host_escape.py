@@ -297,3 +297,22 @@ async def test_nested_user_namespaces_are_refused_unless_asked(
     code, log = await inside(bwrap_rt, agents, USERNS, short="v", allow_userns=True)
     assert code == 0, log
     assert "unshare 0" in log and "thread ok" in log, log
+
+
+async def test_hive_shell_gets_the_sandbox_seccomp_filter(
+    bwrap_rt: BwrapRuntime, agents: Agents
+) -> None:
+    """A command the operator runs in a running sandbox (`hive shell`) cannot create a user
+    namespace either: what it leaves behind runs under the same filter as the agent."""
+    spec = agents.spec([PY, "-c", "open('/state/go').read()"], short="s")
+    go = fifo(spec.state_dir / "go", spec.uid)
+    await bwrap_rt.start(spec)
+    argv = await bwrap_rt.exec_argv(spec, ["/bin/sh", "-c", USERNS])
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    text = out.decode()
+    assert "unshare 1" in text and "thread ok" in text and "fork ok" in text, text
+    await release(go)
+    await asyncio.wait_for(bwrap_rt.wait(spec.name), 30)
