@@ -13,8 +13,9 @@ Invariants:
 - Reads take regular files only (a fifo or device is refused without blocking), bounded.
 - Removal never follows links (`shutil.rmtree` is fd-based here; a link is unlinked itself).
 - `run_as(uid, ...)`: work that must open agent files by path with a library that follows
-  links (sqlite) runs in a child process as the agent's own uid, so it can reach no more than
-  the agent itself could.
+  links (sqlite) runs in a child process as the agent's own uid, chrooted into the agent's
+  directory: a link there resolves inside it, and the child can reach nothing the agent
+  could not (root never parses a file the agent crafted).
 """
 
 from __future__ import annotations
@@ -277,17 +278,27 @@ def owner_of(path: Path) -> int | None:
         return None
 
 
-# Runs as root until the module is imported (the interpreter may live where only root can read,
-# e.g. under /root), then becomes the agent for good before it touches anything of the agent's.
+# Runs as root only until `module` is imported (the interpreter may live where only root can
+# read, e.g. under /root); then, before touching anything of the agent's: chroot into the
+# agent's directory (sqlite makes paths absolute, and the host path above it may be closed to
+# the agent), become the agent for good, and allow no further imports (after the chroot an
+# import from a host path would read the agent's files; builtin and frozen modules only).
 _RUN_AS_BOOT = """
-import importlib, os, sys
+import importlib, importlib.machinery, os, sys
 fd, uid, name = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 module = importlib.import_module(name)
+os.fchdir(fd)
+os.close(fd)
+os.chroot(".")
 os.setgroups([])
 os.setresgid(uid, uid, uid)
 os.setresuid(uid, uid, uid)
-os.fchdir(fd)
-os.close(fd)
+os.chdir("/")
+sys.path.clear()
+sys.path_hooks.clear()
+sys.path_importer_cache.clear()
+keep = (importlib.machinery.BuiltinImporter, importlib.machinery.FrozenImporter)
+sys.meta_path[:] = [f for f in sys.meta_path if f in keep]
 module.child_main(sys.argv[4:])
 """
 
@@ -296,9 +307,10 @@ def run_as(
     uid: int, cwd_fd: int, module: str, args: Sequence[str], timeout: float
 ) -> subprocess.CompletedProcess[str]:
     """Run `module.child_main(args)` in a child process as `uid` (its own gid, no other
-    groups), in the directory `cwd_fd`. The child imports `module` first (as root: the
-    interpreter may be readable by root only), then drops to `uid` for good, then `fchdir`s
-    (no search permission on the host path above the directory is needed). Output captured."""
+    groups), chrooted into the directory `cwd_fd` (its `/`, also its cwd). The child imports
+    `module` first (as root: the interpreter may be readable by root only), then chroots and
+    drops to `uid` for good; `child_main` must need no further imports and use relative (or
+    `/`-rooted) paths. Output captured."""
     import subprocess
 
     return subprocess.run(

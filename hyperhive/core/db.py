@@ -101,6 +101,18 @@ FOREIGN_MAX_BYTES = 512 * 1024 * 1024
 FOREIGN_TRIES = 5
 
 
+# An agent's store is untrusted input: schema objects (views, triggers) may call no function
+# with side effects, and malformed b-tree cells are caught rather than trusted.
+UNTRUSTED_PRAGMAS = ("PRAGMA trusted_schema = OFF", "PRAGMA cell_size_check = ON")
+
+
+def harden(conn: sqlite3.Connection) -> sqlite3.Connection:
+    """Settings for reading a database an agent wrote (sqlite's advice for untrusted files)."""
+    for pragma in UNTRUSTED_PRAGMAS:
+        conn.execute(pragma)
+    return conn
+
+
 def _wal_salt(root: Path, wal: str) -> bytes | None:
     head = safefs.read_bytes(root, wal, 32)
     return head[16:24] if head and len(head) >= 24 else None
@@ -128,9 +140,9 @@ def connect_foreign_ro(path: Path) -> sqlite3.Connection:
             safefs.copy_out(root, name + "-wal", Path(tmp) / "db.sqlite-wal", FOREIGN_MAX_BYTES)
             if _wal_salt(root, name + "-wal") != salt and attempt < FOREIGN_TRIES - 1:
                 continue
-            src = sqlite3.connect(copy)
+            src = harden(sqlite3.connect(copy))
             try:
-                mem = sqlite3.connect(":memory:", check_same_thread=False)
+                mem = harden(sqlite3.connect(":memory:", check_same_thread=False))
                 src.backup(mem)
             finally:
                 src.close()

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from hyperhive import safefs
 from hyperhive.clock import iso
+from hyperhive.core.db import harden
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ class SweepResult:
 
 
 def _open(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=10, isolation_level=None)
+    conn = harden(sqlite3.connect(path, timeout=10, isolation_level=None))
     conn.execute("PRAGMA busy_timeout = 10000")
     return conn
 

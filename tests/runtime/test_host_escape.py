@@ -82,7 +82,11 @@ async def test_store_side_file_links_never_reach_root_files(
     # the store itself, owned by the agent (as its harness would have made it)
     _store_beside_links(attacker.state_dir, attacker.uid)
 
-    r = await asyncio.to_thread(sweep_all, agents.root, time.time(), 7, 1000, 90)
+    os.chmod(agents.root, 0o700)  # the hive home may be closed to agent uids (e.g. /root)
+    try:
+        r = await asyncio.to_thread(sweep_all, agents.root, time.time(), 7, 1000, 90)
+    finally:
+        os.chmod(agents.root, 0o755)
 
     for victim, text in ((shm, "precious shm\n"), (wal, "precious wal\n")):
         st = victim.lstat()
