@@ -62,6 +62,9 @@ class AgentConfig(_Strict):
     env: dict[str, str] = Field(default_factory=dict)
     limits: AgentLimits = Field(default_factory=AgentLimits)
     network: Literal["none", "egress", "host"] | None = None
+    # nested user namespaces inside the sandbox (e.g. a tool that sandboxes itself with bwrap);
+    # refused by a seccomp filter otherwise (docs/security.md)
+    allow_user_namespaces: bool = False
     runtime: Literal["bwrap", "process", "external", "fake"] | None = None
     packages: Packages = Field(default_factory=Packages)
 
@@ -95,12 +98,13 @@ allowed_tools = []                # extra tools to allow, e.g. ["Bash(git:*)"]
 denied_tools = []                 # extra tools to deny
 # network = "egress"              # none | egress | host
 # runtime = "bwrap"               # bwrap | process | external (default: the hive's)
+# allow_user_namespaces = false   # true: tools inside may create user namespaces
 
 [env]
 
-[limits]
+[limits]                          # default: the hive's [limits] (1024 MiB, 512 pids)
 # memory_mb = 1024
-# pids = 256
+# pids = 512
 # cpu_percent = 100
 
 [packages]

@@ -76,10 +76,12 @@ class Retention(_Strict):
 
 
 class Limits(_Strict):
-    """Default per-agent resource limits (0 = unlimited)."""
+    """Default per-agent resource limits (0 = unlimited). Bounded by default: one agent must
+    not take the host's memory or process table (docs/security.md); raise them per agent in
+    its config's `[limits]` or for the hive here."""
 
-    memory_mb: int = Field(default=0, ge=0)
-    pids: int = Field(default=0, ge=0)
+    memory_mb: int = Field(default=1024, ge=0)
+    pids: int = Field(default=512, ge=0)
     cpu_percent: int = Field(default=0, ge=0)
 
 

@@ -61,6 +61,8 @@ async def serve_unix(app: Any, path: Path, sock: socket.socket | None = None) ->
     it 0666: any local user could use the page)."""
     own = None
     if sock is None:
+        with contextlib.suppress(OSError):  # web/ in a sandbox: the core made it already
+            path.parent.mkdir(parents=True, exist_ok=True)
         own = sock = _bind_private(path)
     config = uvicorn.Config(
         app, uds=str(path), log_level="warning", lifespan="off", access_log=False

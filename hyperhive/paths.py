@@ -7,8 +7,12 @@ Layout:
     DIR/hive.toml                      hive config
     DIR/hive.sqlite                    broker database (messages, agents, questions, ...)
     DIR/run/host.sock                  host admin socket (0660, dir 0751)
+    DIR/run/agents/<name>/             the agent's socket dir, /run/hive inside (root's, 0755:
+                                       the agent can neither remove nor squat the core's sockets)
     DIR/run/agents/<name>/hive.sock    the agent's own socket (identity = socket)
-    DIR/run/agents/<name>/web.sock     the agent's web page (served by its harness)
+    DIR/run/agents/<name>/model.sock   its model socket (core's model proxy)
+    DIR/run/agents/<name>/web/web.sock the agent's web page (served by its harness; web/ is the
+                                       agent's own directory)
     DIR/agents/<name>/state/           the agent's /state (notes, claude session, event stores)
     DIR/configs/<name>/                proposed config repo (git); bound at /agents in the
                                        manager's sandbox, so repos made while it runs appear
@@ -27,7 +31,9 @@ from pathlib import Path
 
 from hyperhive.names import validate_name
 
-SUN_PATH_MAX = 107  # sockaddr_un.sun_path is 108 bytes including the NUL
+SUN_PATH_MAX = 107
+WEB_DIR = "web"  # in the agent's socket dir: the one directory there the agent may write
+WEB_SOCK = "web.sock"  # sockaddr_un.sun_path is 108 bytes including the NUL
 
 
 def default_home() -> Path:
@@ -88,8 +94,11 @@ class HivePaths:
     def agent_sock(self, name: str) -> Path:
         return self.sock_dir(name) / "hive.sock"
 
+    def web_dir(self, name: str) -> Path:
+        return self.sock_dir(name) / WEB_DIR
+
     def web_sock(self, name: str) -> Path:
-        return self.sock_dir(name) / "web.sock"
+        return self.web_dir(name) / WEB_SOCK
 
     def agent_dir(self, name: str) -> Path:
         return self.agents_dir / validate_name(name)

@@ -35,7 +35,7 @@ def agent() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     envvar="HIVE_WEB_SOCKET",
     show_envvar=True,
-    help="Serve the agent's page here [default: web.sock beside --socket].",
+    help="Serve the agent's page here [default: web/web.sock beside --socket].",
 )
 @click.option("--no-web", is_flag=True, help="Do not serve the agent's page.")
 @pass_ctx

@@ -51,6 +51,8 @@ def _notes(row: dict[str, Any]) -> str:
     extra = []
     if row.get("transient"):
         extra.append(f"◐ {row['transient']}…")
+    if row.get("oom_kills"):
+        extra.append(f"{row['oom_kills']} OOM-killed")
     if row.get("unread"):
         extra.append(f"{row['unread']} unread")
     if row.get("pending_reminders"):

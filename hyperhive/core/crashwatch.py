@@ -2,11 +2,14 @@
 
 Axes: running; failed (exited without the core asking — non-zero, killed, or even 0);
 logged-in (Claude credentials in its state or a model key/endpoint configured); up-to-date (the
-running sandbox was built from the applied config revision).
+running sandbox was built from the applied config revision); oom-kills (processes the kernel's
+OOM killer ended in the agent's cgroup this run: its memory limit was hit, often with the
+agent still running).
 
 Invariants: transitions become `system` events to the manager (`container_crash` with exit code
-and log tail, `needs_login`, `logged_in`, `needs_update`) and dashboard events (`agent_state`);
-the first tick only seeds — nothing fires for states that already held when the daemon started.
+and log tail, `container_oom` with the count, `needs_login`, `logged_in`, `needs_update`), a
+log line (`crash`, `oom_kill`) and dashboard events (`agent_state`); the first tick only seeds —
+nothing fires for states that already held when the daemon started.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from hyperhive import safefs
 from hyperhive.core.feature import BaseFeature
 from hyperhive.core.logs import read_logs
 
@@ -32,6 +36,7 @@ class Axes:
     failed: bool
     logged_in: bool
     up_to_date: bool
+    oom_kills: int = 0
 
 
 class CrashWatch(BaseFeature):
@@ -63,18 +68,21 @@ class CrashWatch(BaseFeature):
         ax = self._axes.get(name)
         if ax is None:
             return {}
-        return {
+        out: dict[str, Any] = {
             "failed": ax.failed,
             "needs_login": not ax.logged_in,
             "needs_update": ax.running and not ax.up_to_date,
         }
+        if ax.oom_kills:
+            out["oom_kills"] = ax.oom_kills
+        return out
 
     def logged_in(self, name: str) -> bool:
         ep = self.hive.config.model_endpoint
         if ep.base_url or ep.api_key_file:
             return True
-        claude = self.hive.paths.state_dir(name) / ".claude"
-        return (claude / ".credentials.json").exists()
+        # the agent writes its state: a link there is not a credential (nor followed)
+        return safefs.is_regular(self.hive.paths.state_dir(name), ".claude/.credentials.json")
 
     async def _loop(self) -> None:
         while True:
@@ -107,6 +115,7 @@ class CrashWatch(BaseFeature):
                 failed=failed,
                 logged_in=self.logged_in(name),
                 up_to_date=(not st.running) or self.lc.built_rev.get(name, rev) == rev,
+                oom_kills=st.oom_kills,
             )
             self._axes[name] = ax
             if prev == ax:
@@ -132,6 +141,22 @@ class CrashWatch(BaseFeature):
                         agent=name,
                         exit_code=st.exit_code,
                         log_tail="\n".join(tail),
+                    )
+            if ax.oom_kills > prev.oom_kills:
+                logger.warning(
+                    "%s: the kernel's OOM killer ended %d process(es) in its sandbox (%d this run)",
+                    name,
+                    ax.oom_kills - prev.oom_kills,
+                    ax.oom_kills,
+                    extra={"action": "oom_kill", "agent": name},
+                )
+                if name != to:
+                    await self.hive.broker.system_event(
+                        to,
+                        "container_oom",
+                        agent=name,
+                        oom_kills=ax.oom_kills,
+                        running=ax.running,
                     )
             if prev.logged_in and not ax.logged_in and name != to:
                 await self.hive.broker.system_event(to, "needs_login", agent=name)

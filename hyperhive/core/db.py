@@ -39,6 +39,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+from hyperhive import safefs
 from hyperhive.errors import Unavailable
 
 logger = logging.getLogger(__name__)
@@ -96,17 +97,58 @@ def _readonly(exc: sqlite3.OperationalError) -> bool:
     return bool(code == sqlite3.SQLITE_READONLY or "readonly database" in str(exc))
 
 
-def connect_foreign_ro(path: Path) -> sqlite3.Connection:
-    """Read another process's database (an agent's store, read by the core or the CLI as
-    root) without ever creating its side files: while the owner has the database open its
-    `-shm` exists and is shared as usual; otherwise the file is opened `immutable` (no -shm,
-    no -wal, no locks). A root reader that created the `-shm` itself would own it for an
-    instant, and an agent opening its store in that instant would get a read-only one."""
-    shm = path.with_name(path.name + "-shm")
-    flags = "mode=ro" if shm.exists() else "mode=ro&immutable=1"
-    conn = sqlite3.connect(f"file:{path}?{flags}", uri=True, timeout=1)
-    conn.row_factory = sqlite3.Row
+FOREIGN_MAX_BYTES = 512 * 1024 * 1024
+FOREIGN_TRIES = 5
+
+
+# An agent's store is untrusted input: schema objects (views, triggers) may call no function
+# with side effects, and malformed b-tree cells are caught rather than trusted.
+UNTRUSTED_PRAGMAS = ("PRAGMA trusted_schema = OFF", "PRAGMA cell_size_check = ON")
+
+
+def harden(conn: sqlite3.Connection) -> sqlite3.Connection:
+    """Settings for reading a database an agent wrote (sqlite's advice for untrusted files)."""
+    for pragma in UNTRUSTED_PRAGMAS:
+        conn.execute(pragma)
     return conn
+
+
+def _wal_salt(root: Path, wal: str) -> bytes | None:
+    head = safefs.read_bytes(root, wal, 32)
+    return head[16:24] if head and len(head) >= 24 else None
+
+
+def connect_foreign_ro(path: Path) -> sqlite3.Connection:
+    """A private, in-memory snapshot of another process's database (an agent's store, read by
+    the core or the CLI as root). The agent owns the directory: the file, its `-wal` and `-shm`
+    may be links to root's files, and sqlite opens by path, follows links and writes the -shm
+    even of a read-only connection. So sqlite never opens the agent's files: the main file and
+    its `-wal` are copied through `O_NOFOLLOW` fds (regular files only) into a temp dir of
+    ours, read from there, and backed up into memory. The WAL is copied after the main file,
+    and the copy retried when the WAL restarted meanwhile (its salt changed), so checkpointed
+    frames are never lost; a torn last frame fails its checksum and is ignored by sqlite.
+    `path.parent` must be a directory the agent cannot replace (its parent is the core's)."""
+    import tempfile  # not at import: the harness's start path imports this module
+
+    root, name = path.parent, path.name
+    for attempt in range(FOREIGN_TRIES):
+        with tempfile.TemporaryDirectory(prefix="hh-ro-") as tmp:
+            copy = Path(tmp) / "db.sqlite"
+            salt = _wal_salt(root, name + "-wal")
+            if not safefs.copy_out(root, name, copy, FOREIGN_MAX_BYTES):
+                raise sqlite3.OperationalError(f"unable to open database file: {path}")
+            safefs.copy_out(root, name + "-wal", Path(tmp) / "db.sqlite-wal", FOREIGN_MAX_BYTES)
+            if _wal_salt(root, name + "-wal") != salt and attempt < FOREIGN_TRIES - 1:
+                continue
+            src = harden(sqlite3.connect(copy))
+            try:
+                mem = harden(sqlite3.connect(":memory:", check_same_thread=False))
+                src.backup(mem)
+            finally:
+                src.close()
+        mem.row_factory = sqlite3.Row
+        return mem
+    raise AssertionError("unreachable")
 
 
 def execute_script(conn: sqlite3.Connection, sql: str) -> None:

@@ -35,6 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from hyperhive import safefs
 from hyperhive.errors import BadRequest, HiveError, NotFound, Unavailable
 
 logger = logging.getLogger(__name__)
@@ -303,14 +304,26 @@ class GitRepo:
         return out.decode().strip() if code == 0 else None
 
     async def tag(self, tag: str, sha: str, *, force: bool = False) -> None:
-        """Point lightweight tag `refs/tags/<tag>` at `sha` (core-built names only)."""
+        """Point lightweight tag `refs/tags/<tag>` at `sha` (core-built names only).
+
+        The only write the core makes in a repo an agent controls, so it is not left to git
+        (which, as root, would follow a `.git/refs/tags` link anywhere on the host): the loose
+        ref file is written through an fd walk that refuses links (`safefs.write_under`),
+        owned like the directory it lands in. Loose refs win over `packed-refs`."""
         _check_tag(tag)
         if not FULL_SHA_RE.match(sha):
             raise ValueError(f"tag {tag}: give a full sha, not {sha!r}")
-        args = ["update-ref", "--no-deref", f"refs/tags/{tag}", sha]
-        if not force:
-            args.append("0" * len(sha))  # the tag must not exist yet
-        await self.run(*args)
+        self._require()
+        if not force and await self.tag_sha(tag) is not None:
+            raise GitError(f"tag {tag} already exists in {self.path}")
+        rel = f".git/refs/tags/{tag}"
+        try:
+            await asyncio.to_thread(safefs.write_under, self.path, rel, f"{sha}\n".encode())
+        except OSError as exc:
+            raise GitError(
+                f"cannot write tag {tag} in {self.path}: {exc.strerror or exc} "
+                "(links and files in place of ref directories are refused)"
+            ) from exc
 
     async def tag_sha(self, tag: str) -> str | None:
         _check_tag(tag)

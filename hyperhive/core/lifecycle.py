@@ -269,6 +269,7 @@ class Lifecycle(BaseFeature):
             rw_binds=rw,
             config_rev=self.config_rev(name),
             git_name=name,
+            allow_userns=cfg.allow_user_namespaces,
         )
 
     # -- the one action helper --------------------------------------------------------------

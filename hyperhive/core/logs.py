@@ -2,13 +2,18 @@
 
 Invariant: `source` is one of a fixed set mapped to fixed file names in the agent's log dir,
 the name is validated and must be a registered agent, and at most 5000 lines are returned.
+Files are opened without following links and only when regular (`safefs`): the log dir is
+the core's, but what the agent's output and records hold is not trusted.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from collections import deque
 from pathlib import Path
 
+from hyperhive import safefs
 from hyperhive.errors import BadRequest
 
 SOURCES = {"harness": "harness.log", "sandbox": "slirp4netns.log"}
@@ -18,9 +23,15 @@ MAX_LINES = 5000
 
 
 def tail_lines(path: Path, lines: int) -> list[str]:
-    if not path.exists():
+    """The last `lines` lines of a regular file (a link or fifo there reads as empty)."""
+    try:
+        fd = safefs.open_under(path.parent, path.name)
+    except OSError:
         return []
-    with path.open("rb") as f:
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return []
+        os.set_blocking(fd, True)
         buf: deque[bytes] = deque(f, maxlen=lines)
     return [b.decode("utf-8", "replace").rstrip("\n") for b in buf]
 
@@ -36,9 +47,9 @@ def read_logs(log_dir: Path, source: str, lines: int) -> list[str]:
         out = older + out
     if source == "sandbox":
         for name in SANDBOX_RECORDS:
-            record = log_dir / name
-            if record.exists():
-                text = " ".join(record.read_text(errors="replace").split())
+            raw = safefs.read_bytes(log_dir, name, 64 << 10)
+            if raw is not None:
+                text = " ".join(raw.decode(errors="replace").split())
                 out.append(f"{name}: {text}")
         out = out[-lines:]
     return out

@@ -16,6 +16,7 @@ import os
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from hyperhive import safefs
 from hyperhive.core.feature import BaseFeature
 
 if TYPE_CHECKING:
@@ -70,9 +71,7 @@ class ModelProxy(BaseFeature):
         if name in self._servers or self.target(name) is None:
             return
         path = self.hive.paths.sock_dir(name) / "model.sock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+        safefs.prepare_socket(path)  # a squatted path (a dir, a link) never stops the hive
 
         async def on_conn(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
             task = asyncio.current_task()

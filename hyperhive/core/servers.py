@@ -31,6 +31,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from hyperhive import safefs
 from hyperhive.config import Sockets
 from hyperhive.core.access import secure_host_sock
 from hyperhive.core.rpc import Caller, Dispatcher, Reply
@@ -129,9 +130,10 @@ class _UnixServer:
         await self.aclose()
 
     def _prepare_dir(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        # whatever is at the path (a stale socket, or a directory or link an agent left in a
+        # socket dir it once owned) goes, and the dir is the core's: one agent's files never
+        # stop the hive from serving
+        safefs.prepare_socket(self.path)
 
     async def start(self) -> None:
         self._prepare_dir()

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hyperhive import safefs
 from hyperhive.clock import iso
 from hyperhive.names import NAME_RE
 from hyperhive.wire.lifecycle import TombstoneView
@@ -31,18 +32,19 @@ WALK_LIMIT = 50_000  # entries looked at per tombstone
 
 
 def dir_size(path: Path, limit: int = WALK_LIMIT) -> tuple[int, float, bool]:
-    """Total bytes and the newest mtime below `path` (symlinks not followed), and whether the
-    walk stopped at `limit` entries (then the size is a lower bound)."""
+    """Total bytes and the newest mtime below `path`, and whether the walk stopped at `limit`
+    entries (then the size is a lower bound). The agent wrote its state dir: the walk is
+    fd-based (`os.fwalk`), so a directory swapped for a link mid-walk is never entered."""
     total = 0
     seen = 0
-    newest = path.stat().st_mtime
-    for root, dirs, files in os.walk(path):
+    newest = os.lstat(path).st_mtime
+    for _root, dirs, files, dfd in os.fwalk(path, follow_symlinks=False):
         for f in files:
             if seen >= limit:
                 return total, newest, True
             seen += 1
             try:
-                st = os.lstat(os.path.join(root, f))
+                st = os.stat(f, dir_fd=dfd, follow_symlinks=False)
             except OSError:
                 continue
             total += st.st_size
@@ -67,7 +69,7 @@ def _scan(root: Path, live: frozenset[str]) -> list[TombstoneView]:
                 WALK_LIMIT,
                 extra={"action": "tombstone_walk_bounded", "agent": d.name},
             )
-        creds = (d / "state" / ".claude" / ".credentials.json").exists()
+        creds = safefs.is_regular(d, "state/.claude/.credentials.json")  # a link is not kept
         out.append(
             TombstoneView(
                 name=d.name,

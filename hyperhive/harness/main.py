@@ -29,6 +29,7 @@ from pathlib import Path
 from hyperhive.clock import parse_iso
 from hyperhive.harness.loop import Harness, HarnessOptions
 from hyperhive.harness.tunnel import ModelTunnel
+from hyperhive.paths import WEB_DIR, WEB_SOCK
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +93,8 @@ def bind_unix(path: Path, backlog: int = 2048) -> socket.socket:
     """A listening, non-blocking unix socket at `path` (a stale socket file is replaced),
     mode 0600 (the agent's own: only it and the root core may connect; see
     `hyperhive.core.access`) and uvicorn's default backlog."""
+    with contextlib.suppress(OSError):  # made by the core in a sandbox (it owns the parent)
+        path.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -125,7 +128,7 @@ async def first_connection(sock: socket.socket) -> None:
 def default_paths(socket: Path | None, state: Path | None) -> tuple[Path, Path, Path]:
     sock = socket or Path("/run/hive/hive.sock")
     st = state or Path("/state")
-    return sock, st, sock.parent / "web.sock"
+    return sock, st, sock.parent / WEB_DIR / WEB_SOCK
 
 
 def serve(
@@ -182,7 +185,7 @@ def main(argv: list[str] | None = None) -> None:
         "--web-socket",
         type=Path,
         default=_path("HIVE_WEB_SOCKET"),
-        help="serve the agent's page here [env HIVE_WEB_SOCKET; default web.sock beside --socket]",
+        help="serve the agent's page here [env HIVE_WEB_SOCKET; default web/web.sock beside --socket]",
     )
     p.add_argument("--no-web", action="store_true", help="do not serve the agent's page")
     p.add_argument(

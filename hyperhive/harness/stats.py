@@ -7,12 +7,20 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hyperhive.core.db import Database, Migration, connect_foreign_ro, execute_script
+from hyperhive import safefs
+from hyperhive.core.db import (
+    Database,
+    Migration,
+    connect_foreign_ro,
+    execute_script,
+    harden,
+)
 
 logger = logging.getLogger(__name__)
 STATS_DB = "hyperhive-turn-stats.sqlite"
@@ -145,12 +153,55 @@ def totals_sql(conn: sqlite3.Connection) -> dict[str, Any]:
     return {k: r[k] for k in r.keys()}
 
 
+READ_AS_TIMEOUT = 60.0
+
+
 def read_stats(state_dir: Path, limit: int = 20) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Synchronous read-only access for `hive stats` (works while the harness runs)."""
+    """Synchronous read-only access for `hive stats` (works while the harness runs). A root
+    caller reads an agent's store as the agent (`safefs.run_as`): root never parses a file
+    the agent crafted."""
+    if os.geteuid() == 0:
+        try:
+            fd = os.open(state_dir, safefs.DIR_FLAGS)
+        except OSError:
+            return [], {}
+        try:
+            owner = os.fstat(fd).st_uid
+            if owner != 0:
+                done = safefs.run_as(owner, fd, __name__, [str(limit)], READ_AS_TIMEOUT)
+                got = json.loads(done.stdout or "null") if done.returncode == 0 else None
+                if not isinstance(got, dict):
+                    return [], {}
+                return list(got.get("rows") or []), dict(got.get("totals") or {})
+        finally:
+            os.close(fd)
+    return _read_stats_here(state_dir, limit)
+
+
+def child_main(argv: list[str]) -> None:
+    """`safefs.run_as` entry (already the agent, in its state dir): its stats as JSON. The
+    store is the agent's own here, so it is opened in place (read-only)."""
+    if not os.path.isfile(STATS_DB):
+        print(json.dumps({"rows": [], "totals": {}}))
+        return
+    conn = harden(sqlite3.connect(f"file:{STATS_DB}?mode=ro", uri=True, timeout=5))
+    conn.row_factory = sqlite3.Row
+    rows, totals = _query(conn, int(argv[0]))
+    print(json.dumps({"rows": rows, "totals": totals}))
+
+
+def _read_stats_here(state_dir: Path, limit: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     path = state_dir / STATS_DB
-    if not path.exists():
+    if not safefs.is_regular(state_dir, STATS_DB):  # missing, or a link the agent planted
         return [], {}
-    conn = connect_foreign_ro(path)
+    try:
+        conn = connect_foreign_ro(path)
+    except sqlite3.OperationalError:  # swapped for a link meanwhile
+        return [], {}
+    return _query(conn, limit)
+
+
+def _query(conn: sqlite3.Connection, limit: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     try:
         rows = [
             row_from_sql(r)

@@ -47,6 +47,7 @@ class LaunchSpec:
     rw_binds: list[tuple[Path, Path]] = field(default_factory=list)  # (host, inside)
     config_rev: str = ""  # which config revision this sandbox is built from
     git_name: str = ""  # git identity inside (defaults to the agent name)
+    allow_userns: bool = False  # nested user namespaces inside (denied by seccomp otherwise)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class RuntimeStatus:
     exit_code: int | None = None  # last exit status when not running
     started_at: float | None = None
     config_rev: str = ""
+    oom_kills: int = 0  # processes the kernel's OOM killer ended in the agent's cgroup this run
 
 
 class Runtime(abc.ABC):

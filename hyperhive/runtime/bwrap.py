@@ -3,9 +3,12 @@
 Inside: the host's /usr and a few /etc files read-only, a synthesized passwd/group naming the
 agent's uid (home /state), the python prefix, venv, hyperhive source and claude binary
 read-only at their host paths, `/state` (cwd, HOME) and `/shared` writable, `/run/hive` = the
-agent's socket directory (the directory is bound, so a restarted daemon's new socket shows up),
+agent's socket directory (the directory is bound, so a restarted daemon's new socket shows up;
+root's, so the agent cannot squat the core's sockets; only `/run/hive/web/` is the agent's),
 a private /tmp, own pid/ipc/uts/mount/net/cgroup namespaces, hostname `agent-<name>`, no
-capabilities, no new privileges, a fresh environment.
+capabilities, no new privileges, a fresh environment, and a seccomp filter that refuses nested
+user namespaces (`runtime.seccomp`; `allow_user_namespaces = true` in the agent's config lifts
+it).
 
 Privileges (measured on Debian 12, see shared/reference/sandbox.md):
 - daemon is root: bwrap runs as root WITHOUT a user namespace (so `--uid` can never map the
@@ -17,8 +20,9 @@ Privileges (measured on Debian 12, see shared/reference/sandbox.md):
   daemon's own uid; no cgroups, no egress.
 
 Network: `none` = own empty netns (loopback only); `host` = `--share-net`; `egress` = bwrap is
-entered into a daemon-made netns with slirp4netns (`netns.EgressNet`), so the host loopback is
-unreachable.
+entered into a daemon-made netns with slirp4netns (`netns.EgressNet`): the internet, not this
+host (its loopback and every address of its interfaces are unreachable, kept current by
+`netns.HostAddressGuard`).
 
 Lifecycle (spawn, logs, exit status, adoption): `process.SupervisedRuntime`. bwrap reports the
 agent's pid on `--info-fd` and its exit on `--json-status-fd` into `log_dir/status.json`.
@@ -37,10 +41,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from hyperhive import safefs
 from hyperhive.errors import NotFound, Unavailable
+from hyperhive.paths import WEB_DIR
 from hyperhive.runtime.base import LaunchSpec
 from hyperhive.runtime.cgroups import AgentCgroup
-from hyperhive.runtime.netns import SLIRP_DNS, EgressNet
+from hyperhive.runtime.netns import SLIRP_DNS, EgressNet, HostAddressGuard
 from hyperhive.runtime.process import (
     Launch,
     Sandbox,
@@ -56,6 +62,7 @@ from hyperhive.runtime.process import (
     which,
     write_json,
 )
+from hyperhive.runtime.seccomp import LOADER, no_userns_filter
 
 logger = logging.getLogger(__name__)
 
@@ -211,6 +218,8 @@ class BwrapRuntime(SupervisedRuntime):
         self.bwrap = bwrap or which("bwrap")
         self.binds = [*python_binds(), *extra_ro_binds]
         self._nets: dict[str, EgressNet] = {}
+        # keeps each egress netns's routes to this host's addresses blocked as they change
+        self._guard = HostAddressGuard(lambda: [n.name for n in self._nets.values()])
 
     # -- command construction
     def _uid(self, spec: LaunchSpec) -> int:
@@ -232,9 +241,12 @@ class BwrapRuntime(SupervisedRuntime):
         env.update(spec.env)
         return env
 
-    def sandbox_argv(self, spec: LaunchSpec, data_fds: dict[str, int]) -> list[str]:
+    def sandbox_argv(
+        self, spec: LaunchSpec, data_fds: dict[str, int], seccomp_fd: int | None = None
+    ) -> list[str]:
         """The bwrap command line (without launcher). `data_fds` maps /etc file names to the fds
-        their synthesized content is read from; fd 3 = status file, fd 4 = info pipe."""
+        their synthesized content is read from; fd 3 = status file, fd 4 = info pipe;
+        `seccomp_fd` holds the compiled filter (`runtime.seccomp`)."""
         root = os.geteuid() == 0
         m = _Mounts()
         m.add("--ro-bind", "/usr", Path("/usr"))
@@ -297,6 +309,8 @@ class BwrapRuntime(SupervisedRuntime):
         ]
         for key, value in self.env(spec).items():
             argv += ["--setenv", key, value]
+        if seccomp_fd is not None:
+            argv += ["--seccomp", str(seccomp_fd)]
         argv += ["--json-status-fd", "3", "--info-fd", "4", "--"]
         if root:
             argv += ["/usr/bin/setpriv", *setpriv_args(self._uid(spec)), "--"]
@@ -324,11 +338,11 @@ class BwrapRuntime(SupervisedRuntime):
         for d in (spec.state_dir, spec.sock_dir, spec.shared_dir):
             d.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
-            os.chown(spec.state_dir, uid, uid)
-            os.chmod(spec.state_dir, 0o700)
-            # the harness serves web.sock from inside: the agent owns its socket directory
-            os.chown(spec.sock_dir, uid, uid)
-            os.chmod(spec.sock_dir, 0o755)
+            safefs.own_dir(spec.state_dir, uid, uid, 0o700)
+            # /run/hive is the core's (the agent can neither remove nor squat hive.sock or
+            # model.sock); the harness serves its page from web/, the agent's own directory
+            safefs.own_dir(spec.sock_dir, 0, 0, 0o755)
+            safefs.own_dir(spec.sock_dir / WEB_DIR, uid, uid, 0o700)
 
     async def _launch(self, spec: LaunchSpec, cgroup: AgentCgroup) -> Launch:
         uid = self._uid(spec)
@@ -347,6 +361,18 @@ class BwrapRuntime(SupervisedRuntime):
             for i, (fname, content) in enumerate(data.items()):
                 fds[5 + i] = _memfd(fname, content)
                 data_fds[fname] = 5 + i
+            seccomp_fd = None
+            if not spec.allow_userns:
+                program = no_userns_filter()
+                if program is None:
+                    logger.warning(
+                        "no seccomp table for this architecture: %s may create user namespaces",
+                        spec.name,
+                        extra={"action": "seccomp_unavailable", "agent": spec.name},
+                    )
+                else:
+                    seccomp_fd = 5 + len(data)
+                    fds[seccomp_fd] = _memfd("seccomp", program)
             fds[3] = os.open(
                 spec.log_dir / STATUS_NAME,
                 os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
@@ -354,11 +380,12 @@ class BwrapRuntime(SupervisedRuntime):
             )
             read_end, write_end = os.pipe()
             fds[4] = write_end
-            argv = self.sandbox_argv(spec, data_fds)
+            argv = self.sandbox_argv(spec, data_fds, seccomp_fd)
             if spec.network == "egress":
                 net = EgressNet(spec.name, spec.log_dir, self.scope)
                 await net.create()
                 self._nets[spec.name] = net
+                self._guard.start()
                 record.update(net.record())
                 argv = [which("nsenter"), f"--net={net.path}", "--", *argv]
         except BaseException:
@@ -426,6 +453,7 @@ class BwrapRuntime(SupervisedRuntime):
             net.adopt(record.get("slirp_pid"), record.get("slirp_ticks"))
             await net.ensure()
             self._nets[box.spec.name] = net
+            self._guard.start()
             box.extra = net.record()
             record.update(box.extra)
             write_json(box.spec.log_dir / "runtime.json", self._record(box))
@@ -437,13 +465,15 @@ class BwrapRuntime(SupervisedRuntime):
             await net.teardown()
 
     async def _close_side_tasks(self) -> None:
+        await self._guard.aclose()
         for net in self._nets.values():
             await net.detach()
 
     # -- shell
     async def exec_argv(self, spec: LaunchSpec, argv: list[str]) -> list[str]:
         """`nsenter` into the running sandbox's namespaces, then (root) `setpriv` to the agent's
-        uid, with cwd /state and the agent's environment; the command joins the cgroup too."""
+        uid, then the sandbox's seccomp filter, with cwd /state and the agent's environment;
+        the command joins the cgroup too."""
         box = self._sandboxes.get(spec.name)
         if box is not None and box.running:
             child, cgroup = box.child_pid, box.cgroup
@@ -465,6 +495,9 @@ class BwrapRuntime(SupervisedRuntime):
         cmd += ["--root", "--"]
         if os.geteuid() == 0:
             cmd += ["/usr/bin/setpriv", *setpriv_args(self._uid(spec)), "--"]
+        program = None if spec.allow_userns else no_userns_filter()
+        if program is not None:  # the same filter bwrap gives the agent
+            cmd += [sys.executable, "-I", "-S", "-c", LOADER, program.hex()]
         cmd += ["/usr/bin/env", "-i", "-C", str(STATE)]
         cmd += [*(f"{k}={v}" for k, v in env.items()), *argv]
         return launcher_argv(cgroup, cmd)

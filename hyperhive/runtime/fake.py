@@ -26,6 +26,7 @@ class FakeAgent:
     pid: int
     started_at: float
     exit_code: int | None = None
+    oom_kills: int = 0  # as the cgroup's counter would say
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -62,6 +63,7 @@ class FakeRuntime(Runtime):
             exit_code=a.exit_code,
             started_at=a.started_at,
             config_rev=a.spec.config_rev,
+            oom_kills=a.oom_kills,
         )
 
     def exit(self, name: str, code: int = 0) -> None:

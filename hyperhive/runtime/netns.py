@@ -6,6 +6,13 @@ provides a user-mode NAT (`tap0`, 10.0.2.100/24, DNS at 10.0.2.3) with
 `--disable-host-loopback`: the host's 127.0.0.1 is unreachable (10.0.2.2 answers "network
 unreachable"). bwrap is then started inside that netns with `--share-net`.
 
+`egress` means "the internet, not this host": slirp4netns connects out from the host's own
+namespace, so without more the agent would reach every service bound to the host's other
+addresses (eth0's, a bridge's). Each egress netns therefore gets a `prohibit` route for every
+address of this host (IPv4 /32 and IPv6 /128, all interfaces), which the agent (no
+capabilities) cannot remove; `HostAddressGuard` keeps them current by re-applying them to every
+egress netns when `ip monitor address` reports a change on the host.
+
 Invariants:
 - slirp4netns runs detached (new session, log in `log_dir/slirp4netns.log`), so the agent keeps
   its network across a daemon restart; its pid is recorded and re-adopted.
@@ -13,12 +20,16 @@ Invariants:
   `MAX_RESTARTS` in `RESTART_WINDOW` seconds, then it logs an error and gives up).
 - `teardown` is idempotent: stops slirp4netns and deletes the netns.
 - Needs root (`ip netns add`); otherwise `create` raises `Unavailable`.
+- The host-address routes are in place before `create` returns (before bwrap starts): a
+  failure to add them is a failure to create the network.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
+import json
 import logging
 import os
 import signal
@@ -85,13 +96,147 @@ async def _kill_strays(path: Path, keep: int | None = None) -> None:
         reap(pid)
 
 
-async def _run(argv: list[str]) -> tuple[int, str]:
+async def _run(argv: list[str], stdin: bytes | None = None) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        *argv,
+        stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
-    out, _ = await proc.communicate()
+    out, _ = await proc.communicate(stdin)
     assert proc.returncode is not None
     return proc.returncode, out.decode(errors="replace").strip()
+
+
+async def host_addresses() -> set[str]:
+    """Every address of this host (all interfaces, both families), as `addr/prefix` host
+    routes; loopback ones too (slirp4netns blocks 127.0.0.1 already; this is belt and braces)."""
+    code, out = await _run([which("ip"), "-j", "addr", "show"])
+    if code != 0:
+        raise Unavailable(f"ip addr show failed: {out}")
+    found: set[str] = set()
+    for iface in json.loads(out or "[]"):
+        for a in iface.get("addr_info", []):
+            local = a.get("local")
+            if not isinstance(local, str):
+                continue
+            with contextlib.suppress(ValueError):
+                addr = ipaddress.ip_address(local.split("%")[0])
+                found.add(f"{addr}/{addr.max_prefixlen}")
+    return found
+
+
+def _host_route(dst: str) -> str | None:
+    with contextlib.suppress(ValueError):
+        net = ipaddress.ip_network(dst, strict=False)
+        if net.prefixlen == net.max_prefixlen:
+            return f"{net.network_address}/{net.max_prefixlen}"
+    return None
+
+
+async def blocked_routes(netns: str) -> set[str]:
+    """The host routes of type `prohibit` in `netns` (both families)."""
+    found: set[str] = set()
+    for family in ("-4", "-6"):
+        code, out = await _run(
+            [which("ip"), family, "-n", netns, "-j", "route", "show", "type", "prohibit"]
+        )
+        if code != 0:
+            continue
+        with contextlib.suppress(ValueError):
+            for route in json.loads(out or "[]"):
+                dst = _host_route(str(route.get("dst", "")))
+                if dst is not None:
+                    found.add(dst)
+    return found
+
+
+async def block_host(netns: str, addresses: set[str]) -> None:
+    """Make the `prohibit` routes in `netns` exactly `addresses`. An IPv4 route that cannot be
+    added is an error; IPv6 ones are best-effort (a netns without IPv6 cannot route it)."""
+    current = await blocked_routes(netns)
+    ip = which("ip")
+    for family, want in (("-4", 4), ("-6", 6)):
+        add = sorted(a for a in addresses - current if ipaddress.ip_network(a).version == want)
+        if add:
+            batch = "".join(f"route replace prohibit {a}\n" for a in add).encode()
+            code, out = await _run([ip, family, "-n", netns, "-force", "-batch", "-"], batch)
+            if code != 0 and want == 4:
+                raise Unavailable(f"cannot block this host's addresses in netns {netns}: {out}")
+            if code != 0:
+                logger.warning(
+                    "netns %s: IPv6 host routes not added: %s",
+                    netns,
+                    out,
+                    extra={"action": "netns_block_v6"},
+                )
+    stale = current - addresses
+    if stale:
+        batch = "".join(f"route del prohibit {a}\n" for a in sorted(stale)).encode()
+        await _run([ip, "-n", netns, "-force", "-batch", "-"], batch)
+
+
+class HostAddressGuard:
+    """Keeps every egress netns's `prohibit` routes equal to this host's addresses: runs
+    `ip -o monitor address` and, after each change it reports, re-applies them everywhere.
+    A named task, restarted (with a pause) if the monitor dies; `aclose` stops it."""
+
+    RETRY = 5.0
+
+    def __init__(self, netns_names: Callable[[], list[str]]) -> None:
+        self._names = netns_names
+        self._task: asyncio.Task[None] | None = None
+        self.applied = 0  # passes done (tests wait on it)
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="netns-host-guard"
+            )
+
+    async def apply(self) -> None:
+        addrs = await host_addresses()
+        for name in self._names():
+            try:
+                await block_host(name, addrs)
+            except Unavailable as exc:
+                logger.error("%s", exc, extra={"action": "netns_block_failed"})
+        self.applied += 1
+
+    async def _run(self) -> None:
+        while True:
+            proc = await asyncio.create_subprocess_exec(
+                which("ip"),
+                "-o",
+                "monitor",
+                "address",
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+            assert proc.stdout is not None
+            try:
+                await self.apply()  # anything that changed before the monitor listened
+                while await proc.stdout.readline():
+                    with contextlib.suppress(TimeoutError):  # a burst of changes: one pass
+                        while await asyncio.wait_for(proc.stdout.readline(), 0.2):
+                            pass
+                    await self.apply()
+            finally:
+                if proc.returncode is None:
+                    proc.kill()
+                await proc.wait()
+            logger.warning(
+                "ip monitor address ended; restarting it", extra={"action": "netns_guard_restart"}
+            )
+            await asyncio.sleep(self.RETRY)
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
 
 
 class EgressNet:
@@ -127,6 +272,7 @@ class EgressNet:
         if code != 0:
             raise Unavailable(f"ip netns add {self.name} failed: {out}")
         try:
+            await block_host(self.name, await host_addresses())  # before anything runs in it
             await self._start_slirp()
         except BaseException:
             await self._delete_netns()
@@ -176,7 +322,10 @@ class EgressNet:
         return True
 
     async def ensure(self) -> None:
-        """After adoption: restart slirp4netns if it is not running (the netns must exist)."""
+        """After adoption: restart slirp4netns if it is not running (the netns must exist);
+        bring the host-address routes up to date."""
+        if self.path.exists():
+            await block_host(self.name, await host_addresses())
         if self.slirp_pid is None:
             if not self.path.exists():
                 raise Unavailable(f"netns {self.name} vanished; restart the agent")

@@ -320,6 +320,7 @@ class Sandbox:
     is_child: bool = True  # ours to reap (False when adopted)
     killed: bool = False
     exit_code: int | None = None
+    oom_kills: int = 0  # last read of the cgroup's OOM-kill counter
     done: asyncio.Event = field(default_factory=asyncio.Event)
     watcher: asyncio.Task[None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -378,6 +379,13 @@ class SupervisedRuntime(Runtime):
             return AgentCgroup(name, parent=parent)
         return AgentCgroup(name, root=self._cgroup_root, parent=parent)
 
+    def _read_oom(self, box: Sandbox) -> int:
+        """The OOM kills in the agent's cgroup so far (the counter dies with the group, so
+        the last value read is kept for an ended sandbox)."""
+        if box.running and box.cgroup.enabled:
+            box.oom_kills = max(box.oom_kills, box.cgroup.memory_events().get("oom_kill", 0))
+        return box.oom_kills
+
     def _status(self, box: Sandbox) -> RuntimeStatus:
         return RuntimeStatus(
             name=box.spec.name,
@@ -386,6 +394,7 @@ class SupervisedRuntime(Runtime):
             exit_code=box.exit_code,
             started_at=box.started_at,
             config_rev=box.spec.config_rev,
+            oom_kills=self._read_oom(box),
         )
 
     def _record(self, box: Sandbox) -> dict[str, Any]:
@@ -520,6 +529,7 @@ class SupervisedRuntime(Runtime):
         exit_file = box.spec.log_dir / "exit.json"
         if read_json(exit_file) is None:
             write_json(exit_file, {"exit_code": code})
+        self._read_oom(box)  # before the group (and its counter) is removed
         try:
             if box.cgroup.enabled and box.cgroup.procs():
                 await box.cgroup.kill_all()  # leftovers (process runtime) die with the agent

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import stat
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -34,10 +36,12 @@ from starlette.responses import JSONResponse, RedirectResponse, Response, Stream
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from hyperhive import safefs
 from hyperhive.errors import BadRequest, HiveError, NotFound, Unavailable
 from hyperhive.harness.web import error_response, read_message_body
 from hyperhive.httpbody import read_body
 from hyperhive.names import validate_name
+from hyperhive.paths import WEB_SOCK
 from hyperhive.web.agent_page import page_response, render_page, static_app
 from hyperhive.web.dashboard.security import Guard
 
@@ -141,10 +145,25 @@ class AgentProxy:
     # -- forwarding ----------------------------------------------------------------------------
 
     async def forward(self, name: str, path: str, request: Request) -> Response:
-        sock = self.hive.paths.web_sock(name)
+        # web/ is the agent's: a link it planted there must not send the operator's request to
+        # another socket. The socket file is opened O_PATH without following, checked, and
+        # connected to through that fd (/proc/self/fd/N), so nothing can swap it in between.
+        try:
+            pfd = safefs.open_under(self.hive.paths.web_dir(name), WEB_SOCK, os.O_PATH)
+        except OSError:
+            raise PageDown(f"{name}'s page is down (no socket at its web/{WEB_SOCK})") from None
+        try:
+            if not stat.S_ISSOCK(os.fstat(pfd).st_mode):
+                raise PageDown(f"{name}'s page is down (web/{WEB_SOCK} is not a socket)")
+            return await self._forward(name, path, request, f"/proc/self/fd/{pfd}")
+        finally:
+            os.close(pfd)
+
+    async def _forward(self, name: str, path: str, request: Request, sock: str) -> Response:
+        """Forward to the harness's socket at `sock` (connected before this returns)."""
         stream = path == "/events/stream"
         client = httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(uds=str(sock), verify=False),
+            transport=httpx.AsyncHTTPTransport(uds=sock, verify=False),
             base_url="http://agent",
             timeout=httpx.Timeout(
                 READ_TIMEOUT, connect=CONNECT_TIMEOUT, read=None if stream else READ_TIMEOUT

@@ -41,6 +41,7 @@ class AgentStatusRow(BaseModel):
     transient: str | None = None
     unread: int | None = None
     web_port: int | None = None  # the agent's page on 127.0.0.1
+    oom_kills: int | None = None  # processes OOM-killed in its sandbox this run (memory limit)
 
 
 class Scope(BaseModel):

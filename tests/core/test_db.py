@@ -126,7 +126,7 @@ async def test_a_foreign_reader_never_creates_side_files(short_tmp: Path) -> Non
     assert [tuple(r) for r in conn.execute("SELECT k, v FROM t")] == [("k", 1)]
     conn.close()
     for side in ("-shm", "-wal"):
-        assert not path.with_name(path.name + side).exists()  # immutable: nothing created
+        assert not path.with_name(path.name + side).exists()  # a private copy: nothing created
 
 
 def _blobs(conn: sqlite3.Connection) -> None:
@@ -176,3 +176,24 @@ async def test_the_wal_shrinks_under_sustained_writes(short_tmp: Path) -> None:
                 break  # cut back while the writes go on
             peak = max(peak, size)
             assert asyncio.get_running_loop().time() < deadline, f"WAL only grew: {peak} bytes"
+
+
+async def test_a_foreign_reader_follows_no_link(short_tmp: Path) -> None:
+    """The agent owns its store's directory: links in place of the store or its side files
+    are never followed (a root reader would write a linked `-shm`, or read a linked file)."""
+    victim = short_tmp / "victim"
+    victim.write_bytes(b"precious" * 100)
+    path = short_tmp / "store.sqlite"
+    async with Database(path, [Migration("0001", _schema)]) as db:
+        await db.write(_insert("k", 1))
+        shm = path.with_name(path.name + "-shm")
+        shm.unlink()
+        shm.symlink_to(victim)  # the owner keeps its mapping; a new reader would open the link
+        conn = connect_foreign_ro(path)
+        assert [tuple(r) for r in conn.execute("SELECT k, v FROM t")] == [("k", 1)]
+        conn.close()
+        assert victim.read_bytes() == b"precious" * 100
+    other = short_tmp / "other.sqlite"
+    other.symlink_to(path)
+    with pytest.raises(sqlite3.OperationalError, match="unable to open"):
+        connect_foreign_ro(other)

@@ -182,3 +182,32 @@ async def test_a_repo_owned_by_an_agent_uid_works(repo: GitRepo) -> None:
     assert head is not None
     assert await repo.resolve_commit(head[:10]) == head
     await repo.tag("proposal/3", head)
+    assert (repo.path / ".git" / "refs" / "tags" / "proposal" / "3").stat().st_uid == 200123
+
+
+async def test_a_linked_refs_dir_never_makes_the_core_write_elsewhere(
+    repo: GitRepo, short_tmp: Path
+) -> None:
+    """The manager controls the repo: `.git/refs/tags` (or a directory below) as a link to a
+    host directory must not make the core (root) create a tag file there."""
+    head = await repo.branch_head()
+    assert head is not None
+    victim = short_tmp / "victim"
+    victim.mkdir()
+    tags = repo.path / ".git" / "refs" / "tags"
+    for sub in tags.iterdir():
+        if sub.is_file():
+            (victim / sub.name).write_text(sub.read_text())
+    subprocess.run(["rm", "-rf", str(tags)], check=True)
+    tags.symlink_to(victim)
+    with pytest.raises(GitError):
+        await repo.tag("proposal/7", head)
+    with pytest.raises(GitError):
+        await repo.tag("deployed/7", head, force=True)
+    assert not (victim / "proposal").exists() and not (victim / "deployed").exists()
+    tags.unlink()
+    tags.mkdir()
+    (tags / "deployed").symlink_to(victim)  # one level further down
+    with pytest.raises(GitError):
+        await repo.tag("deployed/8", head, force=True)
+    assert not (victim / "8").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -326,3 +327,27 @@ async def test_a_config_that_moves_an_agent_outside_launches_nothing(
     assert not world.agents["alice"].running  # the old sandbox was stopped
     assert await inbox_events(fhive, "alice") == []  # no "you were just restarted"
     assert fhive.lifecycle.desired("alice") == "stopped"
+
+
+async def test_oom_kill_inside_a_running_agent_is_reported(
+    fhive: Hive, world: FakeWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A process OOM-killed in the sandbox while the agent keeps running: status says so,
+    a log line with action `oom_kill`, one `container_oom` to the manager."""
+    await fhive.spawn("alice")
+    await fhive.crash_watch.tick()  # seeds
+    await inbox_events(fhive, "manager")
+    world.agents["alice"].oom_kills = 1  # what the cgroup's counter says after an OOM kill
+    with caplog.at_level(logging.WARNING):
+        await fhive.crash_watch.tick()
+        await fhive.crash_watch.tick()
+    events = await inbox_events(fhive, "manager")
+    ooms = [e for e in events if e["event"] == "container_oom"]
+    assert len(ooms) == 1 and ooms[0]["agent"] == "alice" and ooms[0]["oom_kills"] == 1
+    assert ooms[0]["running"] is True
+    assert [r for r in caplog.records if getattr(r, "action", "") == "oom_kill"]
+    rows = {
+        r["name"]: r
+        for r in (await HostClient(fhive.paths.host_sock).call("agent_status"))["agent_statuses"]
+    }
+    assert rows["alice"]["oom_kills"] == 1 and rows["alice"]["running"] is True

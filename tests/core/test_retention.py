@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
+
+import pytest
 
 from hyperhive.clock import iso
 from hyperhive.core.retention import sweep_all
@@ -45,3 +48,28 @@ async def test_sweep_agent_stores(short_tmp: Path) -> None:
     assert ids == list(range(16, 31))
     rows, totals = read_stats(state)
     assert totals["turns"] == 1 and len(rows) == 1
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to hand the store to an agent uid")
+async def test_stats_of_an_agent_store_are_read_as_the_agent(short_tmp: Path) -> None:
+    """`hive stats` as root reads an agent's store in a child running as the agent (root
+    never parses a file the agent crafted); the rows are the same."""
+    state = short_tmp / "agents" / "bob" / "state"
+    state.mkdir(parents=True)
+    now = time.time()
+    async with TurnStats(state) as stats:
+        await stats.record(
+            TurnStatRow(
+                model="haiku",
+                wake_from="x",
+                result_kind="ok",
+                started_at=iso(now),
+                ended_at=iso(now),
+                duration_ms=7,
+            )
+        )
+    os.chmod(short_tmp, 0o700)  # the agent could not even reach its dir by path
+    for p in [state, *state.iterdir()]:
+        os.chown(p, 231777, 231777)
+    rows, totals = read_stats(state)
+    assert totals["turns"] == 1 and rows[0]["duration_ms"] == 7 and rows[0]["model"] == "haiku"

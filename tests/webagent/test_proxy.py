@@ -5,6 +5,7 @@ page rendered by the core, the API forwarded to the harness's `web.sock` (SSE st
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -141,3 +142,28 @@ async def test_the_operators_credentials_never_reach_the_harness(
                 )
             ).json()
     assert "authorization" not in seen and "cookie" not in seen
+
+
+async def test_a_link_in_place_of_the_page_socket_is_not_followed(
+    core_url: str, alice_hive: Hive, short_tmp: Path
+) -> None:
+    """web/ is the agent's: `ln -s <another socket> web/web.sock` must not send the operator's
+    request there (the core opens the socket without following and connects through the fd)."""
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    hits: list[str] = []
+
+    async def other(request: object) -> JSONResponse:
+        hits.append("hit")
+        return JSONResponse({"ok": True})
+
+    target = short_tmp / "other.sock"
+    async with serve_uds(Starlette(routes=[Route("/api/state", other)]), target):
+        link = alice_hive.paths.web_sock("alice")
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(target)
+        async with httpx.AsyncClient(base_url=core_url) as http:
+            resp = await http.get("/agent/alice/api/state")
+    assert resp.status_code == 502 and "not a socket" in resp.json()["error"]
+    assert hits == []
