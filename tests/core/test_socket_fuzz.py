@@ -17,16 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hyperhive.config import HiveConfig
 from hyperhive.core.hive import Hive
 from hyperhive.paths import HivePaths
 from hyperhive.wire.base import HOST_VERBS
 from tests.threaded import hive_in_thread
-
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 EXAMPLES = 400
 TIMEOUT = 30.0

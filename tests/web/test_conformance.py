@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import schemathesis
 
 from hyperhive.config import Dashboard, Defaults, HiveConfig
 from hyperhive.core.hive import Hive
@@ -21,9 +22,6 @@ from hyperhive.paths import HivePaths
 from hyperhive.runtime.fake import FakeWorld
 from tests.threaded import hive_in_thread
 from tests.web.conftest import fake_features
-
-schemathesis = pytest.importorskip("schemathesis")
-hypothesis = pytest.importorskip("hypothesis")
 
 TOKEN = "conformance-token-0123456789"
 EXAMPLES = 15  # per operation and generation mode: seconds, not minutes
