@@ -2,8 +2,9 @@
 it starts fast): `python delivery_client.py SOCKET MODE SEED`.
 
 It loops: recv (a random `max`), print `got <ids>` (flushed: the test's record of what this
-client read), then acknowledges — explicitly with `ack` or implicitly by its next recv, at
-random. MODE `hold`: after the first non-empty batch it prints `holding` and blocks, having
+client read), then handles it (prints `done <ids>`) and only then acknowledges it —
+explicitly with `ack` or implicitly by its next recv, at random: the at-least-once client
+pattern (handle, then ack; a kill in between costs a duplicate, never a loss). MODE `hold`: after the first non-empty batch it prints `holding` and blocks, having
 read the reply but not acknowledged it (the test kills it there). The test SIGKILLs it.
 """
 
@@ -41,8 +42,9 @@ def main() -> None:
             print("holding", flush=True)
             sys.stdin.read()  # blocks until killed
             return
+        print("done", *ids, flush=True)  # handled; acknowledged only now
         if rnd.random() < 0.5:
-            ask({"cmd": "ack"})
+            ask({"cmd": "ack"})  # else the next recv acknowledges them
 
 
 if __name__ == "__main__":
