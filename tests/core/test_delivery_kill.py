@@ -71,6 +71,8 @@ async def _one_client(sock: str, rnd: random.Random, tally: Tally) -> None:
         reader = asyncio.create_task(read_until_holding())
         await asyncio.wait({reader}, timeout=rnd.uniform(0.0, 0.3))
         reader.cancel()
+    if hold:
+        proc.send_signal(signal.SIGSTOP)  # the stop-then-kill
     proc.send_signal(signal.SIGKILL)
     rest, _ = await proc.communicate()
     for line in rest.decode().splitlines():  # what it printed before it died
