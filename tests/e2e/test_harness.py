@@ -110,6 +110,18 @@ async def test_send_wakes_the_other_agent_and_stats_are_exact(make_hive: MakeHiv
     req = next(r for r in sim.requests if r.rule_id == "b1")
     assert "hello bob" in req.latest_user_text
 
+    # each harness acknowledged the message it woke on once its turn ended: delivered, no
+    # lease left on their connections, and no second turn for it
+    async def acknowledged(name: str) -> bool:
+        rows = await hive.broker.recent(name, 10)
+        return all(r.delivered_at is not None for r in rows) and (
+            hive._sockets[name].leases_held() == 0
+        )
+
+    for name in ("alice", "bob"):
+        await eventually(lambda n=name: acknowledged(n), 30, f"{name}'s wake-up acknowledged")
+    assert [r["wake_from"] for r in turns(hive, "bob")].count("alice") == 1
+
 
 async def test_denied_recipient_refused_by_tool_and_core(make_hive: MakeHive) -> None:
     scenario = {
