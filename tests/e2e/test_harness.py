@@ -244,6 +244,36 @@ async def test_cancel_records_a_cancelled_turn(make_hive: MakeHive) -> None:
     )
 
 
+async def test_harness_killed_mid_turn_gets_its_message_again(make_hive: MakeHive) -> None:
+    """The issue #12 loss, end to end: the harness read its wake-up message and was killed
+    while the turn ran. The message was not acknowledged, so the next run gets it again."""
+    scenario = {
+        "rules": [
+            {
+                "id": "slow",
+                "agent": "alice",
+                "when_user_contains": FROM_OP,
+                "chunk_delay_ms": 300,
+                "text": " ".join(f"word{i}" for i in range(200)),
+            },
+        ]
+    }
+    hive, sim = await make_hive(scenario)
+    await hive.spawn("alice")
+    [msg] = await hive.broker.send("operator", "alice", "write a long essay")
+    await eventually(lambda: sim.fired("slow"), 90, "the slow turn to start")
+    await hive.lifecycle.kill_agent("alice")  # SIGKILL, mid-turn
+
+    async def unread_again() -> bool:
+        rows = await hive.broker.recent("alice", 10)
+        row = next(r for r in rows if r.id == msg.id)
+        return row.delivered_at is None and await hive.broker.unread("alice") >= 1
+
+    await eventually(unread_again, 30, "the lease of the killed harness released")
+    await hive.lifecycle.start_agent("alice")
+    await eventually(lambda: sim.fired("slow") >= 2, 90, "the message offered to the new run")
+
+
 ECHO_SERVER = """
 from mcp.server.mcpserver import MCPServer
 server = MCPServer(name="tools")
