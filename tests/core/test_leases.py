@@ -157,3 +157,19 @@ async def test_silent_connection_lease_times_out(quick_hive: Hive) -> None:
         assert late == {"ok": True, "ids": []}
     finally:
         s.close()
+
+
+async def test_answers_match_their_wire_models(hive: Hive) -> None:
+    from hyperhive.wire.agent import LeaseIdsOk, RecvOk, RenewOk
+
+    await _send(hive, "shape")
+    async with AgentClient(str(hive.paths.agent_sock("manager")), retry=NO_RETRY) as mgr:
+        got = await mgr.recv()
+        assert RecvOk.model_validate(got).lease_seconds == 600
+        assert RenewOk.model_validate(await mgr.renew()).held == 1
+        assert LeaseIdsOk.model_validate(await mgr.call("release")).ids
+        again = await mgr.recv()  # the released message, offered again
+        assert RecvOk.model_validate(again).lease_seconds == 600
+        assert LeaseIdsOk.model_validate(await mgr.call("ack")).ids
+        none = await mgr.recv()
+        assert "lease_seconds" not in none and RecvOk.model_validate(none).messages == []
