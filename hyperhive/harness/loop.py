@@ -254,18 +254,7 @@ class Harness:
                     answer = await self._park()
                     if answer is None:
                         continue
-                    msgs = answer["messages"]
-                    if not msgs:
-                        continue
-                    self.unread = answer.get("remaining", 0)
-                    msg = msgs[0]
-                    if msg["id"] in self._handled:
-                        self.bus.publish("note", text=f"message #{msg['id']} again: dropped")
-                        await self._settle(msg["id"], handled=True)
-                        continue
-                    async with self._lease_kept(float(answer.get("lease_seconds") or 0)):
-                        handled = await self.take_turn(msg, answer.get("remaining", 0))
-                    await self._settle(msg["id"], handled)
+                    await self._wake(answer)
             finally:
                 self.set_state("offline")
                 await self.client.aclose()
@@ -284,6 +273,21 @@ class Harness:
             raise
         finally:
             self._recv_task = None  # type: ignore[assignment]
+
+    async def _wake(self, answer: dict[str, Any]) -> None:
+        """Take the turn for the message `answer` (a recv answer) carries, then settle it."""
+        msgs = answer["messages"]
+        if not msgs:
+            return
+        self.unread = answer.get("remaining", 0)
+        msg = msgs[0]
+        if msg["id"] in self._handled:  # offered again after a reconnect dropped our lease
+            self.bus.publish("note", text=f"message #{msg['id']} again: already handled")
+            await self._settle(msg["id"], handled=True)
+            return
+        async with self._lease_kept(float(answer.get("lease_seconds") or 0)):
+            handled = await self.take_turn(msg, answer.get("remaining", 0))
+        await self._settle(msg["id"], handled)
 
     @contextlib.asynccontextmanager
     async def _lease_kept(self, lease_seconds: float) -> AsyncIterator[None]:
