@@ -28,11 +28,14 @@ class Tally:
         self.held: list[int] = []  # read but never acknowledged by a killed `hold` client
         self.kills = 0
         self.hold_kills = 0
+        self.started = 0
         self.killed = asyncio.Event()  # set at every kill (paces the sender)
+        self.killing = True  # False once the kill rounds are over (the sender stops pacing)
 
 
 async def _one_client(sock: str, rnd: random.Random, tally: Tally) -> None:
-    hold = rnd.random() < 0.35
+    hold = tally.started % 3 == 0  # one client in three: killed after reading, before acking
+    tally.started += 1
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         str(CLIENT),
@@ -102,12 +105,15 @@ async def test_recv_clients_killed_at_random_lose_nothing(short_tmp: Path) -> No
                     sent.extend((await c.call("send", to="manager", body=f"m{i}"))["ids"])
                     if i % chunk == chunk - 1:
                         tally.killed.clear()
-                        await tally.killed.wait()
+                        if tally.killing:
+                            await tally.killed.wait()
 
         async def killer() -> None:
             deadline = time.monotonic() + BUDGET
             while time.monotonic() < deadline and (tally.kills < MIN_KILLS or len(sent) < MESSAGES):
                 await _one_client(sock, rnd, tally)
+            tally.killing = False
+            tally.killed.set()
 
         send_task = asyncio.create_task(sender())
         await asyncio.gather(killer(), killer(), send_task)
