@@ -173,3 +173,25 @@ async def test_answers_match_their_wire_models(hive: Hive) -> None:
         assert LeaseIdsOk.model_validate(await mgr.call("ack")).ids
         none = await mgr.recv()
         assert "lease_seconds" not in none and RecvOk.model_validate(none).messages == []
+
+
+async def test_a_connection_holding_a_lease_is_not_idle(
+    paths: HivePaths, hive_config: HiveConfig
+) -> None:
+    """The socket idle timeout closes silent connections, but not one holding a lease (its
+    silence is judged by the lease timeout): a harness in a long turn keeps its message."""
+    from tests.core.test_socket_limits import ask, closed, hive_with, with_sockets
+
+    cfg = with_sockets(hive_config, idle_timeout_seconds=0.3)
+    async with hive_with(paths, cfg) as hive:
+        sock = str(paths.agent_sock("alice"))
+        await hive.broker.send("operator", "alice", "in hand")
+        holder = await asyncio.open_unix_connection(sock)
+        got = await ask(holder, {"cmd": "recv"})
+        [mid] = [m["id"] for m in got["messages"]]  # type: ignore[union-attr]
+        idle = await asyncio.open_unix_connection(sock)  # silent from a later moment on
+        assert (await ask(idle, {"cmd": "whoami"}))["ok"] is True
+        assert await closed(idle[0])  # the idle timeout has passed for both
+        assert (await ask(holder, {"cmd": "ack"}))["ids"] == [mid]
+        holder[1].close()
+        idle[1].close()
