@@ -85,6 +85,13 @@ class Limits(_Strict):
     cpu_percent: int = Field(default=0, ge=0)
 
 
+class Delivery(_Strict):
+    """recv leases (docs/wire.md, "Delivery guarantee"): a batch a client has not acknowledged
+    goes back unread once its connection has been silent this long."""
+
+    lease_seconds: float = Field(default=600.0, gt=0)
+
+
 class ManagerCfg(_Strict):
     name: str = Field(default="manager", pattern=NAME_PATTERN)
 
@@ -98,6 +105,7 @@ class HiveConfig(_Strict):
     retention: Retention = Field(default_factory=Retention)
     limits: Limits = Field(default_factory=Limits)
     manager: ManagerCfg = Field(default_factory=ManagerCfg)
+    delivery: Delivery = Field(default_factory=Delivery)
 
 
 def format_validation_error(source: str, exc: ValidationError) -> str:

@@ -79,16 +79,22 @@ def inbox(ctx: Ctx, limit: int, mark_read: bool, as_json: bool) -> None:
 @json_option
 @pass_ctx
 def recv(ctx: Ctx, as_: str, wait_seconds: float, max_: int, as_json: bool) -> None:
-    """Take unread messages from an agent's inbox, as that agent."""
-    answer = run(_agent_call(ctx, as_, {"cmd": "recv", "wait_seconds": wait_seconds, "max": max_}))
-    emit(
-        answer,
-        as_json,
-        lambda a: (
-            _rows_text(a["messages"])
-            + (f"\n({a['remaining']} more unread)" if a["remaining"] else "")
-        ),
-    )
+    """Take unread messages from an agent's inbox, as that agent (acknowledged once shown)."""
+
+    async def go() -> None:
+        validate_name(as_)
+        async with AgentClient(ctx.paths.agent_sock(as_), retry=NO_RETRY) as client:
+            answer = await client.recv(wait_seconds, max_)
+            emit(answer, as_json, _recv_text)
+            if answer["messages"]:
+                await client.ack()  # after printing: a kill before this re-offers them
+
+    run(go())
+
+
+def _recv_text(a: dict[str, Any]) -> str:
+    more = f"\n({a['remaining']} more unread)" if a["remaining"] else ""
+    return _rows_text(a["messages"]) + more
 
 
 @click.command()

@@ -6,6 +6,8 @@ then raises `Unavailable`; a connection the core closed while idle is replaced b
 next request, with no wait; the number of retries and seconds waited are returned so callers can
 tell a model "the core was unreachable for N s; the request went through". A resent `send` may
 be stored twice (at-least-once), never lost; a resent `recv` loses nothing (its lease went back).
+A recv's messages are delivered only once this connection acknowledges them (`ack`, or the
+next `recv`); closing the client first gives them back.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -141,6 +144,36 @@ class AgentClient:
 
     async def call(self, cmd: str, **fields: Any) -> dict[str, Any]:
         return await self.request({"cmd": cmd, **fields})
+
+    # -- recv leases (docs/wire.md, "Delivery guarantee") --------------------------------------
+    # A recv's messages stay leased to this connection until `ack` (or the next `recv`);
+    # `release` gives them back. A reconnect (retry) drops the connection's leases: the
+    # server re-queues them, so an ack after one finds nothing and the messages come again.
+
+    async def recv(self, wait_seconds: float | None = None, max: int = 8) -> dict[str, Any]:
+        """Take up to `max` unread messages (acknowledging the previous batch)."""
+        body: dict[str, Any] = {"cmd": "recv", "max": max}
+        if wait_seconds:
+            body["wait_seconds"] = wait_seconds
+        return await self.request(body)
+
+    async def ack(self, ids: Iterable[int] | None = None) -> list[int]:
+        """Mark `ids` (None: everything this connection holds) delivered; returns those held."""
+        body: dict[str, Any] = {"cmd": "ack"}
+        if ids is not None:
+            body["ids"] = list(ids)
+        return list((await self.request(body))["ids"])
+
+    async def release(self, ids: Iterable[int] | None = None) -> list[int]:
+        """Give `ids` (None: everything held) back unread; returns those held."""
+        body: dict[str, Any] = {"cmd": "release"}
+        if ids is not None:
+            body["ids"] = list(ids)
+        return list((await self.request(body))["ids"])
+
+    async def renew(self) -> dict[str, Any]:
+        """Keep this connection's leases alive (`held`, `lease_seconds`)."""
+        return await self.request({"cmd": "renew"})
 
 
 __all__ = ["NO_RETRY", "AgentClient", "Answer", "HiveError", "RetryPolicy", "retry_note"]

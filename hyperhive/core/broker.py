@@ -2,10 +2,13 @@
 
 Invariants:
 - A message is stored (committed) before `send` returns; ids are monotonic.
-- `recv` hands out unread messages oldest first. They are *leased* to that recv until the
-  caller either `ack`s (the reply carrying them was written: now marked delivered) or
-  `release`s them (the connection died: they are unread again and waiters wake). Delivery is
-  therefore at-least-once; ids let clients drop duplicates.
+- `recv` hands out unread messages oldest first. They are *leased* until the holder either
+  `ack`s them (the client acknowledged them: now marked delivered) or `release`s them (the
+  reply was not written, the client gave them back, its connection died or went silent past
+  the lease timeout: they are unread again and waiters wake). A lease can be split
+  (`Lease.split`) to settle some of its messages; every message is settled exactly once.
+  Who holds a lease, and when it times out, is the connection's business
+  (`core/leases.py`). Delivery is therefore at-least-once; ids let clients drop duplicates.
 - A parked recv waits on an in-process wake-up (a per-recipient version counter + futures),
   never a poll loop, and wakes the moment a message for it commits.
 - Unread index: per recipient, the broker keeps its unread, unleased messages in memory
@@ -56,6 +59,13 @@ class Lease:
     @property
     def ids(self) -> list[int]:
         return [m.id for m in self.messages]
+
+    def split(self, ids: Collection[int]) -> Lease:
+        """Move the messages `ids` (those this lease holds) into a new, unsettled lease."""
+        assert not self._settled
+        taken = [m for m in self.messages if m.id in ids]
+        self.messages = [m for m in self.messages if m.id not in ids]
+        return Lease(self.recipient, taken, self.remaining)
 
 
 class _Inbox:
@@ -289,7 +299,7 @@ class Broker:
             ib.loadable = False
 
     def ack_soon(self, lease: Lease) -> None:
-        """The reply carrying the lease was written: mark its messages delivered. Every lease
+        """The client acknowledged the lease: mark its messages delivered. Every lease
         acked in one loop pass goes into one write (tracked; `drain` waits for it)."""
         if lease._settled:
             return
@@ -334,15 +344,17 @@ class Broker:
         while self._ack_tasks:
             await asyncio.gather(*list(self._ack_tasks), return_exceptions=True)
 
-    def release(self, lease: Lease) -> None:
-        """The reply could not be written: the messages are unread again."""
+    def release(self, lease: Lease, why: str = "recv reply not written") -> None:
+        """The messages are unread again (the reply was not written, the client gave them
+        back, or its connection died or went silent): waiters wake."""
         if lease._settled:
             return
         lease._settled = True
         if lease.messages:
             self._requeue(lease)
             logger.info(
-                "recv reply not written; %d message(s) re-queued",
+                "%s; %d message(s) re-queued",
+                why,
                 len(lease.messages),
                 extra={"action": "recv_requeued", "agent": lease.recipient},
             )
@@ -369,7 +381,10 @@ class Broker:
         return await self.store.recent(name, limit)
 
     async def unread(self, name: str) -> int:
-        return await self.store.count_undelivered(name)
+        """Messages waiting for `name`: undelivered and not leased to a recv (a batch a client
+        holds unacknowledged is being read, as it was once written before leases were held)."""
+        leased = len(self._inbox(name).leased)
+        return max(await self.store.count_undelivered(name) - leased, 0)
 
     # -- retention --------------------------------------------------------------------------
 

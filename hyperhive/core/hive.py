@@ -24,6 +24,7 @@ from hyperhive.core.broker import Broker
 from hyperhive.core.db import Database
 from hyperhive.core.events import EventHub
 from hyperhive.core.feature import Feature
+from hyperhive.core.leases import ConnectionLeases
 from hyperhive.core.migrations import MIGRATIONS
 from hyperhive.core.policy import AgentConfigs, install_send_policy
 from hyperhive.core.registry import AgentRegistry
@@ -252,6 +253,7 @@ class Hive:
             owner_uid=self.socket_owner(name),
             limits=self.config.sockets,
             agent=name,
+            leases=lambda: ConnectionLeases(self.broker, self.config.delivery.lease_seconds),
         )
         await server.start()
         self._sockets[name] = server

@@ -3,7 +3,8 @@
 Invariants: a handler never crashes its caller's connection or the daemon — any exception
 becomes an error body (`HiveError` → its code; anything else → `internal`, logged with its
 traceback). A handler can ask to be told whether its answer was written (`Reply.on_sent` /
-`on_failed`), which is how recv acknowledges delivery only after the reply left.
+`on_failed`), which is how recv hands its lease to the connection only once the reply left
+(and releases it if it could not be written).
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from hyperhive.errors import HiveError, NotSupported, error_body
 from hyperhive.wire.base import Request, Response, dump_response
+
+if TYPE_CHECKING:
+    from hyperhive.core.leases import ConnectionLeases
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +31,8 @@ class Caller:
 
     name: str
     kind: CallerKind
+    # the recv leases of the connection asking (agent sockets); None elsewhere
+    leases: ConnectionLeases | None = None
 
 
 @dataclass

@@ -18,18 +18,21 @@ A `host.sock` stream whose reader takes no line for `host_stream_stall_seconds` 
 Invariants: a line that is not JSON, not an object, names an unknown verb, has bad fields or is
 longer than 1 MiB gets one error line and the connection (and daemon) carry on; a failure to
 write an answer is reported to the handler (`Reply.on_failed`) so leased messages go back.
+Each agent-socket connection owns its recv leases (`core/leases.py`): every request renews
+them, and the connection's end (EOF, error, server close) releases what it still holds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from hyperhive import safefs
 from hyperhive.config import Sockets
@@ -38,6 +41,9 @@ from hyperhive.core.rpc import Caller, Dispatcher, Reply
 from hyperhive.errors import BadRequest, HiveError, Unavailable, error_body
 from hyperhive.paths import check_socket_path
 from hyperhive.wire.base import MAX_LINE, Request, VerbRegistry, encode_line, parse_request
+
+if TYPE_CHECKING:
+    from hyperhive.core.leases import ConnectionLeases
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +107,9 @@ class _Protocol(asyncio.StreamReaderProtocol):
         super().__init__(reader, cb)
         self.lost = False
         self.parked: asyncio.Task[Any] | None = None
+        # agent sockets: the recv leases this connection holds (`leases.held` > 0: the
+        # connection is not idle, whatever its silence)
+        self.leases: ConnectionLeases | None = None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
@@ -184,6 +193,7 @@ class AgentSocketServer(_UnixServer):
         owner_uid: int | None = None,
         limits: Sockets | None = None,
         agent: str = "",
+        leases: Callable[[], ConnectionLeases] | None = None,
     ) -> None:
         self.limits = limits or Sockets()
         super().__init__(path, self.limits.backlog)
@@ -194,7 +204,13 @@ class AgentSocketServer(_UnixServer):
         self._verbs = verbs
         self._dispatcher = dispatcher
         self._on_connections = on_connections
+        self._new_leases = leases
+        self._leases: set[ConnectionLeases] = set()
         self.connections = 0
+
+    def leases_held(self) -> int:
+        """Messages leased to this socket's live connections and not yet acknowledged."""
+        return sum(book.held for book in self._leases)
 
     async def start(self) -> None:
         await super().start()
@@ -238,12 +254,20 @@ class AgentSocketServer(_UnixServer):
         if self._on_connections:
             self._on_connections(self.connections)
         idle = self.limits.idle_timeout_seconds
+        leases = self._new_leases() if self._new_leases is not None else None
+        if leases is not None:
+            self._leases.add(leases)
+            proto = writer.transport.get_protocol()
+            if isinstance(proto, _Protocol):
+                proto.leases = leases
         try:
             while True:
                 try:
                     async with asyncio.timeout(idle):
                         line = await read_line(reader)
                 except TimeoutError:
+                    if leases is not None and leases.held:
+                        continue  # holding a lease is not idle: its lease timeout judges that
                     logger.debug(
                         "closing %s's connection idle for %.0f s",
                         self.agent,
@@ -261,6 +285,9 @@ class AgentSocketServer(_UnixServer):
                 if not line.strip():
                     continue
                 caller = self._caller()
+                if leases is not None:
+                    leases.touch()  # a request is a sign of life: renew what it holds
+                    caller = dataclasses.replace(caller, leases=leases)
                 try:
                     req = parse_request(line, self._verbs())
                 except HiveError as exc:
@@ -274,6 +301,9 @@ class AgentSocketServer(_UnixServer):
         except asyncio.CancelledError:
             pass
         finally:
+            if leases is not None:
+                leases.close()  # whatever it still holds is unread again
+                self._leases.discard(leases)
             self.connections -= 1
             if self._on_connections:
                 self._on_connections(self.connections)

@@ -1,18 +1,30 @@
-"""Handlers for the verbs every agent speaks on its own socket (send, recv, recent, whoami)."""
+"""Handlers for the verbs every agent speaks on its own socket (send, recv, ack, release,
+renew, recent, whoami, config).
+
+recv's messages stay leased to the asking connection once the reply is written
+(`core/leases.py`); `ack`, the next `recv`, `release`, the connection's end or its lease
+timeout settle them."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hyperhive.core.leases import ConnectionLeases
 from hyperhive.core.records import Message
 from hyperhive.core.rpc import Caller, Reply
+from hyperhive.errors import NotSupported
 from hyperhive.wire.agent import (
+    Ack,
     GetConfig,
     GetConfigOk,
     InboxRow,
+    LeaseIdsOk,
     Recent,
     RecentOk,
     Recv,
+    Release,
+    Renew,
+    RenewOk,
     Send,
     Whoami,
     WhoamiOk,
@@ -65,20 +77,48 @@ def register(hive: Hive) -> None:
 
     @d.handle(Recv)
     async def recv(caller: Caller, req: Recv) -> Reply:
+        leases = caller.leases
+        if leases is not None:
+            leases.ack()  # the next recv acknowledges the previous batch
         lease = await hive.broker.recv(caller.name, req.wait_seconds, req.max)
-        body = {
+        body: dict[str, object] = {
             "ok": True,
             "messages": [row_dict(m) for m in lease.messages],
             "remaining": lease.remaining,
         }
+        if leases is None:  # no connection to hold it: delivered once written (as before)
 
-        async def sent() -> None:
-            # not awaited: the ack group-commits with other writes while this connection
-            # already serves its next request (the lease keeps the ids out of it meanwhile)
-            hive.broker.ack_soon(lease)
+            async def written() -> None:
+                hive.broker.ack_soon(lease)
+
+        else:
+            if lease.messages:
+                body["lease_seconds"] = leases.lease_seconds
+
+            async def written() -> None:
+                leases.add(lease)
 
         # `body` is built without None fields: no `dump_response` copy on the hot path
-        return Reply(body, on_sent=sent, on_failed=lambda: hive.broker.release(lease))
+        return Reply(body, on_sent=written, on_failed=lambda: hive.broker.release(lease))
+
+    def held_by(caller: Caller) -> ConnectionLeases:
+        if caller.leases is None:
+            raise NotSupported("this connection holds no recv leases")
+        return caller.leases
+
+    @d.handle(Ack)
+    async def ack(caller: Caller, req: Ack) -> dict[str, object]:
+        return {"ok": True, "ids": held_by(caller).ack(req.ids)}
+
+    @d.handle(Release)
+    async def release(caller: Caller, req: Release) -> LeaseIdsOk:
+        return LeaseIdsOk(ids=held_by(caller).release(req.ids))
+
+    @d.handle(Renew)
+    async def renew(caller: Caller, req: Renew) -> RenewOk:
+        leases = held_by(caller)
+        leases.touch()
+        return RenewOk(held=leases.held, lease_seconds=leases.lease_seconds)
 
     @d.handle(Recent)
     async def recent(caller: Caller, req: Recent) -> RecentOk:

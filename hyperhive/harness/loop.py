@@ -11,6 +11,12 @@ Invariants:
 - The conversation continues across turns and restarts (`--continue` once a session exists).
 - Graceful stop: a parked recv is abandoned at once (nothing is lost: an unwritten reply
   re-queues its messages); a running turn is allowed to finish.
+- The woken message stays leased to the harness's connection while its turn runs (renewed
+  every `lease_seconds / 4`) and is acknowledged only once the turn has ended — ok or a
+  definitive failure (`_settle`); a stop during a rate-limit wait releases it. A harness that
+  dies mid-turn therefore loses nothing: the core re-offers the message to its next run.
+  Ids it has already handled (a redelivery after a reconnect dropped the lease) are
+  acknowledged without another turn.
 - The agent's config is the core's `config` answer, validated there (`AgentConfig`); the
   harness reads it through `AgentView` and never imports pydantic.
 """
@@ -25,6 +31,8 @@ import logging
 import os
 import sys
 import time
+from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +50,7 @@ from hyperhive.harness.stream import Event, OutcomeKind, StreamLine, TurnOutcome
 logger = logging.getLogger(__name__)
 
 RECV_PARK = 180.0
+HANDLED_MEMORY = 256  # ids of recently handled messages, to drop redeliveries
 QUIET_SUBTYPES = frozenset({"thinking_tokens"})
 
 
@@ -126,6 +135,7 @@ class Harness:
         self.run_dir = opts.state_dir / ".hyperhive"
         self.config_dir = opts.state_dir / ".claude"
         self.last_turn: dict[str, Any] | None = None
+        self._handled: deque[int] = deque(maxlen=HANDLED_MEMORY)
 
     # -- control (used by the web page / signals) --------------------------------------------
 
@@ -244,11 +254,7 @@ class Harness:
                     answer = await self._park()
                     if answer is None:
                         continue
-                    msgs = answer["messages"]
-                    if not msgs:
-                        continue
-                    self.unread = answer.get("remaining", 0)
-                    await self.take_turn(msgs[0], answer.get("remaining", 0))
+                    await self._wake(answer)
             finally:
                 self.set_state("offline")
                 await self.client.aclose()
@@ -268,7 +274,75 @@ class Harness:
         finally:
             self._recv_task = None  # type: ignore[assignment]
 
-    async def take_turn(self, msg: dict[str, Any], remaining: int) -> None:
+    async def _wake(self, answer: dict[str, Any]) -> None:
+        """Take the turn for the message `answer` (a recv answer) carries, then settle it."""
+        msgs = answer["messages"]
+        if not msgs:
+            return
+        self.unread = answer.get("remaining", 0)
+        msg = msgs[0]
+        if msg["id"] in self._handled:  # offered again after a reconnect dropped our lease
+            self.bus.publish("note", text=f"message #{msg['id']} again: already handled")
+            await self._settle(msg["id"], handled=True)
+            return
+        async with self._lease_kept(float(answer.get("lease_seconds") or 0)):
+            handled = await self.take_turn(msg, answer.get("remaining", 0))
+        await self._settle(msg["id"], handled)
+
+    @contextlib.asynccontextmanager
+    async def _lease_kept(self, lease_seconds: float) -> AsyncIterator[None]:
+        """Renew the connection's lease while the body (a turn) runs. The renewal is never
+        cancelled mid-request (that would leave its answer unread on the shared connection):
+        it is told to stop and awaited."""
+        if lease_seconds <= 0:
+            yield
+            return
+        done = asyncio.Event()
+
+        async def renew() -> None:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(done.wait(), lease_seconds / 4)
+                if done.is_set():
+                    return
+                try:
+                    await self.client.renew()
+                except Exception as exc:  # the core is away: the lease is gone anyway
+                    logger.info(
+                        "lease renewal failed: %r",
+                        exc,
+                        extra={"action": "lease_renew_failed", "agent": self.name},
+                    )
+
+        task = asyncio.create_task(renew(), name=f"harness-lease-renew-{self.name}")
+        try:
+            yield
+        finally:
+            done.set()
+            await task
+
+    async def _settle(self, msg_id: int, handled: bool) -> None:
+        """Acknowledge the woken message once its turn ended (or release it, unhandled).
+        A failure here costs a duplicate, never a loss: the core re-offers it."""
+        if handled:
+            self._handled.append(msg_id)
+        try:
+            if handled:
+                await self.client.ack([msg_id])
+            else:
+                await self.client.release([msg_id])
+        except Exception as exc:
+            logger.warning(
+                "could not %s message #%d: %r; it will be offered again",
+                "acknowledge" if handled else "release",
+                msg_id,
+                exc,
+                extra={"action": "ack_failed", "agent": self.name},
+            )
+
+    async def take_turn(self, msg: dict[str, Any], remaining: int) -> bool:
+        """Run the turn for `msg` (retrying after a compaction or a rate limit). True once a
+        turn ended; False if the harness stopped before one could (the message is unused)."""
         prompt = wake_prompt(msg, remaining)
         wake_from = msg["from"]
         compacted = False
@@ -278,16 +352,18 @@ class Harness:
                 compacted = True
                 await self._compact("prompt too long")
                 continue
-            if outcome.kind is OutcomeKind.RATE_LIMITED and not self._stopping.is_set():
+            if outcome.kind is OutcomeKind.RATE_LIMITED:
+                if self._stopping.is_set():
+                    return False
                 self.bus.publish(
                     "note", text=f"rate limited; retrying in {self.opts.rate_limit_wait:g} s"
                 )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), self.opts.rate_limit_wait)
                 if self._stopping.is_set():
-                    return
+                    return False
                 continue
-            return
+            return True
 
     async def _run_cli(self, prompt: str) -> tuple[TurnOutcome, TurnTally, float]:
         self._cancel_requested = False

@@ -63,6 +63,7 @@ def register(server: MCPServer, ctx: ToolContext) -> None:
             return ctx.text("no new messages", answer)
         more = answer.body.get("remaining", 0)
         tail = f"\n({more} more unread)" if more else ""
+        ctx.ack_after_return([r["id"] for r in rows])
         return ctx.text(format_rows(rows) + tail, answer)
 
     @server.tool(

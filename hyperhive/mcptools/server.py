@@ -52,6 +52,7 @@ async def amain(socket: str) -> None:
     try:
         await server.run_stdio_async()
     finally:
+        await ctx.flush_acks()
         await ctx.client.aclose()
 
 

@@ -62,6 +62,48 @@ class Recv(Request):
 class RecvOk(Response):
     messages: list[InboxRow]
     remaining: int
+    # present when `messages` is not empty: the connection holds them until it acknowledges
+    # them (`ack` or its next `recv`); silent this long, it loses them back to the inbox
+    lease_seconds: float | None = None
+
+
+LEASE_IDS_MAX = 1024
+
+
+@verb("agent")
+class Ack(Request):
+    """Acknowledge messages this connection received: they are delivered, never offered
+    again. `ids` omitted = everything this connection holds."""
+
+    cmd: Literal["ack"]
+    ids: list[int] | None = Field(default=None, max_length=LEASE_IDS_MAX)
+
+
+@verb("agent")
+class Release(Request):
+    """Give back messages this connection received but will not handle (now): they are
+    unread again and offered to the next recv. `ids` omitted = everything it holds."""
+
+    cmd: Literal["release"]
+    ids: list[int] | None = Field(default=None, max_length=LEASE_IDS_MAX)
+
+
+class LeaseIdsOk(Response):
+    """The ids of the request that this connection held (now acknowledged or released)."""
+
+    ids: list[int]
+
+
+@verb("agent")
+class Renew(Request):
+    """Keep this connection's leases (any request does; this one does nothing else)."""
+
+    cmd: Literal["renew"]
+
+
+class RenewOk(Response):
+    held: int
+    lease_seconds: float
 
 
 @verb("agent")

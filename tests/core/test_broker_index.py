@@ -114,7 +114,8 @@ async def test_acks_of_one_loop_pass_are_one_write(hive: Hive) -> None:
 async def test_a_half_closed_client_still_gets_its_parked_answer(hive: Hive) -> None:
     """EOF is not a vanished client: a one-shot client may shut its write side after the
     request and wait for the answer (a client that is really gone makes the reply's write
-    fail, which re-queues: test_broker.test_connection_killed_during_recv_redelivers)."""
+    fail, which re-queues: test_broker.test_connection_killed_during_recv_redelivers). Having
+    shut its write side it can never acknowledge, so the message is offered again."""
     await hive.spawn("alice")
     reader, writer = await asyncio.open_unix_connection(str(hive.paths.agent_sock("alice")))
     writer.write(b'{"cmd":"recv","wait_seconds":60}\n')
@@ -124,6 +125,9 @@ async def test_a_half_closed_client_still_gets_its_parked_answer(hive: Hive) -> 
     line = await asyncio.wait_for(reader.readline(), 10)
     writer.close()
     assert json.loads(line)["messages"][0]["body"] == "for you"
+    again = await hive.broker.recv("alice", 10, 8)
+    assert [m.body for m in again.messages] == ["for you"]
+    await hive.broker.ack(again)
     await eventually(lambda: _unread(hive, "alice"), what="ack")
 
 

@@ -66,3 +66,32 @@ def test_second_daemon_on_same_home_is_refused(short_tmp: Path) -> None:
         assert first.proc is not None and first.proc.poll() is None
     finally:
         first.stop()
+
+
+async def test_daemon_kill9_gives_back_unacknowledged_leases_only(short_tmp: Path) -> None:
+    """Leases live in memory: after a kill -9 of the daemon, what a client held without
+    acknowledging is unread again; what it acknowledged (and the core recorded) is not."""
+    daemon = DaemonProcess(short_tmp / "h").start()
+    sock = daemon.paths.agent_sock("manager")
+    try:
+        async with AgentClient(sock, retry=NO_RETRY) as c:
+            ids = [(await c.call("send", to="manager", body=f"b{i}"))["ids"][0] for i in range(5)]
+            first = await c.recv(max=2)
+            assert [m["id"] for m in first["messages"]] == ids[:2]
+            assert await c.ack() == ids[:2]
+
+            async def recorded() -> bool:
+                rows = (await c.call("recent", limit=10))["rows"]
+                return all(r.get("delivered_at") for r in rows if r["id"] in ids[:2])
+
+            await eventually(recorded, 10, "the ack written")
+            held = await c.recv(max=3)
+            assert [m["id"] for m in held["messages"]] == ids[2:]
+            daemon.kill9()  # with the client holding ids[2:] unacknowledged
+        daemon.start()
+        async with AgentClient(sock, retry=NO_RETRY) as c:
+            again = await c.recv(max=32)
+            assert [m["id"] for m in again["messages"]] == ids[2:]
+            assert await c.ack() == ids[2:]
+    finally:
+        daemon.stop()

@@ -110,6 +110,18 @@ async def test_send_wakes_the_other_agent_and_stats_are_exact(make_hive: MakeHiv
     req = next(r for r in sim.requests if r.rule_id == "b1")
     assert "hello bob" in req.latest_user_text
 
+    # each harness acknowledged the message it woke on once its turn ended: delivered, no
+    # lease left on their connections, and no second turn for it
+    async def acknowledged(name: str) -> bool:
+        rows = await hive.broker.recent(name, 10)
+        return all(r.delivered_at is not None for r in rows) and (
+            hive._sockets[name].leases_held() == 0
+        )
+
+    for name in ("alice", "bob"):
+        await eventually(lambda n=name: acknowledged(n), 30, f"{name}'s wake-up acknowledged")
+    assert [r["wake_from"] for r in turns(hive, "bob")].count("alice") == 1
+
 
 async def test_denied_recipient_refused_by_tool_and_core(make_hive: MakeHive) -> None:
     scenario = {
@@ -230,6 +242,36 @@ async def test_cancel_records_a_cancelled_turn(make_hive: MakeHive) -> None:
         10,
         "the stream to be cut",
     )
+
+
+async def test_harness_killed_mid_turn_gets_its_message_again(make_hive: MakeHive) -> None:
+    """The issue #12 loss, end to end: the harness read its wake-up message and was killed
+    while the turn ran. The message was not acknowledged, so the next run gets it again."""
+    scenario = {
+        "rules": [
+            {
+                "id": "slow",
+                "agent": "alice",
+                "when_user_contains": FROM_OP,
+                "chunk_delay_ms": 300,
+                "text": " ".join(f"word{i}" for i in range(200)),
+            },
+        ]
+    }
+    hive, sim = await make_hive(scenario)
+    await hive.spawn("alice")
+    [msg] = await hive.broker.send("operator", "alice", "write a long essay")
+    await eventually(lambda: sim.fired("slow"), 90, "the slow turn to start")
+    await hive.lifecycle.kill_agent("alice")  # SIGKILL, mid-turn
+
+    async def unread_again() -> bool:
+        rows = await hive.broker.recent("alice", 10)
+        row = next(r for r in rows if r.id == msg.id)
+        return row.delivered_at is None and await hive.broker.unread("alice") >= 1
+
+    await eventually(unread_again, 30, "the lease of the killed harness released")
+    await hive.lifecycle.start_agent("alice")
+    await eventually(lambda: sim.fired("slow") >= 2, 90, "the message offered to the new run")
 
 
 ECHO_SERVER = """
