@@ -16,6 +16,12 @@ from typing import Any
 from starlette.requests import Request
 
 from hyperhive.errors import BadRequest, TooLarge
+from hyperhive.wire.framing import BODY_MAX
+
+# bytes of a JSON body that holds a BODY_MAX-character message: `\ud83d\ude00` spells one
+# character in 12 bytes, plus room for the other fields
+JSON_BYTES_PER_CHAR = 12
+SEND_BODY_MAX = JSON_BYTES_PER_CHAR * BODY_MAX + 16 * 1024
 
 
 async def read_body(request: Request, limit: int) -> bytes:

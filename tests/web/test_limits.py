@@ -9,7 +9,7 @@ import asyncio
 from urllib.parse import urlsplit
 
 from hyperhive.core.hive import Hive
-from hyperhive.harness.web import SEND_BODY_MAX
+from hyperhive.httpbody import SEND_BODY_MAX
 from hyperhive.web.dashboard.api import BODY_BYTES_MAX, api_specs
 from tests.web.conftest import DashClient
 from tests.web.test_api import assert_error, fill

@@ -30,8 +30,7 @@ from starlette.routing import Route
 from hyperhive.config import format_validation_error
 from hyperhive.core.logs import MAX_LINES, read_logs
 from hyperhive.errors import BadRequest, Conflict, HiveError, NotFound, NotSupported, error_body
-from hyperhive.harness.web import SEND_BODY_MAX
-from hyperhive.httpbody import parse_json, read_body
+from hyperhive.httpbody import SEND_BODY_MAX, parse_json, read_body
 from hyperhive.names import BROADCAST, NAME_PATTERN, OPERATOR, validate_name
 from hyperhive.web.dashboard.state import build_state
 from hyperhive.web.dashboard.views import build_inbox_views
