@@ -302,8 +302,7 @@ class Harness:
     async def take_turn(self, msg: dict[str, Any], remaining: int) -> None:
         """Run turns on `msg` until one succeeds, the operator cancels, the harness stops or
         the attempts are spent; then `_settle_wake` decides the message's fate."""
-        wake = wake_prompt(msg, remaining)
-        prompt = wake
+        prompt = wake_prompt(msg, remaining)
         retry = self.opts.turn_retry
         attempt, compacted = 0, False
         while True:
@@ -314,7 +313,8 @@ class Harness:
                 attempt -= 1  # compacting and trying again is not a retry of a failure
                 await self._compact("prompt too long")
                 continue
-            if outcome.ok or self._stopping.is_set() or self._operator_cancelled(outcome):
+            dropped = outcome.kind is OutcomeKind.CANCELLED and not self._timed_out
+            if outcome.ok or dropped or self._stopping.is_set():
                 break
             wait = retry.delay(attempt, outcome, timed_out=self._timed_out, hint=self._retry_hint)
             if wait is None:
@@ -326,16 +326,14 @@ class Harness:
             )
             if not await self._wait_to_retry(wait):
                 if not self._stopping.is_set():
+                    dropped = True
                     outcome = TurnOutcome(
                         OutcomeKind.CANCELLED, "cancelled by the operator before the next attempt"
                     )
                 break
             if prompt_recorded(self._session_dir(), prompt):
                 prompt = retry_prompt(outcome.note, attempt + 1, retry.attempts)
-        await self._settle_wake(msg, outcome, attempt)
-
-    def _operator_cancelled(self, outcome: TurnOutcome) -> bool:
-        return outcome.kind is OutcomeKind.CANCELLED and not self._timed_out
+        await self._settle_wake(msg, outcome, attempt, dropped=dropped)
 
     async def _wait_to_retry(self, seconds: float) -> bool:
         """Wait `seconds` before the next attempt; False when a stop or the operator's cancel
@@ -354,14 +352,17 @@ class Harness:
                 task.cancel()
             await asyncio.gather(stop, cancelled, return_exceptions=True)
 
-    async def _settle_wake(self, msg: dict[str, Any], outcome: TurnOutcome, attempts: int) -> None:
+    async def _settle_wake(
+        self, msg: dict[str, Any], outcome: TurnOutcome, attempts: int, *, dropped: bool
+    ) -> None:
         """The one place a wake message's fate is decided, once its turns are over.
 
-        - ok, or cancelled by the operator: the message is done (the lease protocol acks it);
+        - ok, or `dropped` (the operator cancelled it): the message is done (the lease protocol
+          acks it);
         - anything else (failed for good, attempts spent, harness stopping mid-retry): the
           message was not handled; the manager and the operator are told, with its id and
           text, so it is not lost silently (the lease protocol may release it instead)."""
-        if outcome.ok or self._operator_cancelled(outcome):
+        if outcome.ok or dropped:
             return
         why = "the harness is stopping" if self._stopping.is_set() else "giving up"
         logger.warning(
