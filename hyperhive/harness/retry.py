@@ -30,9 +30,11 @@ from urllib.parse import urlsplit
 from hyperhive.harness.stream import OutcomeKind, TurnOutcome
 
 TRANSIENT_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+# a status only where the CLI or `classify` puts one ("API Error: 529 ...", "(HTTP 503)"), so
+# a number in an error's text (`max_tokens: 512`) does not make a bad request look transient
 _TRANSIENT_TEXT = re.compile(
-    r"\b(408|409|429|5\d\d)\b|overloaded|rate[ _-]?limit|unable to connect|connection "
-    r"(error|refused|reset|closed)|econnreset|econnrefused|socket hang up|timed? ?out",
+    r"(api error:|\(http) (408|409|429|5\d\d)\b|overloaded|rate[ _-]?limit|unable to connect|"
+    r"connection (error|refused|reset|closed)|econnreset|econnrefused|socket hang up|timed? ?out",
     re.IGNORECASE,
 )
 _TAIL_BYTES = 1 << 20  # how much of a session file `prompt_recorded` reads from its end

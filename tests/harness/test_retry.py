@@ -38,7 +38,9 @@ CANCELLED = TurnOutcome(OutcomeKind.CANCELLED, "interrupted")
             True,
         ),
         (LIMITED, False, True),
+        (TurnOutcome(OutcomeKind.FAILED, "Service unavailable (HTTP 503)"), False, True),
         (FAILED_401, False, False),
+        (TurnOutcome(OutcomeKind.FAILED, "API Error: 400 max_tokens: 512 > 256"), False, False),
         (TurnOutcome(OutcomeKind.FAILED, "reached the --max-turns limit"), False, False),
         (CANCELLED, False, False),  # the operator's cancel is final
         (CANCELLED, True, True),  # our own turn timeout is not
