@@ -30,6 +30,8 @@ class Defaults(_Strict):
     runtime: RuntimeName | Literal["auto"] = "auto"
     network: NetworkMode | Literal["auto"] = "auto"
     allowed_recipients: list[str] = Field(default_factory=list)
+    # a turn running longer is interrupted and counts as failed (0 = no limit of our own)
+    turn_timeout_seconds: float = Field(default=1800.0, ge=0)
 
 
 class ModelEndpoint(_Strict):
@@ -38,6 +40,15 @@ class ModelEndpoint(_Strict):
     base_url: str = ""
     api_key_file: str = ""
     rate_limit_wait_seconds: float = Field(default=300.0, ge=0)
+    # the CLI's own retries of one request (429, 5xx, 529, connection errors), with backoff
+    # and `retry-after` honoured: CLAUDE_CODE_MAX_RETRIES
+    retries: int = Field(default=4, ge=0, le=50)
+    # a turn that still fails on a transient error is run again, holding its message, up to
+    # this many attempts in all; then the failure is reported to the manager and the operator
+    turn_attempts: int = Field(default=3, ge=1, le=20)
+    # wait before the 2nd attempt (doubling each time; rate limits wait at least
+    # rate_limit_wait_seconds or the endpoint's retry-after, whichever is longer)
+    retry_wait_seconds: float = Field(default=30.0, ge=0)
 
 
 DEFAULT_DASHBOARD_PORT = 7000

@@ -2,19 +2,20 @@
 
 The MCP server in the sandbox checks it to answer the model early; the core checks it again on
 every send (the sandbox is not trusted). Invariants: an empty list allows everyone; the
-manager is always allowed, so an agent is never stranded without an escalation path; a
-whitelist forbids broadcast (`*`).
+manager and the operator are always allowed, so an agent is never stranded without an
+escalation path (its harness reports a turn it could not handle to both); a whitelist forbids
+broadcast (`*`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hyperhive.names import BROADCAST
+from hyperhive.names import BROADCAST, OPERATOR
 
 
 def may_send(to: str, allowed: Sequence[str], manager: str) -> bool:
-    return not allowed or to == manager or (to in allowed and to != BROADCAST)
+    return not allowed or to in (manager, OPERATOR) or (to in allowed and to != BROADCAST)
 
 
 def refusal(sender: str, to: str, allowed: Sequence[str], manager: str) -> str:

@@ -17,3 +17,7 @@ def test_the_refusal_names_who_may_be_messaged_and_the_way_round() -> None:
     text = refusal("alice", "carol", ["bob"], "boss")
     assert "alice may only message bob, boss" in text
     assert "'carol'" in text
+
+
+def test_the_operator_is_always_allowed() -> None:
+    assert may_send("operator", ["bob"], "manager")

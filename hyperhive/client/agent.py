@@ -1,9 +1,11 @@
 """`AgentClient`: one connection to an agent's socket, many requests, with retries.
 
 Invariants: each `request` writes one line and reads exactly one answer line. On a connect or
-I/O failure the client reconnects and resends with backoffs of 2, 4, 8, 16, 30 s (60 s budget),
-then raises `Unavailable`; a connection the core closed while idle is replaced before the
-next request, with no wait; the number of retries and seconds waited are returned so callers can
+I/O failure the client reconnects and resends with backoffs of 2, 4, 8, 16, 30 s (60 s budget
+per outage: measured from the failure to the next successful connect, never counting the time a
+request was parked before it failed), then raises `Unavailable`; a connection the core closed
+while idle is replaced before the next request, with no wait; the number of retries and seconds
+waited are returned so callers can
 tell a model "the core was unreachable for N s; the request went through". A resent `send` may
 be stored twice (at-least-once), never lost; a resent `recv` loses nothing (its lease went back).
 A recv's messages are delivered only once this connection acknowledges them (`ack`, or the
@@ -107,22 +109,37 @@ class AgentClient:
         return body
 
     async def request_answer(self, body: dict[str, Any]) -> Answer:
-        """Send one request; retry on connect/I/O failure. Does not raise on ok:false."""
+        """Send one request; retry on connect/I/O failure. Does not raise on ok:false.
+
+        The budget is spent on outages, not on the time a request legitimately waits for its
+        answer (a `recv` parked for a minute): an outage starts at the failure and ends when a
+        connection is made again; the next outage (a second core restart during one parked
+        `recv`) starts a fresh schedule. `Answer.waited` is the sum of the outages."""
         line = encode_line(body)
         async with self._lock:
             retries = 0
-            started = time.monotonic()
-            delays = list(self.retry.delays)
+            waited = 0.0
+            outage: float | None = None  # monotonic time the current outage began
+            delays: list[float] = []
             while True:
                 try:
+                    if self._writer is None:
+                        await self._connect()
+                        if outage is not None:
+                            waited += time.monotonic() - outage
+                            outage = None
                     answer = await self._roundtrip(line)
-                    return Answer(answer, retries, time.monotonic() - started if retries else 0.0)
+                    return Answer(answer, retries, waited)
                 except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError) as exc:
                     await self.aclose()
-                    waited = time.monotonic() - started
-                    if not delays or waited + delays[0] > self.retry.budget + 1e-9:
+                    now = time.monotonic()
+                    if outage is None:
+                        outage, delays = now, list(self.retry.delays)
+                    down = now - outage
+                    if not delays or down + delays[0] > self.retry.budget + 1e-9:
                         raise Unavailable(
-                            f"hive core unreachable at {self.path} after {retries} retries: {exc}"
+                            f"hive core unreachable at {self.path} after {retries} retries "
+                            f"({down:.0f} s): {exc}"
                         ) from exc
                     delay = delays.pop(0)
                     retries += 1

@@ -195,7 +195,12 @@ class Lifecycle(BaseFeature):
         """How the agent's claude reaches its model: through the core's per-agent model
         socket for an http endpoint (works in every network mode), else directly."""
         ep = self.hive.config.model_endpoint
-        env: dict[str, str] = {"HIVE_RATE_LIMIT_WAIT": str(ep.rate_limit_wait_seconds)}
+        env: dict[str, str] = {
+            "HIVE_RATE_LIMIT_WAIT": str(ep.rate_limit_wait_seconds),
+            "HIVE_MODEL_RETRIES": str(ep.retries),
+            "HIVE_TURN_ATTEMPTS": str(ep.turn_attempts),
+            "HIVE_RETRY_WAIT": str(ep.retry_wait_seconds),
+        }
         base = ep.base_url.replace("{agent}", name)
         if base.startswith("http://"):
             env["HIVE_MODEL_SOCKET"] = "model.sock"  # relative to the agent's socket dir
@@ -228,6 +233,10 @@ class Lifecycle(BaseFeature):
             state,
         ]
         env = {**cfg.env, **self.model_env(name)}
+        timeout = cfg.turn_timeout_seconds
+        if timeout is None:
+            timeout = hive.config.defaults.turn_timeout_seconds
+        env["HIVE_TURN_TIMEOUT"] = str(timeout)
         claude = os.environ.get("HIVE_CLAUDE_BIN")
         if claude:
             env["HIVE_CLAUDE_BIN"] = claude

@@ -5,12 +5,18 @@ Why: sandboxes in `none` or `egress` mode cannot reach host loopback, by design.
 harness tunnels a loopback port inside the sandbox to this socket, so the real CLI reaches the
 configured local model server in every network mode, and only that server. Only `http://`
 endpoints are proxied (a TLS endpoint is reached directly, over the agent's own network).
+
+Invariant: an agent's connection always gets an HTTP answer. When the endpoint cannot be
+reached, the proxy reads the request and answers `502` with Anthropic's error body naming the
+configured endpoint and the cause (the CLI then retries it as a server error, and its note says
+what happened), never a bare close (which the CLI reports as a misleading ECONNRESET).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 from typing import TYPE_CHECKING
@@ -49,6 +55,48 @@ async def splice(
             w.close()
 
 
+_REQUEST_READ = 10.0  # seconds to read a request we are going to refuse
+_BODY_MAX = 64 << 20
+
+
+async def bad_gateway(
+    r: asyncio.StreamReader, w: asyncio.StreamWriter, endpoint: str, cause: str
+) -> None:
+    """Read one HTTP request from `r` (head and `content-length` body) and answer 502 with an
+    Anthropic-shaped error naming `endpoint` and `cause`; then close `w`."""
+    message = f"hive model proxy: cannot reach the model endpoint {endpoint}: {cause}"
+    body = json.dumps(
+        {"type": "error", "error": {"type": "api_error", "message": message}}
+    ).encode()
+    try:
+        async with asyncio.timeout(_REQUEST_READ):
+            head = await r.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = min(int(value.strip() or 0), _BODY_MAX)
+            if length:
+                await r.readexactly(length)
+        w.write(
+            b"HTTP/1.1 502 Bad Gateway\r\ncontent-type: application/json\r\n"
+            + f"content-length: {len(body)}\r\n".encode()
+            + b"connection: close\r\n\r\n"
+            + body
+        )
+        await w.drain()
+    except (
+        OSError,
+        ValueError,
+        TimeoutError,
+        asyncio.IncompleteReadError,
+        asyncio.LimitOverrunError,
+    ):
+        pass  # the agent hung up or sent no request: nothing to answer
+    finally:
+        w.close()
+
+
 class ModelProxy(BaseFeature):
     name = "model_proxy"
 
@@ -60,8 +108,12 @@ class ModelProxy(BaseFeature):
         self.hive = hive
         hive.model_proxy = self
 
+    def endpoint(self, name: str) -> str:
+        """The configured endpoint of agent `name`."""
+        return self.hive.config.model_endpoint.base_url.replace("{agent}", name)
+
     def target(self, name: str) -> tuple[str, int] | None:
-        base = self.hive.config.model_endpoint.base_url.replace("{agent}", name)
+        base = self.endpoint(name)
         if not base.startswith("http://"):
             return None
         parts = urlsplit(base)
@@ -91,7 +143,8 @@ class ModelProxy(BaseFeature):
                     exc,
                     extra={"action": "model_proxy", "agent": name},
                 )
-                w.close()
+                cause = os.strerror(exc.errno) if exc.errno else str(exc) or type(exc).__name__
+                await bad_gateway(r, w, self.endpoint(name), cause)
                 return
             await splice((r, w), upstream)
 

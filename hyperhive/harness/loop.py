@@ -6,8 +6,14 @@ Invariants:
   `compacting`, `idle` between, `offline` before connecting) is authoritative for pages.
 - A turn's every stream-json line is published on the event bus, parsed.
 - Outcomes: ok; failed (note = error text); prompt_too_long → `/compact`, then the turn is
-  retried once; rate_limited → wait `rate_limit_wait` seconds, then retry; no result line →
-  cancelled. Every attempt ends with exactly one `turn_end` and one stats row.
+  retried once; no result line → cancelled; longer than `turn_timeout` → interrupted, cancelled
+  with a note saying so. Every attempt ends with exactly one `turn_end` and one stats row.
+- Model-side failures (`harness/retry.py`): the CLI retries each request itself
+  (`model_retries`); a turn that still fails on a transient error is run again with its wake
+  message held, after a cancellable wait, up to `turn_retry.attempts`; the next attempt never
+  repeats a prompt the session already holds. `_settle_wake` is the one place that decides a
+  wake message's fate: done, or reported to the manager and the operator with its id.
+- Notes name the configured model endpoint, never the in-sandbox tunnel's address.
 - The conversation continues across turns and restarts (`--continue` once a session exists).
 - Graceful stop: a parked recv is abandoned at once (nothing is lost: an unwritten reply
   re-queues its messages); a running turn is allowed to finish.
@@ -44,8 +50,16 @@ from hyperhive.harness.agentview import AgentView
 from hyperhive.harness.claude import ClaudeTurn, run_compact
 from hyperhive.harness.events import EventBus
 from hyperhive.harness.prompt import system_prompt, wake_prompt
+from hyperhive.harness.retry import TurnRetry, prompt_recorded, public_note, retry_prompt
 from hyperhive.harness.stats import TurnStatRow, TurnStats
-from hyperhive.harness.stream import Event, OutcomeKind, StreamLine, TurnOutcome, TurnTally
+from hyperhive.harness.stream import (
+    ApiRetry,
+    Event,
+    OutcomeKind,
+    StreamLine,
+    TurnOutcome,
+    TurnTally,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -60,9 +74,12 @@ class HarnessOptions:
     state_dir: Path
     web_socket: Path | None = None
     claude_bin: Path | None = None
-    base_url: str | None = None
+    base_url: str | None = None  # what the CLI talks to (the tunnel, once main.py set it up)
     api_key: str | None = None
-    rate_limit_wait: float = 300.0
+    endpoint: str | None = None  # the configured model endpoint, as notes should name it
+    model_retries: int = 4  # CLAUDE_CODE_MAX_RETRIES: the CLI's retries of one request
+    turn_retry: TurnRetry = field(default_factory=TurnRetry)
+    turn_timeout: float = 0.0  # seconds; 0 = no limit of our own
     python: str = field(default_factory=lambda: sys.executable)
 
     @classmethod
@@ -71,16 +88,23 @@ class HarnessOptions:
         key = os.environ.get("HIVE_API_KEY") or (
             Path(key_file).read_text().strip() if key_file and Path(key_file).exists() else None
         )
+        env = os.environ
+        base_url = env.get("HIVE_MODEL_BASE_URL") or None
         return cls(
             socket=socket,
             state_dir=state_dir,
             web_socket=web_socket,
-            claude_bin=Path(os.environ["HIVE_CLAUDE_BIN"])
-            if os.environ.get("HIVE_CLAUDE_BIN")
-            else None,
-            base_url=os.environ.get("HIVE_MODEL_BASE_URL") or None,
+            claude_bin=Path(env["HIVE_CLAUDE_BIN"]) if env.get("HIVE_CLAUDE_BIN") else None,
+            base_url=base_url,
             api_key=key,
-            rate_limit_wait=float(os.environ.get("HIVE_RATE_LIMIT_WAIT", "300")),
+            endpoint=base_url,
+            model_retries=int(env.get("HIVE_MODEL_RETRIES", "4")),
+            turn_retry=TurnRetry(
+                attempts=int(env.get("HIVE_TURN_ATTEMPTS", "3")),
+                wait=float(env.get("HIVE_RETRY_WAIT", "30")),
+                rate_limit_wait=float(env.get("HIVE_RATE_LIMIT_WAIT", "300")),
+            ),
+            turn_timeout=float(env.get("HIVE_TURN_TIMEOUT", "0")),
         )
 
 
@@ -129,6 +153,9 @@ class Harness:
         self.unread = 0
         self._turn: ClaudeTurn | None = None
         self._cancel_requested = False
+        self._timed_out = False  # the running/last attempt was stopped by `turn_timeout`
+        self._retry_hint = 0.0  # the CLI's last retry delay in this attempt (retry-after)
+        self._retry_cancel: asyncio.Event | None = None  # set while waiting to retry a turn
         self._compact_requested = False
         self._stopping = asyncio.Event()
         self._idle = asyncio.Event()
@@ -145,7 +172,13 @@ class Harness:
             self.bus.publish("state", state=state)
 
     async def cancel(self) -> bool:
-        """Interrupt the running turn (SIGINT to the CLI). False when no turn is running."""
+        """Interrupt the running turn (SIGINT to the CLI), or end the wait before a failed
+        turn's next attempt. False when neither is under way."""
+        waiting = self._retry_cancel
+        if waiting is not None:
+            waiting.set()
+            self.bus.publish("note", text="cancel requested by the operator: no further attempt")
+            return True
         turn = self._turn
         if turn is None:
             return False
@@ -222,13 +255,12 @@ class Harness:
         )
 
     def _env(self) -> dict[str, str]:
-        local = bool(self.opts.base_url and "127.0.0.1" in self.opts.base_url)
         env = cs.claude_env(
             home=self.opts.state_dir,
             config_dir=self.config_dir,
             base_url=self.opts.base_url,
             api_key=self.opts.api_key,
-            max_retries=0 if local else None,
+            max_retries=self.opts.model_retries,
             inherit=os.environ,
         )
         env.update(self.config.env)
@@ -341,45 +373,158 @@ class Harness:
             )
 
     async def take_turn(self, msg: dict[str, Any], remaining: int) -> bool:
-        """Run the turn for `msg` (retrying after a compaction or a rate limit). True once a
-        turn ended; False if the harness stopped before one could (the message is unused)."""
+        """Run turns on `msg` until one succeeds, the operator cancels, the harness stops or
+        the attempts are spent. True: the message is done (it succeeded, the operator dropped
+        it, or it was given up on and reported by `_settle_wake`) and is acknowledged; False:
+        the harness stopped first, so it is released and offered again on the next run."""
         prompt = wake_prompt(msg, remaining)
-        wake_from = msg["from"]
-        compacted = False
+        retry = self.opts.turn_retry
+        attempt, compacted = 0, False
         while True:
-            outcome = await self._one_turn(prompt, wake_from, msg, remaining)
+            attempt += 1
+            outcome = await self._one_turn(prompt, msg["from"], msg, remaining)
             if outcome.kind is OutcomeKind.PROMPT_TOO_LONG and not compacted:
                 compacted = True
+                attempt -= 1  # compacting and trying again is not a retry of a failure
                 await self._compact("prompt too long")
                 continue
-            if outcome.kind is OutcomeKind.RATE_LIMITED:
+            dropped = outcome.kind is OutcomeKind.CANCELLED and not self._timed_out
+            if outcome.ok or dropped:
+                break
+            if self._stopping.is_set():
+                return False
+            wait = retry.delay(attempt, outcome, timed_out=self._timed_out, hint=self._retry_hint)
+            if wait is None:
+                break
+            self.bus.publish(
+                "note",
+                text=f"turn {outcome.kind} ({outcome.note}); attempt {attempt + 1} of "
+                f"{retry.attempts} in {wait:g} s",
+            )
+            if not await self._wait_to_retry(wait):
                 if self._stopping.is_set():
                     return False
-                self.bus.publish(
-                    "note", text=f"rate limited; retrying in {self.opts.rate_limit_wait:g} s"
+                dropped = True
+                outcome = TurnOutcome(
+                    OutcomeKind.CANCELLED, "cancelled by the operator before the next attempt"
                 )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self.opts.rate_limit_wait)
-                if self._stopping.is_set():
-                    return False
+                break
+            if prompt_recorded(self._session_dir(), prompt):
+                prompt = retry_prompt(outcome.note, attempt + 1, retry.attempts)
+        await self._settle_wake(msg, outcome, attempt, dropped=dropped)
+        return True
+
+    async def _wait_to_retry(self, seconds: float) -> bool:
+        """Wait `seconds` before the next attempt; False when a stop or the operator's cancel
+        ended the wait (the state stays `idle`: nothing runs meanwhile)."""
+        cancel = self._retry_cancel = asyncio.Event()
+        stop = asyncio.ensure_future(self._stopping.wait())
+        cancelled = asyncio.ensure_future(cancel.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {stop, cancelled}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+            return not done
+        finally:
+            self._retry_cancel = None
+            for task in (stop, cancelled):
+                task.cancel()
+            await asyncio.gather(stop, cancelled, return_exceptions=True)
+
+    async def _settle_wake(
+        self, msg: dict[str, Any], outcome: TurnOutcome, attempts: int, *, dropped: bool
+    ) -> None:
+        """The one place a wake message's fate is decided, once its turns are over.
+
+        - ok, or `dropped` (the operator cancelled it): the message is done;
+        - anything else (failed for good, attempts spent): the message was not handled; the
+          manager and the operator are told, with its id and text, so it is not lost silently.
+        Either way the caller then acknowledges it (`_settle`); a harness that stops mid-retry
+        never gets here: it releases the message, which is offered again on its next run."""
+        if outcome.ok or dropped:
+            return
+        why = "giving up"
+        logger.warning(
+            "turn on message %s failed after %d attempt(s), %s: %s",
+            msg.get("id"),
+            attempts,
+            why,
+            outcome.note,
+            extra={"action": "turn_gave_up", "agent": self.name},
+        )
+        self.bus.publish(
+            "note",
+            text=f"message #{msg.get('id')} not handled after {attempts} attempt(s) ({why}); "
+            "reported to the manager and the operator",
+        )
+        await self._report_failure(msg, outcome, attempts)
+
+    async def _report_failure(
+        self, msg: dict[str, Any], outcome: TurnOutcome, attempts: int
+    ) -> None:
+        body = str(msg.get("body", ""))
+        clipped = body if len(body) <= 400 else body[:399] + "…"
+        report = (
+            f"[hive] {self.name} could not handle message #{msg.get('id')} from "
+            f"{msg.get('from')}: {attempts} attempt(s), last one {outcome.kind}: {outcome.note}. "
+            f"The message was not acted on; resend it once the cause is fixed. It read: {clipped}"
+        )
+        for to in dict.fromkeys((self.manager, "operator")):
+            if to == self.name:
                 continue
-            return True
+            try:
+                await asyncio.wait_for(self.client.call("send", to=to, body=report), 30)
+            except Exception as exc:
+                logger.warning(
+                    "could not report the failed turn to %s: %s",
+                    to,
+                    exc,
+                    extra={"action": "turn_report_failed", "agent": self.name},
+                )
+
+    def _session_dir(self) -> Path:
+        return self.config_dir / "projects" / cs.project_dir_name(self.opts.state_dir)
 
     async def _run_cli(self, prompt: str) -> tuple[TurnOutcome, TurnTally, float]:
         self._cancel_requested = False
+        self._timed_out = False
+        self._retry_hint = 0.0
         t0 = time.monotonic()
         async with ClaudeTurn(self._argv(prompt), env=self._env(), cwd=self.opts.state_dir) as turn:
             self._turn = turn
+            timer = None
+            if self.opts.turn_timeout > 0:
+                timer = asyncio.create_task(
+                    self._time_out(turn, self.opts.turn_timeout), name="harness-turn-timeout"
+                )
             try:
                 async for raw, events in turn.lines():
                     if raw.get("subtype") in QUIET_SUBTYPES:
                         continue  # progress counters: not worth a row in the ring or store
                     for ev in events:
+                        if isinstance(ev, ApiRetry):
+                            self._retry_hint = ev.retry_delay_ms / 1000
                         self.bus.publish(event_kind(ev), **event_payload(ev))
                 outcome, tally = await turn.wait()
             finally:
                 self._turn = None
+                if timer is not None:
+                    timer.cancel()
+                    await asyncio.gather(timer, return_exceptions=True)
+        if self._timed_out:
+            outcome = TurnOutcome(
+                OutcomeKind.CANCELLED,
+                f"turn timed out after {self.opts.turn_timeout:g} s (turn_timeout_seconds); "
+                f"the model endpoint {self.opts.endpoint or 'Anthropic API'} may not be answering"
+                + (f"; {outcome.note}" if outcome.note else ""),
+            )
         return outcome, tally, (time.monotonic() - t0) * 1000
+
+    async def _time_out(self, turn: ClaudeTurn, seconds: float) -> None:
+        await asyncio.sleep(seconds)  # a timer: the turn is cut at its deadline
+        self._timed_out = True
+        self.bus.publish("note", text=f"turn timed out after {seconds:g} s; interrupting it")
+        await turn.interrupt()
 
     async def _one_turn(
         self, prompt: str, wake_from: str, msg: dict[str, Any], remaining: int
@@ -399,6 +544,9 @@ class Harness:
         )
         try:
             outcome, tally, cli_ms = await self._run_cli(prompt)
+            outcome = TurnOutcome(
+                outcome.kind, public_note(outcome.note, self.opts.base_url, self.opts.endpoint)
+            )
         except Exception as exc:  # the CLI could not even start
             logger.exception(
                 "turn failed to run", extra={"action": "turn_error", "agent": self.name}

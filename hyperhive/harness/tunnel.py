@@ -13,7 +13,7 @@ import socket
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from hyperhive.core.modelproxy import splice
+from hyperhive.core.modelproxy import bad_gateway, splice
 
 
 class ModelTunnel:
@@ -26,8 +26,9 @@ class ModelTunnel:
         async def on_conn(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
             try:
                 upstream = await asyncio.open_unix_connection(str(self.sock))
-            except OSError:
-                w.close()
+            except OSError as exc:  # the core is down: say so, rather than a bare ECONNRESET
+                cause = exc.strerror or str(exc)
+                await bad_gateway(r, w, f"(the hive core's model socket {self.sock})", cause)
                 return
             await splice((r, w), upstream)
 

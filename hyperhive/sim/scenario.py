@@ -88,6 +88,7 @@ class ErrorSpec(_Strict):
     status: int = Field(ge=400, le=599)
     type: str | None = None  # derived from `status` when absent
     message: str
+    retry_after: float | None = Field(default=None, ge=0)  # the `retry-after` header, seconds
 
     @property
     def error_type(self) -> str:

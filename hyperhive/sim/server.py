@@ -246,7 +246,8 @@ class SimServer:
             return _error(529, "overloaded_error", "hyperhive.sim is shutting down")
         if decision.error is not None:
             self._journal.settle(entry, "complete")
-            return _error(decision.error.status, decision.error.error_type, decision.error.message)
+            err = decision.error
+            return _error(err.status, err.error_type, err.message, err.retry_after)
         assert decision.message is not None  # a Decision holds an error or a message
         if not entry.stream:
             self._journal.settle(entry, "complete")
@@ -344,8 +345,12 @@ def _request_id() -> dict[str, str]:
     return {"request-id": f"req_sim_{uuid.uuid4().hex[:24]}"}
 
 
-def _error(status: int, error_type: str, message: str) -> JSONResponse:
+def _error(
+    status: int, error_type: str, message: str, retry_after: float | None = None
+) -> JSONResponse:
     headers = _request_id()
+    if retry_after is not None:
+        headers["retry-after"] = f"{retry_after:g}"
     return JSONResponse(
         sse.error_json(error_type, message, headers["request-id"]),
         status_code=status,

@@ -38,3 +38,43 @@ async def test_client_gives_up_after_budget(short_tmp: Path) -> None:
 def test_default_schedule_is_2_4_8_16_30() -> None:
     p = RetryPolicy()
     assert p.delays == (2.0, 4.0, 8.0, 16.0, 30.0) and p.budget == 60.0
+
+
+class ParkThenDrop:
+    """A stand-in core: its first `drops` connections read a request, hold it `park` seconds
+    (a parked `recv`) and close (the core restarting); later ones answer."""
+
+    def __init__(self, path: Path, drops: int, park: float) -> None:
+        self.path, self.drops, self.park = path, drops, park
+        self.connections = 0
+
+    async def on_conn(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            await r.readline()
+            if self.connections <= self.drops:
+                await asyncio.sleep(self.park)  # the scripted park, not a wait for something
+                return
+            w.write(b'{"ok": true, "messages": []}\n')
+            await w.drain()
+            await r.readline()
+        finally:
+            w.close()
+
+
+@pytest.mark.parametrize("outages", [1, 2])
+async def test_parked_time_is_not_counted_as_outage(short_tmp: Path, outages: int) -> None:
+    """A recv parked longer than the whole retry budget, then cut by a core restart (once, or
+    twice within one call), goes through: the budget is spent on the outage, not the park, and
+    the note reports the outage."""
+    core = ParkThenDrop(short_tmp / "c.sock", drops=outages, park=0.8)
+    server = await asyncio.start_unix_server(core.on_conn, path=str(core.path))
+    try:
+        policy = RetryPolicy((0.05, 0.1, 0.2), 0.5)
+        async with AgentClient(core.path, retry=policy) as c:
+            answer = await c.request_answer({"cmd": "recv", "wait_seconds": 180})
+    finally:
+        server.close()
+    assert answer.body["ok"] is True
+    assert answer.retries == outages and core.connections == outages + 1
+    assert answer.waited < core.park  # the outages, without the parks

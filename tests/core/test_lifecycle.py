@@ -351,3 +351,16 @@ async def test_oom_kill_inside_a_running_agent_is_reported(
         for r in (await HostClient(fhive.paths.host_sock).call("agent_status"))["agent_statuses"]
     }
     assert rows["alice"]["oom_kills"] == 1 and rows["alice"]["running"] is True
+
+
+async def test_spec_carries_the_model_failure_settings(fhive: Hive, world: FakeWorld) -> None:
+    """Retries, attempts and the turn timeout reach the harness; agent.toml's
+    turn_timeout_seconds overrides the hive default."""
+    await fhive.spawn("alice")
+    env = world.agents["alice"].spec.env
+    assert env["HIVE_MODEL_RETRIES"] == "4" and env["HIVE_TURN_ATTEMPTS"] == "3"
+    assert env["HIVE_RETRY_WAIT"] == "30.0" and env["HIVE_TURN_TIMEOUT"] == "1800.0"
+    applied = fhive.paths.applied_dir("alice") / "agent.toml"
+    applied.write_text("turn_timeout_seconds = 90\n" + applied.read_text())  # top level
+    fhive.agent_configs.invalidate("alice")
+    assert fhive.lifecycle.spec("alice").env["HIVE_TURN_TIMEOUT"] == "90.0"

@@ -34,12 +34,20 @@ async def make_hive(short_tmp: Path) -> AsyncIterator[MakeHive]:
     hives: list[Hive] = []
 
     async def make(scenario: dict[str, Any], **cfg: Any) -> tuple[Hive, SimServer]:
+        """`endpoint={...}` and `defaults={...}` override `model_endpoint` and `defaults` keys."""
         sim = await stack.enter_async_context(SimServer(Scenario.model_validate(scenario)))
+        endpoint = {
+            "base_url": f"{sim.base_url}/a/{{agent}}",
+            "rate_limit_wait_seconds": 1,
+            **cfg.pop("endpoint", {}),
+        }
         config = HiveConfig(
-            defaults=Defaults(runtime=cfg.pop("runtime", e2e_runtime()), network="none"),
-            model_endpoint=ModelEndpoint(
-                base_url=f"{sim.base_url}/a/{{agent}}", rate_limit_wait_seconds=1
+            defaults=Defaults(
+                runtime=cfg.pop("runtime", e2e_runtime()),
+                network="none",
+                **cfg.pop("defaults", {}),
             ),
+            model_endpoint=ModelEndpoint(**endpoint),
             **cfg,
         )
         hive = await stack.enter_async_context(Hive(HivePaths(short_tmp / "h"), config))
