@@ -26,6 +26,12 @@ Invariants:
   comes right after a PASSIVE pass (little left to copy) and gives up after
   `CHECKPOINT_BUSY_MS` if a reader is in the way (the next tick tries again).
   `journal_size_limit` also cuts the file back whenever SQLite restarts the WAL.
+- The writer and checkpoint tasks are owned (and closed) here but watched by the daemon's
+  `Supervisor` when one is given: a writer that dies fails every pending and later write with
+  `Unavailable` (none hangs) and stops the daemon. The checkpoint connection is opened before
+  `open` returns and closed only after its task has finished (a stop, never a cancel mid-call),
+  so no connection outlives `aclose` (a late one would re-create the `-shm` a foreign reader
+  must not see).
 """
 
 from __future__ import annotations
@@ -37,10 +43,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from hyperhive import safefs
 from hyperhive.errors import Unavailable
+
+if TYPE_CHECKING:
+    from hyperhive.core.tasks import Supervisor
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -196,13 +205,18 @@ class Database:
         *,
         checkpoint_interval: float = CHECKPOINT_INTERVAL,
         wal_limit_bytes: int = WAL_LIMIT_BYTES,
+        tasks: Supervisor | None = None,
     ) -> None:
         self.path = path
         self.checkpoint_interval = checkpoint_interval
         self.wal_limit_bytes = wal_limit_bytes
         self._migrations = list(migrations)
+        self._tasks = tasks
         self._pending: list[_Job] = []
         self._wake = asyncio.Event()
+        self._stop_checkpoints = asyncio.Event()
+        self._cconn: sqlite3.Connection | None = None
+        self._dead: BaseException | None = None
         self._writer_task: asyncio.Task[None] | None = None
         self._checkpoint_task: asyncio.Task[None] | None = None
         self._commits = 0
@@ -242,10 +256,14 @@ class Database:
         # commit never stalls on copying the WAL back into the database file
         conn.execute("PRAGMA wal_autocheckpoint = 0")
         conn.execute(f"PRAGMA journal_size_limit = {int(self.wal_limit_bytes)}")
+        self._cconn = await asyncio.to_thread(self._checkpoint_connection)
         self._writer_task = asyncio.create_task(self._writer_main(), name="hive-db-writer")
         self._checkpoint_task = asyncio.create_task(
-            self._checkpoint_main(), name="hive-db-checkpoint"
+            self._checkpoint_main(self._cconn), name="hive-db-checkpoint"
         )
+        if self._tasks is not None:
+            self._tasks.watch(self._writer_task)
+            self._tasks.watch(self._checkpoint_task)
         if self.applied_migrations:
             logger.info(
                 "migrated %s: %s",
@@ -259,30 +277,46 @@ class Database:
             return
         self._closed = True
         if self._checkpoint_task is not None:
-            self._checkpoint_task.cancel()
+            # a stop, not a cancel: a checkpoint running on its thread finishes first, and
+            # only then is its connection closed
+            self._stop_checkpoints.set()
             await asyncio.gather(self._checkpoint_task, return_exceptions=True)
         if self._writer_task is not None:
             self._wake.set()
-            await self._writer_task  # finishes what is queued, then exits
-        for conn in (self._rconn, self._wconn):
+            # finishes what is queued, then exits (its error, if it died, is the supervisor's)
+            await asyncio.gather(self._writer_task, return_exceptions=True)
+        for conn in (self._rconn, self._wconn, self._cconn):
             if conn is not None:
                 conn.close()
-        self._rconn = self._wconn = None
+        self._rconn = self._wconn = self._cconn = None
 
     # -- checkpoints --------------------------------------------------------------------------
 
-    async def _checkpoint_main(self) -> None:
-        conn = await asyncio.to_thread(_connect, self.path, readonly=False)
+    def _checkpoint_connection(self) -> sqlite3.Connection:
+        conn = _connect(self.path, readonly=False)
         conn.execute(f"PRAGMA busy_timeout = {CHECKPOINT_BUSY_MS}")
         conn.execute(f"PRAGMA journal_size_limit = {int(self.wal_limit_bytes)}")
+        return conn
+
+    async def _checkpoint_main(self, conn: sqlite3.Connection) -> None:
         seen = 0
-        try:
-            while True:
-                await asyncio.sleep(self.checkpoint_interval)
-                await self._checkpoint_tick(conn, busy=self._commits != seen)
-                seen = self._commits
-        finally:
-            await asyncio.to_thread(conn.close)
+        while not self._stop_checkpoints.is_set():
+            try:
+                await asyncio.wait_for(self._stop_checkpoints.wait(), self.checkpoint_interval)
+            except TimeoutError:
+                pass
+            commits = self._commits
+            try:
+                await self._checkpoint_tick(conn, busy=commits != seen)
+            except sqlite3.OperationalError as exc:  # a busy moment: the next tick retries
+                logger.warning(
+                    "checkpoint of %s failed: %s",
+                    self.path.name,
+                    exc,
+                    extra={"action": "db_checkpoint_failed"},
+                )
+                continue
+            seen = commits
 
     async def _checkpoint_tick(self, conn: sqlite3.Connection, *, busy: bool) -> None:
         """The checkpoint policy (module docstring): PASSIVE after commits, TRUNCATE when
@@ -303,6 +337,31 @@ class Database:
     # -- writer -------------------------------------------------------------------------------
 
     async def _writer_main(self) -> None:
+        try:
+            await self._write_loop()
+        except BaseException as exc:
+            # the connection broke (or the task was cancelled from outside): no write may
+            # wait for a writer that is gone
+            self._dead = exc
+            self._fail_pending(exc)
+            if not isinstance(exc, asyncio.CancelledError):
+                logger.error(
+                    "database writer of %s died: %r",
+                    self.path.name,
+                    exc,
+                    extra={"action": "db_writer_died"},
+                )
+            raise
+
+    def _fail_pending(self, cause: BaseException) -> None:
+        pending, self._pending = self._pending, []
+        for _, fut, _ in pending:
+            if not fut.done():
+                err = Unavailable(f"database writer of {self.path.name} died: {cause!r}")
+                err.__cause__ = cause
+                fut.set_exception(err)
+
+    async def _write_loop(self) -> None:
         assert self._wconn is not None
         while True:
             await self._wake.wait()
@@ -312,7 +371,11 @@ class Database:
             self._wake.clear()
             while self._pending:
                 batch, self._pending = self._pending, []
-                self._run_batch(self._wconn, batch)
+                try:
+                    self._run_batch(self._wconn, batch)
+                except BaseException:
+                    self._pending = batch + self._pending  # failed below, with the rest
+                    raise
                 self._commits += 1
             if self._closed:
                 return
@@ -369,6 +432,8 @@ class Database:
         `on_commit(value)` runs synchronously right after a successful COMMIT."""
         if self._closed:
             raise Unavailable("database is closed")
+        if self._dead is not None:
+            raise Unavailable(f"database writer of {self.path.name} died: {self._dead!r}")
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._pending.append((fn, fut, on_commit))
         self._wake.set()

@@ -139,7 +139,7 @@ class Hive:
         self._group = secure_home(self.paths.home, self.config.access.group)
         self._take_lock()
         self.paths.shared_dir.chmod(0o1777)  # /shared: every agent uid writes, sticky like /tmp
-        self.db = Database(self.paths.db_file, MIGRATIONS)
+        self.db = Database(self.paths.db_file, MIGRATIONS, tasks=self.tasks)
         await self.db.open()
         self._started.append(self.db)
         self.registry = AgentRegistry(SqliteAgentStore(self.db), self.hub)

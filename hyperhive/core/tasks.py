@@ -81,6 +81,32 @@ class Supervisor:
         if not task.cancelled() and task.exception() is not None:
             pass  # already logged by the runner
 
+    def watch(self, task: asyncio.Task[Any], *, critical: bool = True) -> None:
+        """Supervise a task another resource owns and closes itself (the database's writer
+        and checkpoint tasks, which must outlive `aclose`'s cancel-everything so the last
+        writes of a shutdown still commit): if it ends with an error while the daemon is not
+        closing, log it and, when `critical`, mark the supervisor failed."""
+        name = task.get_name()
+
+        def done(t: asyncio.Task[Any]) -> None:
+            if t.cancelled():
+                return
+            exc = t.exception()
+            if exc is None or self._closing:
+                return
+            logger.error(
+                "task %s died: %r",
+                name,
+                exc,
+                exc_info=exc,
+                extra={"action": "task_died", "task": name},
+            )
+            if critical and self.failure is None:
+                self.failure = exc
+                self.failed.set()
+
+        task.add_done_callback(done)
+
     def names(self) -> list[str]:
         return sorted(self._tasks)
 

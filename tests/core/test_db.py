@@ -5,6 +5,7 @@ jobs only, before their callers resume. Real sqlite files."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,9 @@ from pathlib import Path
 import pytest
 
 from hyperhive.core.db import Database, Migration, connect_foreign_ro
+from hyperhive.core.hive import Hive
+from hyperhive.core.tasks import Supervisor
+from hyperhive.errors import Unavailable
 from tests.waiting import eventually
 
 
@@ -197,3 +201,58 @@ async def test_a_foreign_reader_follows_no_link(short_tmp: Path) -> None:
     other.symlink_to(path)
     with pytest.raises(sqlite3.OperationalError, match="unable to open"):
         connect_foreign_ro(other)
+
+
+def _open_files() -> list[str]:
+    targets = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            targets.append(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:  # the listing's own fd, closed by now
+            continue
+    return targets
+
+
+def _break_connection(conn: sqlite3.Connection) -> None:
+    conn.close()  # the writer's connection is gone: its next statement raises
+
+
+async def test_a_dead_writer_fails_every_pending_write_and_tells_the_supervisor(
+    short_tmp: Path,
+) -> None:
+    async with Supervisor("t") as tasks:
+        db = Database(short_tmp / "w.sqlite", [Migration("0001", _schema)], tasks=tasks)
+        async with db:
+            await db.write(_insert("a", 1))
+            breaking = asyncio.ensure_future(db.write(_break_connection))
+            queued = asyncio.ensure_future(db.write(_insert("b", 2)))
+            # wait_for guards against the old hang; it is not a timing assertion
+            done = await asyncio.wait_for(
+                asyncio.gather(breaking, queued, return_exceptions=True), 30
+            )
+            assert all(isinstance(r, Unavailable) for r in done), done
+            with pytest.raises(Unavailable):
+                await asyncio.wait_for(db.write(_insert("c", 3)), 30)
+            await asyncio.wait_for(tasks.failed.wait(), 30)
+            assert tasks.failure is not None
+
+
+async def test_close_leaves_no_connection_behind(short_tmp: Path) -> None:
+    """The checkpoint connection was opened on a thread the close could cancel mid-way: the
+    thread then opened it after `aclose` and nobody closed it (a `-shm` reappeared)."""
+    path = short_tmp / "c.sqlite"
+    for i in range(10):
+        async with Database(path, [Migration("0001", _schema)]) as db:
+            await db.write(_insert(f"k{i}", i))
+    await asyncio.get_running_loop().shutdown_default_executor()  # every thread has finished
+    held = [t for t in _open_files() if t.startswith(str(path))]
+    assert held == []
+    for side in ("-shm", "-wal"):
+        assert not path.with_name(path.name + side).exists()
+
+
+async def test_the_daemon_stops_when_its_database_writer_dies(hive: Hive) -> None:
+    with pytest.raises(Unavailable):
+        await asyncio.wait_for(hive.db.write(_break_connection), 30)
+    with pytest.raises(Unavailable, match="critical task died"):
+        await asyncio.wait_for(hive.wait_closed(), 30)
