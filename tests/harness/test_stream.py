@@ -1,8 +1,11 @@
-"""Parsing the real CLI captures in /work/shared/reference/claude-code-samples/."""
+"""Parsing the real CLI captures in `shared/reference/claude-code-samples/`, found beside the
+repository (the checkout's parent, or any ancestor for a worktree nested deeper; in CI a copy
+of shared/ sits beside the clone). `HIVE_REFERENCE_SAMPLES` names the folder explicitly."""
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +39,19 @@ from hyperhive.harness.stream import (
     parse_stream_line,
 )
 
-SAMPLES = Path("/work/shared/reference/claude-code-samples")
+def _find_samples() -> Path:
+    explicit = os.environ.get("HIVE_REFERENCE_SAMPLES")
+    if explicit:
+        return Path(explicit)
+    repo = Path(__file__).resolve().parents[2]
+    for parent in repo.parents:
+        candidate = parent / "shared" / "reference" / "claude-code-samples"
+        if candidate.is_dir():
+            return candidate
+    return repo.parent / "shared" / "reference" / "claude-code-samples"
+
+
+SAMPLES = _find_samples()
 ALL_SAMPLES = sorted(SAMPLES.glob("*.jsonl")) if SAMPLES.is_dir() else []
 needs_samples = pytest.mark.skipif(not ALL_SAMPLES, reason="reference samples not present")
 
