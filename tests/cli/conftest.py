@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon import DaemonProcess
+from tests.support.daemon import DaemonProcess
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon import DaemonProcess, hive_cli
+from tests.support.daemon import DaemonProcess, hive_cli
 
 hive = hive_cli
 

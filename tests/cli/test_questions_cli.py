@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.daemon import DaemonProcess, hive_cli
+from tests.support.daemon import DaemonProcess, hive_cli
 
 hive = hive_cli
 

@@ -9,7 +9,7 @@ import pytest
 
 from hyperhive.client.agent import AgentClient, RetryPolicy, retry_note
 from hyperhive.errors import Unavailable
-from tests.daemon import DaemonProcess
+from tests.support.daemon import DaemonProcess
 
 
 async def test_client_survives_daemon_restart(short_tmp: Path) -> None:

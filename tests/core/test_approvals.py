@@ -20,7 +20,7 @@ from hyperhive.config import Defaults, HiveConfig
 from hyperhive.core.hive import Hive
 from hyperhive.errors import BadRequest, Conflict, Forbidden, HiveError, NotFound
 from hyperhive.paths import HivePaths
-from tests.core.test_gitrepo import commit, git
+from tests.support.git import commit, git
 
 
 class RecordingLifecycle:
@@ -421,7 +421,7 @@ async def test_revive_reuses_the_kept_repo_and_applied_config(
 
 
 async def test_manager_tools_over_mcp(hive: Hive, lc: RecordingLifecycle) -> None:
-    from tests.mcptools.test_threads_tools import call, mcp_session
+    from tests.support.mcp import call, mcp_session
 
     await register(hive, "alice")
     async with mcp_session(hive, "alice") as s:
@@ -447,7 +447,7 @@ async def test_manager_tools_over_mcp(hive: Hive, lc: RecordingLifecycle) -> Non
 @pytest.fixture
 async def real_hive(paths: HivePaths) -> AsyncIterator[Hive]:
     from hyperhive.runtime.fake import FakeWorld
-    from tests.core.test_lifecycle import features
+    from tests.support.lifecycle import features
 
     world = FakeWorld()
     cfg = HiveConfig(defaults=Defaults(runtime="fake"))

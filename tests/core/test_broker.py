@@ -13,7 +13,7 @@ from hyperhive.client.agent import NO_RETRY, AgentClient
 from hyperhive.client.host import HostClient
 from hyperhive.core.hive import Hive
 from hyperhive.errors import NotFound
-from tests.waiting import eventually
+from tests.support.waiting import eventually
 
 
 async def test_send_recv_roundtrip(hive: Hive) -> None:

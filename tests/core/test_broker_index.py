@@ -12,7 +12,7 @@ import pytest
 from hyperhive.core import broker as broker_mod
 from hyperhive.core.hive import Hive
 from hyperhive.names import OPERATOR
-from tests.waiting import eventually
+from tests.support.waiting import eventually
 
 
 async def _bodies(hive: Hive, name: str, n: int = 32) -> list[str]:

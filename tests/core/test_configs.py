@@ -12,7 +12,7 @@ from hyperhive.client.host import HostClient
 from hyperhive.core.configs import KEEP_REVS, ConfigRepos
 from hyperhive.core.hive import Hive
 from hyperhive.errors import ConfigError, Conflict, NotFound
-from tests.core.test_gitrepo import commit, git
+from tests.support.git import commit, git
 
 
 def configs(hive: Hive) -> ConfigRepos:

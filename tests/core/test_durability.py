@@ -8,8 +8,8 @@ from pathlib import Path
 
 from hyperhive.client.agent import NO_RETRY, AgentClient
 from hyperhive.errors import HiveError
-from tests.daemon import DaemonProcess
-from tests.waiting import eventually
+from tests.support.daemon import DaemonProcess
+from tests.support.waiting import eventually
 
 
 async def test_kill9_during_burst_loses_no_acknowledged_message(short_tmp: Path) -> None:

@@ -4,43 +4,13 @@ config, attributes, symlinks, a foreign owner) never making the core run or read
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from hyperhive.core.gitrepo import CORE_EMAIL, CORE_NAME, GitError, GitRepo
 from hyperhive.errors import BadRequest, NotFound
-
-
-def git(repo: Path, *args: str, who: str = "manager") -> str:
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(repo.parent),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": "/dev/null",
-        "GIT_AUTHOR_NAME": who,
-        "GIT_AUTHOR_EMAIL": f"{who}@hyperhive",
-        "GIT_COMMITTER_NAME": who,
-        "GIT_COMMITTER_EMAIL": f"{who}@hyperhive",
-    }
-    out = subprocess.run(
-        ["git", "-c", f"safe.directory={repo}", "-C", str(repo), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return out.stdout.strip()
-
-
-def commit(repo: Path, files: dict[str, str], message: str = "change") -> str:
-    for rel, text in files.items():
-        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
-        (repo / rel).write_text(text)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", message)
-    return git(repo, "rev-parse", "HEAD")
+from tests.support.git import commit, git
 
 
 @pytest.fixture

@@ -14,30 +14,12 @@ import pytest
 from hyperhive.client.agent import NO_RETRY, AgentClient
 from hyperhive.client.host import HostClient
 from hyperhive.config import Defaults, HiveConfig
-from hyperhive.core.crashwatch import CrashWatch
-from hyperhive.core.features import default_features
 from hyperhive.core.hive import Hive
-from hyperhive.core.lifecycle import Lifecycle
 from hyperhive.errors import Conflict, Forbidden, NotFound
 from hyperhive.paths import HivePaths
 from hyperhive.runtime.fake import FakeRuntime, FakeWorld
-from tests.waiting import eventually
-
-
-def features(world: FakeWorld, runtimes: list[FakeRuntime]) -> list[Any]:
-    def factory(name: str) -> FakeRuntime:
-        rt = FakeRuntime(world)
-        runtimes.append(rt)
-        return rt
-
-    out: list[Any] = []
-    for f in default_features():
-        if isinstance(f, Lifecycle):
-            f = Lifecycle(runtime_factory=factory)
-        elif isinstance(f, CrashWatch):
-            f = CrashWatch(interval=3600)  # ticks only when poked: deterministic
-        out.append(f)
-    return out
+from tests.support.lifecycle import features
+from tests.support.waiting import eventually
 
 
 @pytest.fixture

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import time
-from collections.abc import Callable
 
 import pytest
 
@@ -18,17 +15,11 @@ from hyperhive.core.threads import CancelOutcome
 from hyperhive.errors import BadRequest, NotFound, NotSupported
 from hyperhive.paths import HivePaths
 from hyperhive.wire.threads import ThreadView
+from tests.support.waiting import eventually
 
 
 def agent(hive: Hive, name: str) -> AgentClient:
     return AgentClient(hive.paths.agent_sock(name), retry=NO_RETRY)
-
-
-async def until(pred: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
 
 
 async def status_of(hive: Hive, name: str) -> dict[str, object]:
@@ -126,7 +117,7 @@ async def test_set_status_shows_while_running_and_omits_otherwise(hive: Hive) ->
         with pytest.raises(BadRequest, match="keep it to 200"):
             await alice.call("set_status", text="x" * 201)
         assert (await status_of(hive, "alice"))["status_text"] == "reviewing the PR"
-    await until(lambda: hive.connections("alice") == 0)
+    await eventually(lambda: hive.connections("alice") == 0)
     row = await status_of(hive, "alice")  # set, but not running: omitted
     assert row["running"] is False and "status_text" not in row and "status_set_at" not in row
     async with agent(hive, "alice") as alice:

@@ -10,7 +10,7 @@ import pytest
 
 from hyperhive.runtime.select import sandbox_support
 from tests.e2e.conftest import MakeHive
-from tests.waiting import eventually
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,32 +13,12 @@ import pytest
 from hyperhive.client.agent import NO_RETRY, AgentClient
 from hyperhive.errors import Forbidden
 from tests.e2e.conftest import MakeHive, turns
-from tests.waiting import eventually
+from tests.support.git import commit_all
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
 FROM_OP = "from operator"
-
-
-def commit_all(repo: Path, message: str) -> str:
-    """Commit as the manager would (the repo belongs to the manager's uid)."""
-    git = ["git", "-c", "safe.directory=*", "-C", str(repo)]
-    subprocess.run(
-        [
-            *git,
-            "-c",
-            "user.name=manager",
-            "-c",
-            "user.email=manager@hyperhive",
-            "commit",
-            "-qam",
-            message,
-        ],
-        check=True,
-    )
-    return subprocess.run(
-        [*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True
-    ).stdout.strip()
 
 
 def event_kinds(hive: Any, name: str) -> list[str]:

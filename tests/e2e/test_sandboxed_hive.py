@@ -11,7 +11,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +24,10 @@ from hyperhive.core.hive import Hive
 from hyperhive.runtime.process import pid_alive, proc_cmdline, read_json
 from hyperhive.runtime.select import sandbox_support
 from hyperhive.sim import Scenario, SimServer
-from tests.daemon import DaemonProcess
 from tests.e2e.conftest import MakeHive, turns
-from tests.e2e.test_harness import commit_all
-from tests.waiting import eventually
+from tests.support.daemon import DaemonProcess
+from tests.support.git import commit_all
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox, pytest.mark.timeout(120)]
 
@@ -74,15 +74,6 @@ def _need_sandboxes() -> None:
     if why is not None:
         print(f"SKIP sandboxed hive test: {why}")
         pytest.skip(f"sandboxes unavailable here: {why}")
-
-
-async def until(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
-    """`eventually` for an async condition."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 async def inside(host_sock: Path, name: str, argv: list[str]) -> tuple[int, str, str]:
@@ -287,7 +278,7 @@ async def assert_reported_crash(hive: Hive, name: str) -> None:
         st = await hive.lifecycle.status(name)
         return not st.running and st.exit_code is not None
 
-    await until(ended, 30, "the OOM kill")
+    await eventually(ended, 30, "the OOM kill")
     assert (await hive.lifecycle.status(name)).exit_code == 137
     hive.crash_watch.poke()
     events: list[dict[str, Any]] = []
@@ -298,7 +289,7 @@ async def assert_reported_crash(hive: Hive, name: str) -> None:
         events[:] = [b for b in bodies if b.get("event") == "container_crash"]
         return bool(events)
 
-    await until(reported, 15, "container_crash in the manager's inbox")
+    await eventually(reported, 15, "container_crash in the manager's inbox")
     assert [(e["agent"], e["exit_code"]) for e in events] == [(name, 137)]
     rows = (await HostClient(hive.paths.host_sock).call("agent_status"))["agent_statuses"]
     row = next(r for r in rows if r["name"] == name)
@@ -353,7 +344,7 @@ async def test_kill_9_daemon_then_restart_readopts_the_agent(
     async def connected() -> bool:
         return bool((await status_of(daemon, "alice"))["running"])
 
-    await until(connected, 60, "alice's harness to reconnect to the new daemon")
+    await eventually(connected, 60, "alice's harness to reconnect to the new daemon")
     await host.call("send", to="alice", body="are you there?")
     await eventually(lambda: sim.fired("hi"), 60, "alice's turn after the restart")
     assert harness_pids(logs) == [harness]

@@ -41,6 +41,7 @@ from hyperhive.harness.stream import (
     Usage,
 )
 from hyperhive.sim import Scenario, SimServer
+from tests.support.waiting import eventually
 
 DEADLINE = 30.0
 
@@ -85,10 +86,7 @@ def _procs_matching(needle: str) -> list[int]:
 
 async def _until(condition: Callable[[], bool], what: str, timeout: float = DEADLINE) -> None:
     """Poll `condition` with a deadline (for things no event announces, like a process)."""
-    async with asyncio.timeout(timeout):
-        while not condition():  # noqa: ASYNC110 - /proc has no event to wait on
-            await asyncio.sleep(0.02)
-    assert condition(), what
+    await eventually(condition, timeout, what)
 
 
 async def _assert_gone(turn: ClaudeTurn) -> None:

@@ -39,6 +39,7 @@ from hyperhive.harness.stream import (
     parse_stream_line,
 )
 
+
 def _find_samples() -> Path:
     explicit = os.environ.get("HIVE_REFERENCE_SAMPLES")
     if explicit:

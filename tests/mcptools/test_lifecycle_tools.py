@@ -10,8 +10,8 @@ from hyperhive.config import Defaults, HiveConfig
 from hyperhive.core.hive import Hive
 from hyperhive.paths import HivePaths
 from hyperhive.runtime.fake import FakeWorld
-from tests.core.test_lifecycle import features
-from tests.mcptools.test_threads_tools import mcp_session
+from tests.support.lifecycle import features
+from tests.support.mcp import mcp_session
 
 
 @pytest.fixture

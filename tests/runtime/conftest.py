@@ -12,8 +12,7 @@ import secrets
 import shutil
 import sys
 import tempfile
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -49,15 +48,6 @@ def require_egress() -> None:
     if why is not None:
         print(f"SKIP egress test: {why}")
         pytest.skip(f"egress networking unavailable here: {why}")
-
-
-async def until(check: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
-    """Poll `check` until true or fail after `timeout` (never a fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def spec_to_json(spec: LaunchSpec) -> str:

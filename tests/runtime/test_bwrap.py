@@ -27,8 +27,8 @@ from tests.runtime.conftest import (
     require_egress,
     require_sandbox,
     start_in_daemon,
-    until,
 )
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.sandbox
 
@@ -278,7 +278,7 @@ async def test_adopt_after_daemon_crash(bwrap_rt: BwrapRuntime, agents: Agents) 
     spec = agents.spec(py("print('UP', flush=True); open('/state/go').read(); raise SystemExit(7)"))
     go = fifo(spec.state_dir / "go", spec.uid)
     daemon, pid = await start_in_daemon("bwrap", spec)
-    await until(lambda: "UP" in agents.log(spec), what="sandbox up")
+    await eventually(lambda: "UP" in agents.log(spec), 20, what="sandbox up")
     daemon.kill()  # kill -9 of the daemon: the sandbox must live on
     await daemon.wait()
 
@@ -312,7 +312,9 @@ async def test_adopt_reads_exit_code_of_sandbox_that_ended_meanwhile(agents: Age
     await daemon.wait()
     await release(go)
     record = json.loads((spec.log_dir / "runtime.json").read_text())
-    await until(lambda: not pid_alive(record["pid"], record["start_ticks"]), what="sandbox exit")
+    await eventually(
+        lambda: not pid_alive(record["pid"], record["start_ticks"]), 20, what="sandbox exit"
+    )
     async with BwrapRuntime() as fresh:
         st = await fresh.adopt(spec)
         assert not st.running and st.exit_code == 5
@@ -333,7 +335,7 @@ async def test_graceful_stop_lets_work_finish(bwrap_rt: BwrapRuntime, agents: Ag
         )
     )
     await bwrap_rt.start(spec)
-    await until(lambda: "READY" in agents.log(spec), what="READY")
+    await eventually(lambda: "READY" in agents.log(spec), 20, what="READY")
     st = await bwrap_rt.stop(spec.name, timeout=30)
     assert not st.running and st.exit_code == 0, agents.log(spec)
     assert "FINISHED" in agents.log(spec)
@@ -351,7 +353,7 @@ async def test_stop_escalates_to_kill(bwrap_rt: BwrapRuntime, agents: Agents) ->
         )
     )
     await bwrap_rt.start(spec)
-    await until(lambda: "READY" in agents.log(spec), what="READY")
+    await eventually(lambda: "READY" in agents.log(spec), 20, what="READY")
     st = await bwrap_rt.stop(spec.name, timeout=0.5)
     assert not st.running and st.exit_code == 137
     assert not AgentCgroup(spec.name).exists()
@@ -360,7 +362,7 @@ async def test_stop_escalates_to_kill(bwrap_rt: BwrapRuntime, agents: Agents) ->
 async def test_kill_is_immediate(bwrap_rt: BwrapRuntime, agents: Agents) -> None:
     spec = agents.spec(py("import time; print('READY', flush=True); time.sleep(300)"))
     await bwrap_rt.start(spec)
-    await until(lambda: "READY" in agents.log(spec), what="READY")
+    await eventually(lambda: "READY" in agents.log(spec), 20, what="READY")
     st = await bwrap_rt.kill(spec.name)
     assert not st.running and st.exit_code == 137
     assert (await bwrap_rt.wait(spec.name)) == 137
@@ -487,7 +489,7 @@ async def test_egress_survives_daemon_restart_and_slirp_crash(
     )
     go = fifo(spec.state_dir / "go", spec.uid)
     daemon, _ = await start_in_daemon("bwrap", spec)
-    await until(lambda: "UP" in agents.log(spec), what="sandbox up")
+    await eventually(lambda: "UP" in agents.log(spec), 20, what="sandbox up")
     daemon.kill()
     await daemon.wait()
     slirp = json.loads((spec.log_dir / "runtime.json").read_text())["slirp_pid"]
@@ -495,7 +497,9 @@ async def test_egress_survives_daemon_restart_and_slirp_crash(
         assert (await fresh.adopt(spec)).running
         assert json.loads((spec.log_dir / "runtime.json").read_text())["slirp_pid"] == slirp
         os.kill(slirp, 9)  # the supervisor brings egress back
-        await until(lambda: _slirp_restarted(fresh, spec.name, slirp), what="slirp restarted")
+        await eventually(
+            lambda: _slirp_restarted(fresh, spec.name, slirp), 20, what="slirp restarted"
+        )
         record = json.loads((spec.log_dir / "runtime.json").read_text())
         assert record["slirp_pid"] == fresh._nets[spec.name].slirp_pid
         await release(go)
@@ -514,11 +518,11 @@ async def test_kill_without_cgroups_ends_the_whole_sandbox(agents: Agents, tmp_p
     spec = agents.spec(["/bin/sh", "-c", f"sleep {marker} & sleep {marker} & echo READY; wait"])
     async with BwrapRuntime(cgroup_root=tmp_path) as rt:  # no hierarchy there: degraded
         await rt.start(spec)
-        await until(lambda: "READY" in agents.log(spec), what="READY")
-        await until(lambda: len(_marked(marker)) == 2, what="both sleepers")
+        await eventually(lambda: "READY" in agents.log(spec), 20, what="READY")
+        await eventually(lambda: len(_marked(marker)) == 2, 20, what="both sleepers")
         st = await rt.kill(spec.name)
         assert st.exit_code == 137
-    await until(lambda: not _marked(marker), what="sleepers gone")
+    await eventually(lambda: not _marked(marker), 20, what="sleepers gone")
 
 
 def _marked(marker: str) -> list[int]:
@@ -538,7 +542,7 @@ async def test_restart_after_unwatched_exit_leaves_no_stray_slirp(agents: Agents
     await daemon.wait()
     record = json.loads((spec.log_dir / "runtime.json").read_text())
     await release(go)  # the agent ends while no daemon watches: its slirp4netns lingers
-    await until(lambda: not pid_alive(record["pid"], record["start_ticks"]), what="exit")
+    await eventually(lambda: not pid_alive(record["pid"], record["start_ticks"]), 20, what="exit")
     path = NETNS_DIR / netns_name(spec.name)
     assert slirps_for(path) == [record["slirp_pid"]]
     async with BwrapRuntime() as fresh:

@@ -13,7 +13,8 @@ import pytest
 
 from hyperhive.errors import Conflict, NotFound
 from hyperhive.runtime.process import ProcessRuntime, iter_json, pid_alive, rotate_log
-from tests.runtime.conftest import PY, Agents, start_in_daemon, until
+from tests.runtime.conftest import PY, Agents, start_in_daemon
+from tests.support.waiting import eventually
 
 
 async def test_runs_with_host_paths_and_records_exit(
@@ -46,7 +47,7 @@ async def test_adopt_after_daemon_crash(process_rt: ProcessRuntime, agents: Agen
 
     os.mkfifo(go, 0o666)
     daemon, pid = await start_in_daemon("process", spec)
-    await until(lambda: "UP" in agents.log(spec), what="agent up")
+    await eventually(lambda: "UP" in agents.log(spec), 20, what="agent up")
     daemon.kill()
     await daemon.wait()
     async with ProcessRuntime() as fresh:
@@ -87,7 +88,7 @@ async def test_graceful_stop(process_rt: ProcessRuntime, agents: Agents) -> None
         ]
     )
     await process_rt.start(spec)
-    await until(lambda: "READY" in agents.log(spec), what="READY")
+    await eventually(lambda: "READY" in agents.log(spec), 20, what="READY")
     st = await process_rt.stop(spec.name, timeout=30)
     assert st.exit_code == 0 and "CLEAN EXIT" in agents.log(spec)
 
@@ -95,11 +96,11 @@ async def test_graceful_stop(process_rt: ProcessRuntime, agents: Agents) -> None
 async def test_kill_ends_the_whole_tree(process_rt: ProcessRuntime, agents: Agents) -> None:
     spec = agents.spec(["/bin/sh", "-c", "sleep 300 & echo CHILD $!; echo READY; wait"])
     await process_rt.start(spec)
-    await until(lambda: "READY" in agents.log(spec), what="READY")
+    await eventually(lambda: "READY" in agents.log(spec), 20, what="READY")
     child = int(agents.log(spec).split("CHILD ")[1].split()[0])
     st = await process_rt.kill(spec.name)
     assert st.exit_code == 137
-    await until(lambda: not pid_alive(child), what="grandchild gone")
+    await eventually(lambda: not pid_alive(child), 20, what="grandchild gone")
 
 
 async def test_wait_unknown_agent(process_rt: ProcessRuntime) -> None:

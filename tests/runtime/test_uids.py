@@ -10,6 +10,7 @@ import pytest
 
 from hyperhive.errors import InvalidName
 from hyperhive.runtime.uids import UID_BASE, UidTable
+from tests.support.waiting import eventually
 
 
 def test_sticky_distinct_and_persisted(tmp_path: Path) -> None:
@@ -38,10 +39,8 @@ async def test_live_uid_is_skipped(tmp_path: Path) -> None:
         "setpriv", f"--reuid={base}", f"--regid={base}", "--clear-groups", "sleep", "60"
     )
     try:
-        deadline = asyncio.get_running_loop().time() + 10
-        while os.stat(f"/proc/{proc.pid}").st_uid != base:  # until setpriv has switched
-            assert asyncio.get_running_loop().time() < deadline
-            await asyncio.sleep(0.01)
+        # until setpriv has switched
+        await eventually(lambda: os.stat(f"/proc/{proc.pid}").st_uid == base, 10, "setpriv")
         assert table.allocate("delta") == base + 1
     finally:
         proc.kill()

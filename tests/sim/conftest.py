@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from hyperhive.sim import SimServer
-from tests.sim.claude_run import CLAUDE, ClaudeRun, RunClaude
-from tests.sim.claude_run import run_claude as _run
+from tests.support.claude_run import CLAUDE, ClaudeRun, RunClaude
+from tests.support.claude_run import run_claude as _run
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hyperhive.sim import Scenario, SimServer
-from tests.sim.claude_run import RunClaude, offline_env
+from tests.support.claude_run import RunClaude, offline_env
 
 pytestmark = pytest.mark.slow
 

@@ -20,7 +20,7 @@ from hyperhive.core.hive import Hive
 from hyperhive.core.lifecycle import Lifecycle
 from hyperhive.paths import HivePaths
 from hyperhive.runtime.fake import FakeRuntime, FakeWorld
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, screenshot_dir
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, screenshot_dir
 
 DESKTOP = {"width": 1400, "height": 900}
 NARROW = {"width": 390, "height": 844}

@@ -17,7 +17,7 @@ from hyperhive.errors import ConfigError
 from hyperhive.paths import HivePaths
 from hyperhive.runtime.fake import FakeWorld
 from hyperhive.web.dashboard.api import api_specs
-from tests.waiting import eventually
+from tests.support.waiting import eventually
 from tests.web.conftest import DashClient, dash_config, fake_features
 
 ERROR_KEYS = {"ok", "error", "code"}

@@ -14,7 +14,7 @@ from hyperhive.core.hive import Hive
 from hyperhive.core.logs import SOURCES
 from hyperhive.errors import Unavailable
 from hyperhive.runtime.fake import FakeWorld
-from tests.waiting import eventually
+from tests.support.waiting import eventually
 from tests.web.conftest import OpenPage, fake_runtime
 
 pytestmark = pytest.mark.browser

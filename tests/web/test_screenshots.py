@@ -11,7 +11,7 @@ from playwright.async_api import expect
 
 from hyperhive.clock import iso
 from hyperhive.core.hive import Hive
-from tests.core.test_gitrepo import commit
+from tests.support.git import commit
 from tests.web.conftest import DESKTOP, NARROW, SCREENSHOTS, OpenPage, fake_runtime
 
 pytestmark = pytest.mark.browser

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.daemon import DaemonProcess
-from tests.waiting import eventually
+from tests.support.daemon import DaemonProcess
+from tests.support.waiting import eventually
 
 
 async def test_serve_dashboard_option(short_tmp: Path) -> None:

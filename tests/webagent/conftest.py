@@ -32,8 +32,8 @@ from hyperhive.harness.stream import parse_line
 from hyperhive.httpserver import QuietServer, serve_unix
 from hyperhive.paths import HivePaths
 from hyperhive.runtime.ports import PORT_BASE, PORT_SPAN, bind_with_retry
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, screenshot_dir
-from tests.waiting import eventually
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, screenshot_dir
+from tests.support.waiting import eventually
 
 # Starlette's FileResponse lazily imports anyio's file module on first use; under pytest (anyio
 # is a pytest plugin, so its modules get assertion-rewritten) that import can hit CPython 3.11's

@@ -16,7 +16,7 @@ from hyperhive.core.hive import Hive
 from hyperhive.core.status import status_row
 from hyperhive.harness.web import build_app
 from hyperhive.paths import HivePaths
-from tests.waiting import eventually
+from tests.support.waiting import eventually
 from tests.webagent.conftest import FakeHarness, free_agent_port, quiet_features, serve_uds
 
 

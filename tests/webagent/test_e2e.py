@@ -19,7 +19,7 @@ from hyperhive.harness.stats import read_stats
 from hyperhive.paths import HivePaths
 from hyperhive.runtime.select import sandbox_support
 from hyperhive.sim import Scenario, SimServer
-from tests.waiting import eventually
+from tests.support.waiting import eventually
 from tests.webagent.conftest import NARROW, SCREENSHOTS, free_agent_port, new_page
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]

@@ -13,6 +13,7 @@ from playwright.async_api import Page, expect
 
 from hyperhive.core.hive import Hive
 from hyperhive.harness.web import build_app, installed_page
+from tests.support.waiting import eventually
 from tests.webagent.conftest import (
     NARROW,
     FakeHarness,
@@ -209,14 +210,14 @@ async def test_sticky_bottom(page: Page, url: str, fake: FakeHarness) -> None:
     for i in range(80):
         fake.bus.publish("text", text=f"line {i}")
     await expect(row_with(page, "k-text", "line 79")).to_have_count(1)
-    await eventually_true(at_bottom)
+    await eventually(at_bottom)
     await live.evaluate("e => { e.scrollTop = 0; }")
     fake.bus.publish("text", text="while reading old output")
     await expect(row_with(page, "k-text", "while reading old output")).to_have_count(1)
     assert not await at_bottom()
     await expect(page.locator("#jump")).to_be_visible()
     await page.locator("#jump").click()
-    await eventually_true(at_bottom)
+    await eventually(at_bottom)
     await expect(page.locator("#jump")).to_be_hidden()
 
 
@@ -234,23 +235,6 @@ async def test_inbox_only_when_there_are_rows(
     await expect(inbox.locator(".inbox-row .body")).to_have_text("are you there?")
     await page.set_viewport_size(NARROW)
     await expect(inbox).to_be_visible()
-
-
-async def eventually_true(pred: Any, timeout: float = 10.0) -> None:
-    """`eventually` for an async predicate."""
-    box: list[bool] = [False]
-
-    async def check() -> None:
-        box[0] = bool(await pred())
-
-    async def loop() -> None:
-        await check()
-        while not box[0]:
-            await check()
-
-    import asyncio
-
-    await asyncio.wait_for(loop(), timeout)
 
 
 async def test_page_behind_the_core_rides_out_a_harness_restart(

@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from hyperhive.core.hive import Hive
 from hyperhive.harness.web import build_app
 from hyperhive.web.proxy import agent_proxy_routes
-from tests.waiting import eventually
+from tests.support.waiting import eventually
 from tests.webagent.conftest import SSE, FakeHarness, serve_tcp, serve_uds
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from hyperhive.core.hive import Hive
 from hyperhive.harness.web import build_app, installed_page
-from tests.waiting import eventually
+from tests.support.waiting import eventually
 from tests.webagent.conftest import SSE, FakeHarness, recorded_turn, serve_uds, uds_client
 
 

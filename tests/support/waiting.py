@@ -1,4 +1,5 @@
-"""Waiting in tests: poll a condition with a deadline (never a fixed sleep)."""
+"""Waiting in tests: the one polling helper. Poll a condition (sync or async) with a deadline,
+never a fixed sleep; the deadline guards against a hang, it is not a timing assertion."""
 
 from __future__ import annotations
 
