@@ -8,6 +8,8 @@ Invariants:
   write is logged, never fails a turn).
 - The harness is the store's writer; the core's retention sweep is the only other writer
   (sqlite's locking serialises the two; see docs/harness.md).
+- The ring is `hyperhive.eventring` (the one the dashboard hub uses): a page's stream that
+  falls behind gets `ResyncNeeded` (the page starts over) instead of going silent.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import json
 import logging
 import sqlite3
 import time
-from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Any
 
 from hyperhive.clock import iso
 from hyperhive.core.db import Database, Migration, execute_script
+from hyperhive.eventring import EventRing
 
 logger = logging.getLogger(__name__)
 RING = 500
@@ -61,11 +63,10 @@ class AgentEvent:
 
 
 class EventBus:
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, *, queue_size: int = 10_000) -> None:
         self.db = Database(state_dir / EVENTS_DB, EVENT_MIGRATIONS)
-        self._ring: deque[AgentEvent] = deque(maxlen=RING)
+        self._ring: EventRing[AgentEvent] = EventRing(_id_of, ring_size=RING, queue_size=queue_size)
         self._next = 1
-        self._subs: set[asyncio.Queue[AgentEvent | None]] = set()
         self._pending: set[asyncio.Task[None]] = set()
 
     async def __aenter__(self) -> EventBus:
@@ -91,8 +92,7 @@ class EventBus:
     async def aclose(self) -> None:
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
-        for q in list(self._subs):
-            q.put_nowait(None)
+        self._ring.close()
         await self.db.aclose()
 
     @property
@@ -103,11 +103,6 @@ class EventBus:
         ev = AgentEvent(self._next, iso(time.time()), kind, payload)
         self._next += 1
         self._ring.append(ev)
-        for q in list(self._subs):
-            try:
-                q.put_nowait(ev)
-            except asyncio.QueueFull:
-                self._subs.discard(q)
         task = asyncio.get_running_loop().create_task(self._persist(ev), name="events-persist")
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
@@ -131,23 +126,13 @@ class EventBus:
             )
 
     def history(self, since: int = 0) -> list[AgentEvent]:
-        return [e for e in self._ring if e.id > since]
+        return self._ring.history(since)
 
-    async def follow(self, since: int) -> AsyncIterator[AgentEvent]:
-        """Every event after `since`, then each new one (subscribe first: no gap)."""
-        q: asyncio.Queue[AgentEvent | None] = asyncio.Queue(10_000)
-        self._subs.add(q)
-        try:
-            last = since
-            for ev in self.history(since):
-                last = ev.id
-                yield ev
-            while True:
-                item = await q.get()
-                if item is None:
-                    return
-                if item.id > last:
-                    last = item.id
-                    yield item
-        finally:
-            self._subs.discard(q)
+    def follow(self, since: int) -> AsyncIterator[AgentEvent]:
+        """Every event after `since`, then each new one (subscribe first: no gap); ends when
+        the bus closes; `ResyncNeeded` if the follower fell behind."""
+        return self._ring.follow(since)
+
+
+def _id_of(ev: AgentEvent) -> int:
+    return ev.id

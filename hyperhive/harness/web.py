@@ -6,7 +6,9 @@ Routes (JSON; every error in the one error shape `{"ok": false, "error", "code"}
     GET  /api/state        name, role, model, authoritative state, unread, login, inbox, stats
     GET  /events/history   the ring (last 500 events), the last id and the state right now
     GET  /events/stream    SSE (`id:` = event id, `data:` = the event) after `Last-Event-ID`,
-                           else `?after=ID`, else 0: no gap, no duplicate
+                           else `?after=ID`, else 0: no gap, no duplicate; a `reset`
+                           event (the page starts over) when the store was reset, the ring
+                           no longer holds what it asks for, or the stream fell behind
     POST /api/cancel       interrupt the running turn
     POST /api/compact      compact the conversation (now if idle, else after the turn)
     POST /send             inject a message into this agent's own inbox (sender: the agent);
@@ -46,6 +48,7 @@ from starlette.routing import BaseRoute, Route
 
 from hyperhive.client.agent import AgentClient, RetryPolicy
 from hyperhive.errors import BadRequest, HiveError, NotFound, Unavailable, error_body
+from hyperhive.eventring import ResyncNeeded
 from hyperhive.harness.events import AgentEvent
 from hyperhive.httpbody import SEND_BODY_MAX, read_json
 from hyperhive.httpserver import serve_unix
@@ -173,8 +176,11 @@ def api_routes(h: Harness, core: PageClient) -> list[BaseRoute]:
             if after > h.bus.last_id:  # the events store was reset: the page must start over
                 yield {"event": "reset", "data": json.dumps({"last_id": h.bus.last_id})}
                 return
-            async for ev in h.bus.follow(after):
-                yield {"id": str(ev.id), "data": json.dumps(event_json(ev), default=str)}
+            try:
+                async for ev in h.bus.follow(after):
+                    yield {"id": str(ev.id), "data": json.dumps(event_json(ev), default=str)}
+            except ResyncNeeded:  # fell behind, or the ring lost what it asks for
+                yield {"event": "reset", "data": json.dumps({"last_id": h.bus.last_id})}
 
         return EventSourceResponse(gen(), ping=SSE_PING, headers={"X-Accel-Buffering": "no"})
 
