@@ -45,7 +45,7 @@ class HostClient:
             await writer.drain()
             raw = await asyncio.wait_for(reader.readline(), self.timeout)
         finally:
-            writer.close()
+            await _close(writer)
         if not raw:
             raise Unavailable("the hive daemon closed the connection without answering")
         parsed = decode_line(raw)
@@ -80,4 +80,14 @@ class HostClient:
                     return
                 yield _check(decode_line(line))
         finally:
-            writer.close()
+            await _close(writer)
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    """Close and wait until the transport has let go of the socket (a bare `close` leaves it
+    to the garbage collector: an unclosed-socket ResourceWarning)."""
+    writer.close()
+    try:
+        await writer.wait_closed()
+    except (ConnectionError, OSError):
+        pass

@@ -1,4 +1,8 @@
-"""Run a real `hive serve` subprocess for tests that kill or restart the daemon."""
+"""Run a real `hive serve` subprocess for tests that kill or restart the daemon.
+
+Invariant: the log file handed to the child is closed in the parent as soon as the child has
+it (the child keeps its own descriptor), and `stop`/`kill9` reap the child, so no file or
+process handle outlives the test (`error::ResourceWarning`)."""
 
 from __future__ import annotations
 
@@ -26,18 +30,28 @@ class DaemonProcess:
 
     def start(self, timeout: float = 20.0) -> DaemonProcess:
         env = {**os.environ, "HIVE_HOME": str(self.paths.home)}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hyperhive.cli", "serve", *self.extra],
-            env=env,
-            stdout=open(self.log, "ab"),
-            stderr=subprocess.STDOUT,
-        )
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "hyperhive.cli", "serve", *self.extra],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            self._wait_up(timeout)
+        except BaseException:
+            self.stop()  # reaped: no child (and no Popen handle) outlives a failed start
+            raise
+        return self
+
+    def _wait_up(self, timeout: float) -> None:
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"daemon exited: {self.log.read_text()[-2000:]}")
             if self.paths.host_sock.exists() and self._answers():
-                return self
+                return
             time.sleep(0.02)
         raise TimeoutError(f"daemon did not come up: {self.log.read_text()[-2000:]}")
 
@@ -46,11 +60,12 @@ class DaemonProcess:
         import socket
 
         try:
-            s = socket.socket(socket.AF_UNIX)
-            s.settimeout(1)
-            s.connect(str(self.paths.host_sock))
-            s.sendall(b'{"cmd":"list"}\n')
-            return bool(json.loads(s.makefile().readline()).get("ok"))
+            with socket.socket(socket.AF_UNIX) as s:
+                s.settimeout(1)
+                s.connect(str(self.paths.host_sock))
+                s.sendall(b'{"cmd":"list"}\n')
+                with s.makefile() as f:
+                    return bool(json.loads(f.readline()).get("ok"))
         except (OSError, ValueError):
             return False
 
