@@ -164,9 +164,11 @@ def shell(ctx: Ctx, name: str, cmd: tuple[str, ...]) -> None:
 @pass_ctx
 def login(ctx: Ctx, name: str) -> None:
     """Run Claude's interactive login inside NAME's sandbox, on this terminal."""
-    from hyperhive.harness.settings import find_claude_binary
+    from hyperhive.claudebin import find_claude_binary
+    from hyperhive.config import load_config
 
-    _exec_inside(ctx, name, [str(find_claude_binary()), "/login"])
+    configured = load_config(ctx.paths.config_file).defaults.claude_bin
+    _exec_inside(ctx, name, [str(find_claude_binary(configured=configured).resolve()), "/login"])
 
 
 COMMANDS = [start, stop, restart, kill, rebuild, destroy, purge, tombstones, logs, shell, login]

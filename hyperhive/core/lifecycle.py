@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hyperhive.claudebin import claude_binary_or_none
 from hyperhive.core.feature import BaseFeature
 from hyperhive.core.rpc import Caller
 from hyperhive.errors import Conflict, Forbidden, HiveError, NotFound, NotSupported
@@ -237,9 +238,11 @@ class Lifecycle(BaseFeature):
         if timeout is None:
             timeout = hive.config.defaults.turn_timeout_seconds
         env["HIVE_TURN_TIMEOUT"] = str(timeout)
-        claude = os.environ.get("HIVE_CLAUDE_BIN")
-        if claude:
-            env["HIVE_CLAUDE_BIN"] = claude
+        # the one resolver, once per start: the harness runs what the core found, and a
+        # sandbox binds it (a binary outside the default binds would not exist inside)
+        claude = claude_binary_or_none(configured=hive.config.defaults.claude_bin)
+        if claude is not None:
+            env["HIVE_CLAUDE_BIN"] = str(claude)
         limits_cfg = hive.config.limits
         limits = Limits(
             memory_mb=cfg.limits.memory_mb
@@ -258,6 +261,8 @@ class Lifecycle(BaseFeature):
         ro: list[tuple[Path, Path]] = [
             (Path(p), Path(p)) for p in cfg.packages.ro_paths if Path(p).exists()
         ]
+        if claude is not None and isolated:
+            ro.append((claude, claude))
         rw: list[tuple[Path, Path]] = []
         configs = getattr(hive, "configs", None)
         if rec.kind == "manager" and configs is not None:

@@ -1,7 +1,8 @@
 """What one `claude -p` turn needs: permission settings, MCP config, argv and environment.
 
 Everything here builds plain JSON-able dicts and lists; the caller writes the files and starts
-the process (`hyperhive.harness.claude`). Only `find_claude_binary` looks at the machine.
+the process (`hyperhive.harness.claude`). Only `find_claude_binary` (re-exported from
+`hyperhive.claudebin`, the one resolver) looks at the machine.
 
 Invariants:
 - Permissions are an explicit allow list per flavor plus a deny list that always holds
@@ -21,15 +22,13 @@ Invariants:
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any, Literal
 
-from hyperhive.errors import Unavailable
+from hyperhive.claudebin import find_claude_binary as find_claude_binary
 
 JsonDict = dict[str, Any]
 StrPath = str | os.PathLike[str]
@@ -320,45 +319,6 @@ def project_dir_name(cwd: StrPath) -> str:
     "-<hash>"; this returns just the 200-character prefix then (match it with a glob)."""
     name = re.sub(r"[^a-zA-Z0-9]", "-", os.fspath(cwd))
     return name[:_PROJECT_NAME_MAX]
-
-
-def find_claude_binary(environ: Mapping[str, str] | None = None) -> Path:
-    """`HIVE_CLAUDE_BIN`, else the CLI bundled in the installed `claude_agent_sdk`, else
-    `claude` on PATH. Raises `Unavailable` saying what was tried."""
-    environ = os.environ if environ is None else environ
-    override = environ.get("HIVE_CLAUDE_BIN")
-    if override:
-        path = Path(override)
-        if path.is_file() and os.access(path, os.X_OK):
-            return path
-        raise Unavailable(f"HIVE_CLAUDE_BIN={override} is not an executable file")
-    bundled = _bundled_binary()
-    if bundled is not None:
-        return bundled
-    import shutil  # only here: the harness would carry it (and bz2, lzma) for this fallback
-
-    found = shutil.which("claude", path=environ.get("PATH"))
-    if found:
-        return Path(found)
-    raise Unavailable(
-        "no claude CLI found: set HIVE_CLAUDE_BIN, install claude-agent-sdk (it bundles one) "
-        "or put `claude` on PATH"
-    )
-
-
-def _bundled_binary() -> Path | None:
-    # find_spec locates the package without importing it (the import pulls in anyio and mcp).
-    try:
-        spec = importlib.util.find_spec("claude_agent_sdk")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for location in spec.submodule_search_locations:
-        candidate = Path(location) / "_bundled" / "claude"
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    return None
 
 
 def _unique(items: Iterable[str]) -> list[str]:

@@ -34,7 +34,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import shutil
 import sys
 import time
 from collections.abc import Iterable
@@ -42,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperhive import safefs
+from hyperhive.claudebin import claude_binary_or_none
 from hyperhive.errors import NotFound, Unavailable
 from hyperhive.paths import WEB_DIR
 from hyperhive.runtime.base import LaunchSpec
@@ -103,15 +103,9 @@ def _under(path: Path, roots: Iterable[Path]) -> bool:
 
 
 def claude_binary() -> Path | None:
-    """The claude CLI bundled with claude_agent_sdk (or on PATH), resolved."""
-    with contextlib.suppress(ImportError):
-        import claude_agent_sdk
-
-        bundled = Path(claude_agent_sdk.__file__).parent / "_bundled" / "claude"
-        if bundled.exists():
-            return bundled.resolve()
-    found = shutil.which("claude")
-    return Path(found).resolve() if found else None
+    """The claude CLI the harness will run (`hyperhive.claudebin`: `HIVE_CLAUDE_BIN` first),
+    resolved. A binary named in hive.toml reaches the sandbox as a launch spec bind."""
+    return claude_binary_or_none()
 
 
 def python_binds() -> list[Path]:

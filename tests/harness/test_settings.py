@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hyperhive.errors import Unavailable
 from hyperhive.harness.settings import (
     ALWAYS_DENY,
     BUILTIN_TOOLS,
@@ -18,7 +16,6 @@ from hyperhive.harness.settings import (
     ExtraServer,
     claude_argv,
     claude_env,
-    find_claude_binary,
     mcp_config,
     offline_env,
     project_dir_name,
@@ -285,30 +282,6 @@ def _exe(path: Path) -> Path:
     path.write_text("#!/bin/sh\n")
     path.chmod(path.stat().st_mode | stat.S_IXUSR)
     return path
-
-
-def test_find_claude_binary_override(tmp_path: Path) -> None:
-    fake = _exe(tmp_path / "claude-x")
-    assert find_claude_binary({"HIVE_CLAUDE_BIN": str(fake)}) == fake
-    with pytest.raises(Unavailable, match="HIVE_CLAUDE_BIN"):
-        find_claude_binary({"HIVE_CLAUDE_BIN": str(tmp_path / "missing")})
-
-
-def test_find_claude_binary_bundled() -> None:
-    found = find_claude_binary({"PATH": ""})
-    assert found.name == "claude"
-    assert found.parent.name == "_bundled"
-    assert os.access(found, os.X_OK)
-
-
-def test_find_claude_binary_path_and_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from hyperhive.harness import settings
-
-    monkeypatch.setattr(settings, "_bundled_binary", lambda: None)
-    on_path = _exe(tmp_path / "claude")
-    assert find_claude_binary({"PATH": str(tmp_path)}) == on_path
-    with pytest.raises(Unavailable, match="no claude CLI found"):
-        find_claude_binary({"PATH": str(tmp_path / "empty")})
 
 
 def test_project_dir_name() -> None:
