@@ -107,18 +107,35 @@ class Inflight:
 
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._orphans: set[asyncio.Task[Any]] = set()  # their callers were cancelled
 
     async def run(self, coro: Coroutine[Any, Any, T]) -> T:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._done)
-        return await asyncio.shield(task)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.done():
+                self._orphans.add(task)  # nobody will see its outcome but the log
+            raise
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            # retrieved here so an effect whose caller was cancelled still gets logged
-            logger.debug("effect failed: %r", task.exception(), extra={"action": "inflight"})
+        orphan = task in self._orphans
+        self._orphans.discard(task)
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        if orphan:  # its caller was cancelled: this log line is the only trace of the failure
+            logger.warning(
+                "effect failed after its caller was cancelled: %r",
+                exc,
+                exc_info=exc,
+                extra={"action": "inflight_failed"},
+            )
+        else:  # the caller got the exception and deals with it
+            logger.debug("effect failed: %r", exc, extra={"action": "inflight"})
 
     async def aclose(self, timeout: float = 10.0) -> None:
         if self._tasks:

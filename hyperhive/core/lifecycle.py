@@ -98,13 +98,24 @@ class Lifecycle(BaseFeature):
                     extra={"action": "adopted", "agent": rec.name},
                 )
             elif self.desired(rec.name) == "running":
-                with contextlib.suppress(HiveError):
+                try:
                     await self.start_agent(rec.name)
+                except HiveError as exc:  # the daemon comes up anyway; the agent stays down
+                    logger.warning(
+                        "starting %s at boot failed: %s",
+                        rec.name,
+                        exc,
+                        extra={"action": "boot_start_failed", "agent": rec.name},
+                    )
 
     async def aclose(self) -> None:
         for rt in self._runtimes.values():
-            with contextlib.suppress(Exception):
+            try:
                 await rt.aclose()
+            except Exception:
+                logger.exception(
+                    "closing the %s runtime failed", rt.name, extra={"action": "runtime_close"}
+                )
 
     def runtime_for(self, name: str) -> Runtime:
         rec = self.hive.registry.require(name)
@@ -444,8 +455,15 @@ class Lifecycle(BaseFeature):
             raise Forbidden("the manager cannot be destroyed")
         async with self.action(name, "destroying"):
             if rec.runtime != "external":
-                with contextlib.suppress(HiveError):
+                try:
                     await self._halt(name, graceful=False)
+                except HiveError as exc:  # gone already, or never started: destroy anyway
+                    logger.info(
+                        "halting %s before destroying it: %s",
+                        name,
+                        exc,
+                        extra={"action": "destroy_halt", "agent": name},
+                    )
             await self.hive.close_socket(name)
             proxy = getattr(self.hive, "model_proxy", None)
             if proxy is not None:

@@ -588,6 +588,9 @@ class Harness:
                 agent=self.name,
             )
         except Exception as exc:
+            logger.exception(
+                "compaction failed to run", extra={"action": "compact_error", "agent": self.name}
+            )
             outcome = TurnOutcome(OutcomeKind.FAILED, str(exc))
         self.bus.publish("compact_end", ok=outcome.ok, note=outcome.note)
         self.set_state("idle")
@@ -595,7 +598,10 @@ class Harness:
     async def _count(self, cmd: str, key: str) -> int:
         try:
             answer = await asyncio.wait_for(self.client.request_answer({"cmd": cmd}), 5)
-        except Exception:
+        except Exception as exc:  # a count for the wake prompt: 0 is an honest fallback
+            logger.info(
+                "%s failed: %r", cmd, exc, extra={"action": "count_failed", "agent": self.name}
+            )
             return 0
         if not answer.body.get("ok"):
             return 0

@@ -15,7 +15,7 @@ from hyperhive.client.agent import NO_RETRY, AgentClient
 from hyperhive.client.host import HostClient
 from hyperhive.config import Defaults, HiveConfig
 from hyperhive.core.hive import Hive
-from hyperhive.errors import Conflict, Forbidden, NotFound
+from hyperhive.errors import Conflict, Forbidden, NotFound, Unavailable
 from hyperhive.paths import HivePaths
 from hyperhive.runtime.fake import FakeRuntime, FakeWorld
 from tests.support.lifecycle import features
@@ -346,3 +346,26 @@ async def test_spec_carries_the_model_failure_settings(fhive: Hive, world: FakeW
     applied.write_text("turn_timeout_seconds = 90\n" + applied.read_text())  # top level
     fhive.agent_configs.invalidate("alice")
     assert fhive.lifecycle.spec("alice").env["HIVE_TURN_TIMEOUT"] == "90.0"
+
+
+async def test_a_start_that_fails_at_boot_is_logged(
+    paths: HivePaths,
+    world: FakeWorld,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cfg = HiveConfig(defaults=Defaults(runtime="fake"))
+    async with Hive(paths, cfg, features=features(world, [])) as h:
+        await h.spawn("alice")
+    world.agents["alice"].exit_code = 1  # it died while the daemon was down
+
+    async def refuse(self: FakeRuntime, spec: Any) -> Any:
+        raise Unavailable("no sandbox for you")
+
+    monkeypatch.setattr(FakeRuntime, "start", refuse)
+    with caplog.at_level(logging.WARNING, logger="hyperhive.core.lifecycle"):
+        async with Hive(paths, cfg, features=features(world, [])):
+            pass
+    failed = [r for r in caplog.records if getattr(r, "action", "") == "boot_start_failed"]
+    assert {getattr(r, "agent", "") for r in failed} >= {"alice"}
+    assert any("no sandbox for you" in r.getMessage() for r in failed)
