@@ -1,6 +1,10 @@
 """Parsing the real CLI captures in `shared/reference/claude-code-samples/`, found beside the
 repository (the checkout's parent, or any ancestor for a worktree nested deeper; in CI a copy
-of shared/ sits beside the clone). `HIVE_REFERENCE_SAMPLES` names the folder explicitly."""
+of shared/ sits beside the clone). `HIVE_REFERENCE_SAMPLES` names the folder explicitly.
+
+And our own captures (`tests/harness/captures/`, always present: recorded from the bundled CLI
+against `hive sim` by `scripts/record_captures.py`), so the parser is tested on real CLI output
+on any checkout, and on the newest CLI version after an upgrade."""
 
 from __future__ import annotations
 
@@ -53,6 +57,8 @@ def _find_samples() -> Path:
 
 
 SAMPLES = _find_samples()
+CAPTURES = Path(__file__).resolve().parent / "captures"
+OWN = sorted(CAPTURES.glob("*.jsonl"))
 ALL_SAMPLES = sorted(SAMPLES.glob("*.jsonl")) if SAMPLES.is_dir() else []
 needs_samples = pytest.mark.skipif(not ALL_SAMPLES, reason="reference samples not present")
 
@@ -91,7 +97,7 @@ def load(name_or_path: str | Path) -> Capture:
     return capture
 
 
-def outcome_of(name: str) -> tuple[OutcomeKind, str]:
+def outcome_of(name: str | Path) -> tuple[OutcomeKind, str]:
     capture = load(name)
     results = capture.results()
     outcome = classify(results[-1] if results else None, "", exit_code=capture.rc)
@@ -533,3 +539,95 @@ def test_tally_sums_several_results() -> None:
     assert tally.usage == Usage(1100, 30)
     assert tally.turn_cost_usd == pytest.approx(0.102)
     assert tally.total_cost_usd == pytest.approx(0.6)
+
+
+# -- our own captures (scripts/record_captures.py: the bundled CLI against hive sim) ---------
+
+QUIET = {"thinking_tokens"}  # progress counters the harness drops (harness/loop.py)
+
+
+def own(name: str) -> Path:
+    return CAPTURES / f"{name}.jsonl"
+
+
+def test_our_captures_are_there() -> None:
+    assert {p.stem for p in OWN} >= {
+        "hello",
+        "tools",
+        "denied",
+        "err_429",
+        "err_401",
+        "err_too_long",
+        "max_turns",
+        "err_unreachable",
+        "sigint",
+    }
+
+
+@pytest.mark.parametrize("path", OWN, ids=lambda p: p.name)
+def test_every_line_of_our_captures_parses(path: Path) -> None:
+    capture = load(path)
+    assert capture.stdout and capture.rc is not None
+    for line in capture.stdout:
+        events = parse_line(line)
+        assert events, line
+        assert parse_line(json.dumps(line)) == events
+        assert parse_line(dict(reversed(list(line.items())))) == events
+    unknown = [e for e in capture.events() if isinstance(e, Unknown)]
+    assert [u.raw.get("subtype") for u in unknown if u.raw.get("subtype") not in QUIET] == []
+    init = capture.events()[0]
+    assert isinstance(init, SystemInit) and init.session_id and "Bash" in init.tools
+
+
+def test_our_hello() -> None:
+    events = [e for e in load(own("hello")).events() if not isinstance(e, Unknown)]
+    assert [type(e) for e in events] == [SystemInit, AssistantText, Result]
+    text, result = events[1], events[2]
+    assert isinstance(text, AssistantText) and text.text == "Hello from the sim."
+    assert isinstance(result, Result) and result.result == "Hello from the sim."
+    assert result.num_turns == 1 and result.usage.output_tokens > 0
+    assert outcome_of(own("hello")) == (OutcomeKind.OK, "")
+
+
+def test_our_thinking_and_tool_round_trip() -> None:
+    events = load(own("tools")).events()
+    assert [e.thinking for e in events if isinstance(e, AssistantThinking)] == ["I should run it."]
+    (use,) = [e for e in events if isinstance(e, AssistantToolUse)]
+    assert (use.name, use.input) == ("Bash", {"command": "echo captured-output"})
+    (result,) = [e for e in events if isinstance(e, ToolResult)]
+    assert result.tool_use_id == use.id and "captured-output" in result.content
+    assert not result.is_error
+    tally = TurnTally()
+    tally.feed_all(events)
+    assert tally.tool_calls == {"Bash": 1} and tally.tool_errors == 0
+    assert outcome_of(own("tools"))[0] is OutcomeKind.OK
+
+
+def test_our_permission_denied() -> None:
+    events = load(own("denied")).events()
+    assert [d.tool_name for d in events if isinstance(d, PermissionDenied)] == ["Bash"]
+    (result,) = [e for e in events if isinstance(e, Result)]
+    assert [d.tool_input for d in result.permission_denials] == [
+        {"command": "mkdir made-by-the-model"}
+    ]
+    tally = TurnTally()
+    tally.feed_all(events)
+    assert tally.permission_denied == 1
+    assert outcome_of(own("denied"))[0] is OutcomeKind.OK  # the turn itself succeeded
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "needle"),
+    [
+        ("err_429", OutcomeKind.RATE_LIMITED, "429"),
+        ("err_401", OutcomeKind.FAILED, "Invalid API key"),
+        ("err_too_long", OutcomeKind.PROMPT_TOO_LONG, "Prompt is too long"),
+        ("max_turns", OutcomeKind.FAILED, "maximum number of turns"),
+        ("err_unreachable", OutcomeKind.FAILED, "Connection refused"),
+        ("sigint", OutcomeKind.CANCELLED, ""),
+    ],
+)
+def test_our_failures_classify(name: str, kind: OutcomeKind, needle: str) -> None:
+    got, note = outcome_of(own(name))
+    assert got is kind
+    assert needle in note
