@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anthropic
@@ -71,15 +71,30 @@ async def sim() -> AsyncIterator[SimServer]:
         yield server
 
 
-def client(sim: SimServer, agent: str = "alice") -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(base_url=sim.url_for(agent), api_key="x", max_retries=0)
+Client = Callable[..., anthropic.AsyncAnthropic]
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[Client]:
+    """`client(sim, agent="alice")`: an Anthropic SDK client for `agent`, closed after the test
+    (an unclosed one leaves its sockets to the garbage collector: a ResourceWarning)."""
+    made: list[anthropic.AsyncAnthropic] = []
+
+    def make(sim: SimServer, agent: str = "alice") -> anthropic.AsyncAnthropic:
+        c = anthropic.AsyncAnthropic(base_url=sim.url_for(agent), api_key="x", max_retries=0)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        await c.close()
 
 
 def ask(prompt: str) -> list[Any]:
     return [{"role": "user", "content": prompt}]
 
 
-async def test_streaming_reply_parses_exactly(sim: SimServer) -> None:
+async def test_streaming_reply_parses_exactly(sim: SimServer, client: Client) -> None:
     events: list[str] = []
     async with client(sim).messages.stream(
         model="claude-haiku-5-5", max_tokens=100, messages=ask("do everything")
@@ -109,7 +124,7 @@ async def test_streaming_reply_parses_exactly(sim: SimServer) -> None:
     assert logged.reply_text == "Sending it now, alice."
 
 
-async def test_non_streaming_reply_parses_exactly(sim: SimServer) -> None:
+async def test_non_streaming_reply_parses_exactly(sim: SimServer, client: Client) -> None:
     message = await client(sim, "bob").messages.create(
         model="m", max_tokens=100, messages=ask("do everything")
     )
@@ -119,7 +134,7 @@ async def test_non_streaming_reply_parses_exactly(sim: SimServer) -> None:
     assert sim.requests[0].agent == "bob"
 
 
-async def test_tool_result_continues_the_turn(sim: SimServer) -> None:
+async def test_tool_result_continues_the_turn(sim: SimServer, client: Client) -> None:
     c = client(sim)
     first = await c.messages.create(model="m", max_tokens=100, messages=ask("do everything"))
     tool = first.content[2]
@@ -138,7 +153,7 @@ async def test_tool_result_continues_the_turn(sim: SimServer) -> None:
     )
 
 
-async def test_error_rules_raise_the_sdk_errors(sim: SimServer) -> None:
+async def test_error_rules_raise_the_sdk_errors(sim: SimServer, client: Client) -> None:
     with pytest.raises(anthropic.BadRequestError) as info:
         await client(sim).messages.create(model="m", max_tokens=10, messages=ask("a huge prompt"))
     assert info.value.status_code == 400
@@ -190,7 +205,7 @@ async def test_probes_bad_requests_and_count_tokens(sim: SimServer) -> None:
     assert sim.requests == []  # only Messages requests are logged
 
 
-async def test_times_holds_under_concurrency(sim: SimServer) -> None:
+async def test_times_holds_under_concurrency(sim: SimServer, client: Client) -> None:
     c = client(sim)
     replies = await asyncio.gather(
         *(c.messages.create(model="m", max_tokens=5, messages=ask("once")) for _ in range(5))
@@ -200,7 +215,7 @@ async def test_times_holds_under_concurrency(sim: SimServer) -> None:
     assert sim.fired("once") == 1
 
 
-async def test_wait_for_request(sim: SimServer) -> None:
+async def test_wait_for_request(sim: SimServer, client: Client) -> None:
     c = client(sim, "erin")
     waiter = asyncio.create_task(sim.wait_for_request(lambda r: r.agent == "erin", timeout=10))
     await c.messages.create(model="m", max_tokens=5, messages=ask("hello"))
@@ -212,7 +227,7 @@ async def test_wait_for_request(sim: SimServer) -> None:
         await sim.wait_for_request(timeout=0.05, after=sim.seen)
 
 
-async def test_set_scenario_swaps_and_resets_counts(sim: SimServer) -> None:
+async def test_set_scenario_swaps_and_resets_counts(sim: SimServer, client: Client) -> None:
     c = client(sim)
     await c.messages.create(model="m", max_tokens=5, messages=ask("once"))
     sim.set_scenario(Scenario.model_validate({"default": {"text": "new"}, "rules": SCENARIO.rules}))
