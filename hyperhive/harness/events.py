@@ -92,8 +92,17 @@ class EventBus:
     async def aclose(self) -> None:
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
-        self._ring.close()
+        self.end_streams()
         await self.db.aclose()
+
+    def end_streams(self) -> None:
+        """End every open `follow` (each sees what it had queued first), as closing does."""
+        self._ring.close()
+
+    @property
+    def subscribers(self) -> int:
+        """How many `follow` streams are open."""
+        return self._ring.subscribers
 
     @property
     def last_id(self) -> int:

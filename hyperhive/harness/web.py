@@ -236,11 +236,13 @@ PageRoutes = Callable[["Harness"], list[BaseRoute]]
 def build_app(
     h: Harness, page: PageRoutes | None = None, core: PageClient | None = None
 ) -> Starlette:
-    """The harness's web app: the API, plus the page's routes when `page` is given."""
-    routes = api_routes(h, core or PageClient(h.opts.socket))
+    """The harness's web app: the API, plus the page's routes when `page` is given. Its
+    connection to the core is `app.state.core`: whoever serves the app closes it."""
+    client = core or PageClient(h.opts.socket)
+    routes = api_routes(h, client)
     if page is not None:
         routes.extend(page(h))
-    return Starlette(
+    app = Starlette(
         routes=routes,
         exception_handlers={
             HiveError: _hive_error,
@@ -248,6 +250,8 @@ def build_app(
             Exception: _internal_error,
         },
     )
+    app.state.core = client
+    return app
 
 
 def installed_page() -> PageRoutes | None:

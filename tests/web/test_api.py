@@ -325,9 +325,9 @@ async def test_open_streams_end_when_the_hive_closes(
 
 
 async def test_a_client_hanging_up_unsubscribes(dhive: Hive, client: DashClient) -> None:
-    before = len(dhive.hub._subs)
+    before = dhive.hub.subscribers
     async with client.http.stream("GET", "/dashboard/stream") as resp:
         lines = resp.aiter_lines()
         assert (await anext(lines)).startswith("event: hello")
-        await eventually(lambda: len(dhive.hub._subs) == before + 1, what="the subscription")
-    await eventually(lambda: len(dhive.hub._subs) == before, what="the unsubscription")
+        await eventually(lambda: dhive.hub.subscribers == before + 1, what="the subscription")
+    await eventually(lambda: dhive.hub.subscribers == before, what="the unsubscription")

@@ -147,6 +147,7 @@ async def serve_tcp(app: Any) -> AsyncIterator[str]:
         server.request_exit()
         await asyncio.wait_for(task, 10)
         sock.close()
+        await _close_core(app)
 
 
 @contextlib.asynccontextmanager
@@ -159,6 +160,15 @@ async def serve_uds(app: Any, path: Path) -> AsyncIterator[Path]:
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+        await _close_core(app)
+
+
+async def _close_core(app: Any) -> None:
+    """Close the harness app's connection to the core (`build_app` leaves it to the server)."""
+    state = getattr(app, "state", None)
+    core = getattr(state, "core", None) if state is not None else None
+    if core is not None:
+        await core.aclose()
 
 
 class SSE:

@@ -256,8 +256,7 @@ async def test_page_behind_the_core_rides_out_a_harness_restart(
             async with new_page(browser) as p:
                 await open_page(p, f"{core}/agent/alice/")
                 await expect(row_with(p, "k-note", "before")).to_have_count(1)
-                for q in list(fake.bus._subs):  # end the open stream, as a stopping harness does
-                    q.put_nowait(None)
+                fake.bus.end_streams()  # end the open stream, as a stopping harness does
                 await first.aclose()
                 await expect(p.locator("#conn")).to_have_class(re.compile(r"\bdown\b"))
                 fake.bus.publish("note", text="while away")

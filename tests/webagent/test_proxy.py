@@ -80,9 +80,9 @@ async def test_api_is_forwarded_and_sse_streams_through(
             second = await sse.next()
             assert second["data"]["kind"] == "turn_start"
             assert second["data"]["from"] == "operator"
-            assert fake.bus._subs  # the harness has a subscriber while we read
+            assert fake.bus.subscribers  # the harness has a subscriber while we read
         # the reader hung up: the core closes its upstream stream, the harness unsubscribes
-        await eventually(lambda: not fake.bus._subs, what="the upstream stream to close")
+        await eventually(lambda: not fake.bus.subscribers, what="the upstream stream to close")
         fake.set_state("thinking")
         cancel = await http.post("/agent/alice/api/cancel")
         assert cancel.json() == {"ok": True, "cancelled": True, "state": "thinking"}

@@ -62,7 +62,7 @@ async def test_stream_resumes_without_gap_or_duplicate(
     ) as resp:
         got = await SSE(resp).next()
         assert got["data"]["text"] == "three"
-    await eventually(lambda: not fake.bus._subs, what="the stream's subscription to end")
+    await eventually(lambda: not fake.bus.subscribers, what="the stream's subscription to end")
 
 
 async def test_stream_from_the_future_says_reset(fake: FakeHarness, api: httpx.AsyncClient) -> None:
