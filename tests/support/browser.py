@@ -24,6 +24,18 @@ CHROMIUM_ARGS = [
 ]
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
+# How long an `expect(...)` waits for the page to get there: a hang guard, not a speed
+# assertion, so generous enough for a real claude turn on a machine busy on every core. Set
+# once, by the browser fixtures (`expect.set_options` is process-wide: two modules setting
+# their own values made the last one imported win for every test).
+EXPECT_TIMEOUT_MS = 60_000
+
+
+def set_expect_timeout() -> None:
+    from playwright.async_api import expect
+
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+
 
 def screenshot_dir() -> Path:
     if os.environ.get("HIVE_UPDATE_SCREENSHOTS"):

@@ -20,7 +20,7 @@ from hyperhive.core.hive import Hive
 from hyperhive.core.lifecycle import Lifecycle
 from hyperhive.paths import HivePaths
 from hyperhive.runtime.fake import FakeRuntime, FakeWorld
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, screenshot_dir
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, screenshot_dir, set_expect_timeout
 
 DESKTOP = {"width": 1400, "height": 900}
 NARROW = {"width": 390, "height": 844}
@@ -102,6 +102,7 @@ async def browser() -> AsyncIterator[Any]:
         pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
     from playwright.async_api import async_playwright
 
+    set_expect_timeout()
     async with async_playwright() as pw:
         b = await pw.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True

@@ -32,7 +32,7 @@ from hyperhive.harness.stream import parse_line
 from hyperhive.httpserver import QuietServer, serve_unix
 from hyperhive.paths import HivePaths
 from hyperhive.runtime.ports import PORT_BASE, PORT_SPAN, bind_with_retry
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, screenshot_dir
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, screenshot_dir, set_expect_timeout
 from tests.support.waiting import eventually
 
 # Starlette's FileResponse lazily imports anyio's file module on first use; under pytest (anyio
@@ -247,6 +247,7 @@ def chromium() -> Path:
 async def browser(chromium: Path) -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 
+    set_expect_timeout()
     async with async_playwright() as pw:
         b = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
         try:

@@ -23,7 +23,6 @@ from tests.support.waiting import eventually
 from tests.webagent.conftest import NARROW, SCREENSHOTS, free_agent_port, new_page
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-expect.set_options(timeout=30_000)
 
 SLOW_TEXT = " ".join(f"word{i}" for i in range(150))  # 50 deltas x 400 ms: a 20 s answer
 

@@ -23,7 +23,6 @@ from tests.webagent.conftest import (
 )
 
 pytestmark = pytest.mark.browser
-expect.set_options(timeout=10_000)
 
 SHOWN = {"thinking", "text", "tool_use", "tool_result"}  # of the recorded turn's kinds
 
