@@ -15,6 +15,10 @@ from pathlib import Path
 
 from hyperhive.paths import HivePaths
 
+# a hang guard, not a speed assertion: a daemon start takes well under a second on an idle
+# machine and several seconds when every core is busy (it was 20 s: a start timed out under load)
+START_TIMEOUT = 90.0
+
 
 class DaemonProcess:
     def __init__(
@@ -28,7 +32,7 @@ class DaemonProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = home.parent / f"{home.name}-serve.log"
 
-    def start(self, timeout: float = 20.0) -> DaemonProcess:
+    def start(self, timeout: float = START_TIMEOUT) -> DaemonProcess:
         env = {**os.environ, "HIVE_HOME": str(self.paths.home)}
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
