@@ -49,6 +49,7 @@ class EventHub:
         self.epoch = uuid.uuid4().hex[:12]
         self._seq = itertools.count(1)
         self._last = 0
+        self.queue_size = queue_size  # events a follower may lag before it is dropped
         self._ring: EventRing[HiveEvent] = EventRing(
             _seq_of, ring_size=ring_size, queue_size=queue_size
         )

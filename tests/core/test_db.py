@@ -16,7 +16,7 @@ from hyperhive.core.db import Database, Migration, connect_foreign_ro
 from hyperhive.core.hive import Hive
 from hyperhive.core.tasks import Supervisor
 from hyperhive.errors import Unavailable
-from tests.waiting import eventually
+from tests.support.waiting import eventually
 
 
 def _schema(conn: sqlite3.Connection) -> None:

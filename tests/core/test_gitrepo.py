@@ -4,6 +4,7 @@ config, attributes, symlinks, a foreign owner) never making the core run or read
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest

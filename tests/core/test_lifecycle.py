@@ -219,7 +219,7 @@ async def test_logs_are_confined(fhive: Hive) -> None:
 
 async def apply_config(hive: Hive, name: str, toml: str) -> None:
     """Give `name` an applied agent.toml (as an approved apply_commit would)."""
-    from tests.core.test_gitrepo import commit
+    from tests.support.git import commit
 
     if not hive.configs.has_repo(name):  # type: ignore[attr-defined]
         await hive.configs.seed(name)  # type: ignore[attr-defined]
@@ -284,7 +284,7 @@ async def test_lifecycle_verbs_refuse_an_external_agent(fhive: Hive) -> None:
 async def test_applying_a_config_to_an_external_agent_says_it_was_not_rebuilt(
     fhive: Hive,
 ) -> None:
-    from tests.core.test_gitrepo import commit
+    from tests.support.git import commit
 
     host = HostClient(fhive.paths.host_sock)
     await host.call("spawn", name="ext", runtime="external")

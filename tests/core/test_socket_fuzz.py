@@ -24,7 +24,7 @@ from hyperhive.config import HiveConfig
 from hyperhive.core.hive import Hive
 from hyperhive.paths import HivePaths
 from hyperhive.wire.base import HOST_VERBS
-from tests.threaded import hive_in_thread
+from tests.support.threaded import hive_in_thread
 
 EXAMPLES = 400
 TIMEOUT = 30.0

@@ -18,7 +18,7 @@ import pytest
 from hyperhive.config import HiveConfig, Sockets
 from hyperhive.core.hive import Hive
 from hyperhive.paths import HivePaths
-from tests.waiting import eventually
+from tests.support.waiting import eventually
 
 
 def with_sockets(config: HiveConfig, **limits: float) -> HiveConfig:

@@ -11,7 +11,7 @@ from hyperhive.config import HiveConfig, Sockets
 from hyperhive.core.events import EventHub, ResyncNeeded
 from hyperhive.core.hive import Hive
 from hyperhive.paths import HivePaths
-from tests.waiting import eventually
+from tests.support.waiting import eventually
 
 
 async def test_a_subscriber_that_falls_behind_holds_nothing_and_resyncs() -> None:
@@ -36,7 +36,7 @@ async def test_a_subscriber_that_falls_behind_holds_nothing_and_resyncs() -> Non
 
 
 def test_the_default_queue_is_bounded() -> None:
-    assert EventHub()._queue_size <= 2000
+    assert EventHub().queue_size <= 2000
 
 
 async def subscribe(hive: Hive) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

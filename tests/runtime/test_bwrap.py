@@ -464,7 +464,7 @@ async def test_adopt_keeps_the_revision_and_network_the_sandbox_was_built_from(
     )
     go = fifo(spec.state_dir / "go", spec.uid)
     daemon, _ = await start_in_daemon("bwrap", spec)
-    await until(lambda: "UP" in agents.log(spec), what="sandbox up")
+    await eventually(lambda: "UP" in agents.log(spec), 20, what="sandbox up")
     daemon.kill()
     await daemon.wait()
     changed = replace(spec, network="host", config_rev="new-rev")  # the config applied since

@@ -22,9 +22,9 @@ from hyperhive.paths import WEB_DIR
 from hyperhive.runtime.base import Limits
 from hyperhive.runtime.bwrap import BwrapRuntime
 from hyperhive.runtime.netns import blocked_routes, host_addresses, netns_name
-from tests.runtime.conftest import PY, Agents, require_cgroups, require_egress, until
+from tests.runtime.conftest import PY, Agents, require_cgroups, require_egress
 from tests.runtime.test_bwrap import fifo, release
-from tests.waiting import eventually
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.sandbox
 
@@ -180,7 +180,7 @@ async def test_an_oom_kill_inside_a_running_sandbox_is_counted(
         f'"{PY}" -c "b = bytearray(400 << 20)"; echo "hog exit $?"; read x < /state/gate; exit 0'
     )
     await bwrap_rt.start(spec)
-    await until(lambda: "hog exit" in agents.log(spec), 60, "the memory hog to end")
+    await eventually(lambda: "hog exit" in agents.log(spec), 60, "the memory hog to end")
     st = await bwrap_rt.status(spec.name)
     assert st.running, agents.log(spec)
     assert st.oom_kills >= 1, agents.log(spec)
@@ -233,7 +233,7 @@ async def test_egress_reaches_no_address_of_this_host(
             _r, w = await asyncio.open_connection(host, int(port))
             w.close()
             await w.wait_closed()
-        await until(lambda: len(hits) == len(targets), 10, "the host-side probes")
+        await eventually(lambda: len(hits) == len(targets), 10, "the host-side probes")
         hits.clear()
         spec = agents.spec([PY, "-c", CONNECT_ALL, *targets], network="egress")
         await bwrap_rt.start(spec)

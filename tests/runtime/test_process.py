@@ -67,7 +67,7 @@ async def test_adopt_reports_the_revision_it_was_started_with(
         [PY, "-c", "import time; print('UP', flush=True); time.sleep(300)"], config_rev="old-rev"
     )
     await process_rt.start(spec)
-    await until(lambda: "UP" in agents.log(spec), what="agent up")
+    await eventually(lambda: "UP" in agents.log(spec), 20, what="agent up")
     async with ProcessRuntime() as fresh:  # a restarted daemon, after a config change
         st = await fresh.adopt(replace(spec, config_rev="new-rev", network="host"))
         assert st.running and st.config_rev == "old-rev"

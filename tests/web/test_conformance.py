@@ -20,7 +20,7 @@ from hyperhive.config import Dashboard, Defaults, HiveConfig
 from hyperhive.core.hive import Hive
 from hyperhive.paths import HivePaths
 from hyperhive.runtime.fake import FakeWorld
-from tests.threaded import hive_in_thread
+from tests.support.threaded import hive_in_thread
 from tests.web.conftest import fake_features
 
 TOKEN = "conformance-token-0123456789"
