@@ -94,7 +94,9 @@ async def test_idle_connections_are_closed_but_parked_ones_are_not(
         await hive.broker.send("operator", "alice", "still there?")
         answer = json.loads(await asyncio.wait_for(parked[0].readline(), 10))
         assert [m["body"] for m in answer["messages"]] == ["still there?"]
-        parked[1].close()
+        for _, writer in (parked, idle):  # closed and waited for: no ResourceWarning
+            writer.close()
+            await writer.wait_closed()
 
 
 async def test_a_burst_of_connects_fits_the_listen_backlog(hive: Hive, short_tmp: Path) -> None:
