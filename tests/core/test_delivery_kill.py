@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 from hyperhive.client.agent import NO_RETRY, AgentClient
-from tests.daemon import DaemonProcess
+from tests.support.daemon import DaemonProcess
 
 CLIENT = Path(__file__).with_name("delivery_client.py")
 MESSAGES = 600

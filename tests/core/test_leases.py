@@ -16,7 +16,7 @@ from hyperhive.client.host import HostClient
 from hyperhive.config import Defaults, Delivery, HiveConfig
 from hyperhive.core.hive import Hive
 from hyperhive.paths import HivePaths
-from tests.waiting import eventually
+from tests.support.waiting import eventually
 
 
 async def _send(hive: Hive, *bodies: str, to: str = "manager") -> list[int]:

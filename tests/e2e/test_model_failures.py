@@ -16,7 +16,7 @@ from hyperhive.core.db import connect_foreign_ro
 from hyperhive.core.hive import Hive
 from hyperhive.names import OPERATOR
 from tests.e2e.conftest import MakeHive, turns
-from tests.waiting import eventually
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ from hyperhive.client.agent import NO_RETRY
 from hyperhive.core.hive import Hive
 from hyperhive.harness.loop import Harness, HarnessOptions
 from hyperhive.names import OPERATOR
-from tests.waiting import eventually
+from tests.support.waiting import eventually
 
 
 def _harness(hive: Hive, tmp: Path) -> Harness:

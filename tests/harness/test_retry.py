@@ -19,7 +19,7 @@ from hyperhive.harness.retry import (
     transient,
 )
 from hyperhive.harness.stream import OutcomeKind, TurnOutcome
-from tests.waiting import eventually
+from tests.support.waiting import eventually
 
 FAILED_500 = TurnOutcome(OutcomeKind.FAILED, "API Error: 500 boom. This is a server-side issue")
 FAILED_401 = TurnOutcome(OutcomeKind.FAILED, "Invalid API key · Fix external API key")

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from hyperhive.client.host import HostClient
 from hyperhive.core.hive import Hive
-from tests.mcptools.test_threads_tools import call, mcp_session
-from tests.waiting import eventually
+from tests.support.mcp import call, mcp_session
+from tests.support.waiting import eventually
 
 
 async def test_recv_tool_acknowledges_after_returning(hive: Hive) -> None:
