@@ -59,7 +59,7 @@ def test_remove_and_own_dir_never_follow(tmp_path: Path) -> None:
     assert (root / "w").stat().st_mode & 0o777 == 0o700
 
 
-def test_tombstones_and_logs_ignore_planted_links(tmp_path: Path) -> None:
+async def test_tombstones_and_logs_ignore_planted_links(tmp_path: Path) -> None:
     _root, secret = _tree(tmp_path)
     agents = tmp_path / "agents"
     claude = agents / "gone" / "state" / ".claude"
@@ -67,9 +67,9 @@ def test_tombstones_and_logs_ignore_planted_links(tmp_path: Path) -> None:
     (claude / ".credentials.json").symlink_to(secret)
     (agents / "gone" / "state" / "big").symlink_to(tmp_path)
     hive = SimpleNamespace(
-        paths=SimpleNamespace(agents_dir=agents), registry=SimpleNamespace(get=lambda n: None)
+        paths=SimpleNamespace(agents_dir=agents), registry=SimpleNamespace(names=lambda: [])
     )
-    (view,) = list_tombstones(hive)  # type: ignore[arg-type]
+    (view,) = await list_tombstones(hive)  # type: ignore[arg-type]
     assert view.name == "gone" and not view.credentials_kept
     logs = agents / "gone" / "logs"
     logs.mkdir()

@@ -180,7 +180,7 @@ async def test_a_connection_holding_a_lease_is_not_idle(
 ) -> None:
     """The socket idle timeout closes silent connections, but not one holding a lease (its
     silence is judged by the lease timeout): a harness in a long turn keeps its message."""
-    from tests.core.test_socket_limits import ask, closed, hive_with, with_sockets
+    from tests.support.sockets import ask, closed, hive_with, with_sockets
 
     cfg = with_sockets(hive_config, idle_timeout_seconds=0.3)
     async with hive_with(paths, cfg) as hive:

@@ -6,11 +6,9 @@ agent used up the daemon's descriptors; 2,000 concurrent connects got ~800 EAGAI
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import json
 import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,39 +16,8 @@ import pytest
 from hyperhive.config import HiveConfig, Sockets
 from hyperhive.core.hive import Hive
 from hyperhive.paths import HivePaths
+from tests.support.sockets import ask, closed, hive_with, with_sockets
 from tests.support.waiting import eventually
-
-
-def with_sockets(config: HiveConfig, **limits: float) -> HiveConfig:
-    return config.model_copy(update={"sockets": Sockets(**limits)})  # type: ignore[arg-type]
-
-
-@contextlib.asynccontextmanager
-async def hive_with(paths: HivePaths, config: HiveConfig) -> AsyncIterator[Hive]:
-    async with Hive(paths, config) as hive:
-        await hive.spawn("alice")
-        yield hive
-
-
-Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
-
-
-async def ask(conn: Conn, body: dict[str, object]) -> dict[str, object]:
-    reader, writer = conn
-    writer.write(json.dumps(body).encode() + b"\n")
-    await writer.drain()
-    line = await asyncio.wait_for(reader.readline(), 10)
-    assert line.endswith(b"\n"), "the connection closed without an answer"
-    answer: dict[str, object] = json.loads(line)
-    return answer
-
-
-async def closed(reader: asyncio.StreamReader) -> bool:
-    """The daemon closed the connection (EOF, or a reset: it never read our request)."""
-    try:
-        return await asyncio.wait_for(reader.read(), 10) == b""
-    except ConnectionResetError:
-        return True
 
 
 async def test_one_agent_cannot_hold_more_than_its_connection_cap(

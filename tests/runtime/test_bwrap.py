@@ -28,6 +28,7 @@ from tests.runtime.conftest import (
     require_sandbox,
     start_in_daemon,
 )
+from tests.support.fifo import fifo, release
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.sandbox
@@ -49,23 +50,6 @@ def _cmdline(pid: int) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
-
-
-def fifo(path: Path, uid: int | None) -> Path:
-    os.mkfifo(path, 0o600)
-    if uid is not None:
-        os.chown(path, uid, uid)
-    return path
-
-
-async def release(path: Path) -> None:
-    """Open the fifo the sandboxed program blocks on, and close it (EOF = go on)."""
-
-    def go() -> None:
-        fd = os.open(path, os.O_WRONLY)
-        os.close(fd)
-
-    await asyncio.to_thread(go)
 
 
 async def test_filesystem_is_read_only_except_state(bwrap_rt: BwrapRuntime, agents: Agents) -> None:

@@ -23,7 +23,7 @@ from hyperhive.runtime.base import Limits
 from hyperhive.runtime.bwrap import BwrapRuntime
 from hyperhive.runtime.netns import blocked_routes, host_addresses, netns_name
 from tests.runtime.conftest import PY, Agents, require_cgroups, require_egress
-from tests.runtime.test_bwrap import fifo, release
+from tests.support.fifo import fifo, release
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.sandbox

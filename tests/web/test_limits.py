@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 from hyperhive.core.hive import Hive
 from hyperhive.httpbody import SEND_BODY_MAX
 from hyperhive.web.dashboard.api import BODY_BYTES_MAX, api_specs
+from tests.support.httpapi import assert_error, fill
 from tests.web.conftest import DashClient
-from tests.web.test_api import assert_error, fill
 
 CAP = max(BODY_BYTES_MAX, SEND_BODY_MAX)  # the page's /send allows 4 bytes a character
 DEEP = b"[" * 100_000 + b"]" * 100_000
