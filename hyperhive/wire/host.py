@@ -15,6 +15,8 @@ from hyperhive.wire.agent import BODY_MAX, InboxRow
 from hyperhive.wire.base import Request, Response, verb
 
 NAME_FIELD = Field(min_length=1, max_length=200)  # validated as an agent name by the handler
+# the incarnation a kill/restart is meant for; a mismatch is refused (`conflict`)
+GENERATION_FIELD = Field(default=None, ge=1)
 
 
 class AgentStatusRow(BaseModel):
@@ -143,12 +145,14 @@ class Stop(Request):
 class Restart(Request):
     cmd: Literal["restart"]
     name: str = NAME_FIELD
+    generation: int | None = GENERATION_FIELD
 
 
 @verb("host")
 class Kill(Request):
     cmd: Literal["kill"]
     name: str = NAME_FIELD
+    generation: int | None = GENERATION_FIELD
 
 
 @verb("host")

@@ -46,6 +46,7 @@ class QuestionRow(BaseModel):
     target: str = "operator"
     answered_at: str | None = None
     answer: str | None = None
+    generation: int | None = None  # the asker's incarnation; answers never reach another one
 
     @property
     def open(self) -> bool:
