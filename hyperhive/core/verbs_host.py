@@ -46,6 +46,7 @@ STATUS_EVENT_KINDS = frozenset(
         "transient_set",
         "transient_cleared",
         "agent_state",
+        "agent_axes",
         "reminder_scheduled",
         "reminder_delivered",
         "reminder_failed",

@@ -44,6 +44,10 @@ class AgentStatusRow(BaseModel):
     unread: int | None = None
     web_port: int | None = None  # the agent's page on 127.0.0.1
     oom_kills: int | None = None  # processes OOM-killed in its sandbox this run (memory limit)
+    # the one derived state (`hyperhive.core.agentstate.AgentState` values), its note and since
+    state: str | None = None
+    state_note: str | None = None
+    state_since: str | None = None
 
 
 class Scope(BaseModel):

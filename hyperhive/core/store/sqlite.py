@@ -15,7 +15,6 @@ from hyperhive.core.db import Database
 from hyperhive.core.records import AgentRecord, Message, NewMessage
 from hyperhive.core.store.base import AgentStore, MessageStore
 
-
 # the row is addressed to the recipient's current incarnation (0: no such agent, the operator)
 _CURRENT = (
     "recipient_generation = COALESCE("
