@@ -18,7 +18,7 @@ import logging
 import sqlite3
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,7 @@ class EventBus:
         self._next = 1
         self._subs: set[asyncio.Queue[AgentEvent | None]] = set()
         self._pending: set[asyncio.Task[None]] = set()
+        self._listeners: list[Callable[[AgentEvent], None]] = []
 
     async def __aenter__(self) -> EventBus:
         await self.open()
@@ -99,10 +100,20 @@ class EventBus:
     def last_id(self) -> int:
         return self._next - 1
 
+    def add_listener(self, fn: Callable[[AgentEvent], None]) -> None:
+        """A synchronous in-process listener, called inline on publish (must not block; an
+        exception is logged, never raised into the publisher)."""
+        self._listeners.append(fn)
+
     def publish(self, kind: str, /, **payload: Any) -> AgentEvent:
         ev = AgentEvent(self._next, iso(time.time()), kind, payload)
         self._next += 1
         self._ring.append(ev)
+        for fn in self._listeners:
+            try:
+                fn(ev)
+            except Exception:
+                logger.exception("event listener failed", extra={"action": "event_listener"})
         for q in list(self._subs):
             try:
                 q.put_nowait(ev)
