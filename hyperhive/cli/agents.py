@@ -41,14 +41,18 @@ def list_(ctx: Ctx, as_json: bool) -> None:
 
 
 def _flags(row: dict[str, Any]) -> str:
-    flags = [
-        k for k in ("running", "failed", "paused", "needs_login", "needs_update") if row.get(k)
-    ]
-    return ",".join(flags) or "stopped"
+    flags = [k for k in ("failed", "paused", "needs_login", "needs_update") if row.get(k)]
+    return ",".join(flags) or "-"
+
+
+def _state(row: dict[str, Any]) -> str:
+    return str(row.get("state") or ("running" if row.get("running") else "stopped"))
 
 
 def _notes(row: dict[str, Any]) -> str:
     extra = []
+    if row.get("state_note"):
+        extra.append(f"({row['state_note']})")
     if row.get("transient"):
         extra.append(f"◐ {row['transient']}…")
     if row.get("oom_kills"):
@@ -65,6 +69,7 @@ def _notes(row: dict[str, Any]) -> str:
 STATUS_COLUMNS: list[Column] = [
     ("NAME", lambda r: str(r["name"])),
     ("KIND", lambda r: str(r.get("kind", ""))),
+    ("STATE", _state),
     ("FLAGS", _flags),
     ("MODEL", lambda r: str(r.get("active_model", ""))),
     ("NOTES", _notes),
@@ -75,7 +80,8 @@ STATUS_COLUMNS: list[Column] = [
 @json_option
 @pass_ctx
 def status(ctx: Ctx, as_json: bool) -> None:
-    """Show every agent's status."""
+    """Show every agent's status: its one STATE (stopped, starting, idle, in_turn,
+    waiting_operator, failed, crashed, paused, ...; see docs/operations.md) and flags."""
     answer = run(ctx.host().call("agent_status"))
     rows = answer["agent_statuses"]
     emit(rows, as_json, lambda rs: table(STATUS_COLUMNS, rs, "(no agents)"))
