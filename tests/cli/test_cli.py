@@ -51,6 +51,7 @@ def test_call_prints_raw_answers(daemon: DaemonProcess) -> None:
         (("call", "--as", "manager", "send", "not json"), "FIELDS is not valid JSON"),
         (("stats", "ghost"), 'no agent "ghost"'),
         (("stats", "../x"), "invalid agent name"),
+        (("kill", "manager", "--generation", "2"), "manager is generation 1, not 2"),
     ],
 )
 def test_errors_are_one_line_and_nonzero(
