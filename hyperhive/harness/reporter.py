@@ -172,8 +172,10 @@ class StateTracker:
             if payload.get("ok"):
                 self.failure = None
             elif outcome != "cancelled":  # an operator's cancel is not a failure
-                note = payload.get("note") or ""
-                self.failure = f"{outcome}: {note}"[:NOTE_MAX] if note else outcome
+                note = str(payload.get("note") or "")
+                if note and outcome != "failed":  # e.g. "rate_limited: retrying in 300 s"
+                    note = f"{outcome}: {note}"
+                self.failure = (note or outcome)[:NOTE_MAX]
         else:
             return
         report = self.report()

@@ -41,18 +41,22 @@ def test_tracker_turns_bus_events_into_reports() -> None:
         {"state": "in_turn", "turn_started_at": "t1", "tool": "Bash"},
         {"state": "in_turn", "turn_started_at": "t1"},
         {"state": "in_turn"},
-        {"state": "failed", "note": "failed: API error 500"},
-        {"state": "failed", "note": "failed: API error 500"},
+        {"state": "failed", "note": "API error 500"},
+        {"state": "failed", "note": "API error 500"},
     ]
     # failed stays until a turn succeeds; a cancel is not a success nor a failure
     t.on_event("state", "t6", {"state": "thinking"})
     t.on_event("turn_end", "t7", {"ok": False, "kind": "cancelled", "note": ""})
     t.on_event("state", "t7", {"state": "idle"})
-    assert rec.reports[-1] == {"state": "failed", "note": "failed: API error 500"}
+    assert rec.reports[-1] == {"state": "failed", "note": "API error 500"}
     t.on_event("state", "t8", {"state": "thinking"})
     t.on_event("turn_end", "t9", {"ok": True, "kind": "ok", "note": ""})
     t.on_event("state", "t9", {"state": "waiting"})
     assert rec.reports[-1] == {"state": "idle"}
+    t.on_event("state", "t9b", {"state": "thinking"})
+    t.on_event("turn_end", "t9c", {"ok": False, "kind": "rate_limited", "note": "429"})
+    t.on_event("state", "t9d", {"state": "idle"})
+    assert rec.reports[-1] == {"state": "failed", "note": "rate_limited: 429"}
     t.on_event("state", "t10", {"state": "compacting"})
     assert rec.reports[-1] == {"state": "compacting"}
     n = len(rec.reports)
