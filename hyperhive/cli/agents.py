@@ -19,12 +19,19 @@ from hyperhive.names import validate_new_name
     show_envvar=True,
     help="Where the agent runs.",
 )
+@click.option(
+    "--keep-mail",
+    is_flag=True,
+    help="Reviving kept state: also deliver the previous incarnation's unread mail.",
+)
 @json_option
 @pass_ctx
-def spawn(ctx: Ctx, name: str, runtime: str | None, as_json: bool) -> None:
+def spawn(ctx: Ctx, name: str, runtime: str | None, keep_mail: bool, as_json: bool) -> None:
     """Create agent NAME now (the operator needs no approval)."""
     validate_new_name(name)
     body: dict[str, Any] = {"cmd": "spawn", "name": name}
+    if keep_mail:
+        body["keep_mail"] = True
     if runtime:
         body["runtime"] = runtime
     run(ctx.host().request(body))

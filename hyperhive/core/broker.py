@@ -394,6 +394,28 @@ class Broker:
             self.hub.publish("message_delivered", id=i, to=name, delivered_at=at)
         return at
 
+    async def adopt_mail(self, name: str) -> int:
+        """A revived agent takes its previous incarnation's unread mail (only when the
+        operator asks). The index is dropped (and any load in flight invalidated), so the
+        next recv reads the store again; a parked recv wakes."""
+        gen = self.generation(name)
+        if gen <= 1:
+            return 0
+        n = await self.store.adopt_undelivered(name, gen - 1, gen)
+        if n:
+            ib = self._inbox(name)
+            ib.drop()
+            ib.pushes += 1
+            ib.loadable = True
+            self.wakeups.notify(name)
+            logger.info(
+                "%s took %d unread message(s) of its previous incarnation",
+                name,
+                n,
+                extra={"action": "mail_adopted", "agent": name},
+            )
+        return n
+
     async def recent(self, name: str, limit: int) -> list[Message]:
         return await self.store.recent(name, limit)
 

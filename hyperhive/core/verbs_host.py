@@ -79,6 +79,8 @@ def register(hive: Hive) -> None:
     @d.handle(Spawn)
     async def spawn(caller: Caller, req: Spawn) -> Ok:
         await hive.spawn(validate_name(req.name), req.runtime)
+        if req.keep_mail:
+            await hive.broker.adopt_mail(req.name)
         return Ok()
 
     @d.handle(SetPaused)

@@ -97,6 +97,8 @@ class Spawn(Request):
     cmd: Literal["spawn"]
     name: str = NAME_FIELD
     runtime: Literal["bwrap", "process", "external", "fake"] | None = None
+    # reviving a tombstone: also take the previous incarnation's unread mail (default: not)
+    keep_mail: bool = False
 
 
 @verb("host")

@@ -124,3 +124,30 @@ async def test_a_stale_kill_or_restart_never_hits_a_new_incarnation(
     assert not world.agents["alice"].running
     await host.call("restart", name="alice", generation=2)
     assert world.agents["alice"].running
+
+
+async def test_a_revival_takes_its_old_unread_mail_only_when_the_operator_asks(
+    hive: Hive,
+) -> None:
+    host = HostClient(hive.paths.host_sock)
+    await hive.spawn("alice")
+    async with agent(hive, "alice") as alice:
+        await host.call("send", to="alice", body="read before")
+        assert [m["body"] for m in (await alice.call("recv"))["messages"]] == ["read before"]
+        assert (await alice.call("recv"))["messages"] == []  # the index is loaded and empty
+    await host.call("send", to="alice", body="unread 1")
+    await host.call("send", to="alice", body="unread 2")
+    await host.call("destroy", name="alice")
+    await host.call("spawn", name="alice", keep_mail=True)
+    assert hive.registry.require("alice").generation == 2
+    assert await hive.broker.unread("alice") == 2
+    async with agent(hive, "alice") as alice:
+        got = await alice.call("recv")
+    assert [m["body"] for m in got["messages"]] == ["unread 1", "unread 2"]
+    # two generations on: nothing older than the last incarnation comes back
+    await host.call("send", to="alice", body="for gen 2")
+    await host.call("destroy", name="alice")
+    await host.call("spawn", name="alice")
+    await host.call("destroy", name="alice")
+    await host.call("spawn", name="alice", keep_mail=True)
+    assert await hive.broker.unread("alice") == 0

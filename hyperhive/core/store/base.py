@@ -39,6 +39,13 @@ class MessageStore(abc.ABC):
     async def count_undelivered(self, recipient: str) -> int: ...
 
     @abc.abstractmethod
+    async def adopt_undelivered(
+        self, recipient: str, from_generation: int, to_generation: int
+    ) -> int:
+        """Re-address `recipient`'s unread rows of `from_generation` to `to_generation` (a
+        revival that keeps its old mail). Returns how many."""
+
+    @abc.abstractmethod
     async def mark_delivered(self, ids: Collection[int], at: str) -> None: ...
 
     @abc.abstractmethod

@@ -105,6 +105,18 @@ class SqliteMessageStore(MessageStore):
 
         return await self.db.read(fn)
 
+    async def adopt_undelivered(
+        self, recipient: str, from_generation: int, to_generation: int
+    ) -> int:
+        def fn(conn: sqlite3.Connection) -> int:
+            return conn.execute(
+                "UPDATE messages SET recipient_generation = ? WHERE recipient = ?"
+                " AND recipient_generation = ? AND delivered_at IS NULL",
+                (to_generation, recipient, from_generation),
+            ).rowcount
+
+        return await self.db.write(fn)
+
     async def mark_delivered(self, ids: Collection[int], at: str) -> None:
         id_list = list(ids)
 
