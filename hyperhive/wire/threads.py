@@ -67,6 +67,7 @@ class ReminderRow(BaseModel):
     status: Literal["pending", "delivered", "failed"] = "pending"
     delivered_at: str | None = None
     last_error: str | None = None
+    generation: int | None = None  # the incarnation that set it; never delivered to another
 
 
 class ThreadView(BaseModel):
