@@ -407,8 +407,8 @@ class Lifecycle(BaseFeature):
             )
 
     async def kill_agent(self, name: str, generation: int | None = None) -> None:
+        self.check_generation(name, generation)  # first: a stale request is about another agent
         self.require_managed(name, "kill")
-        self.check_generation(name, generation)
         async with self.action(name, "stopping"):
             self.check_generation(name, generation)  # again, under the lock (a racing destroy)
             self.set_desired(name, "stopped")
@@ -418,8 +418,8 @@ class Lifecycle(BaseFeature):
             await self.hive.broker.system_event(manager.name, "killed", agent=name)
 
     async def restart(self, name: str, generation: int | None = None) -> None:
+        self.check_generation(name, generation)  # first: a stale request is about another agent
         self.require_managed(name, "restart")
-        self.check_generation(name, generation)
         async with self.action(name, "restarting"):
             self.check_generation(name, generation)
             await self._halt(name, graceful=True, timeout=30.0)
