@@ -7,7 +7,9 @@ from pathlib import Path
 
 import click
 
-from hyperhive.cli.common import Ctx, emit, json_option, pass_ctx, setup_logging
+from hyperhive.cli.common import Ctx, emit, json_option, pass_ctx, run, setup_logging
+from hyperhive.errors import HiveError, NotFound
+from hyperhive.names import validate_name
 
 
 @click.group()
@@ -70,6 +72,15 @@ def _fmt_stats(data: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
+def _is_registered(ctx: Ctx, name: str) -> bool:
+    """Whether the daemon manages `name` (an agent without a state dir yet, e.g. external)."""
+    try:
+        answer = run(ctx.host().call("list"))
+    except HiveError:
+        return False
+    return name in answer.get("agents", [])
+
+
 @click.command()
 @click.argument("name")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10000))
@@ -79,6 +90,9 @@ def stats(ctx: Ctx, name: str, limit: int, as_json: bool) -> None:
     """Recent turns of agent NAME and totals (from its turn-stats store)."""
     from hyperhive.harness.stats import read_stats
 
+    validate_name(name)
+    if not ctx.paths.agent_dir(name).is_dir() and not _is_registered(ctx, name):
+        raise NotFound(f'no agent "{name}" here (nor kept state of one): see `hive list`')
     rows, totals = read_stats(ctx.paths.state_dir(name), limit)
     emit({"recent": rows, "totals": totals}, as_json, _fmt_stats)
 

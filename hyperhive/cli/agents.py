@@ -19,12 +19,19 @@ from hyperhive.names import validate_new_name
     show_envvar=True,
     help="Where the agent runs.",
 )
+@click.option(
+    "--keep-mail",
+    is_flag=True,
+    help="Reviving kept state: also deliver the previous incarnation's unread mail.",
+)
 @json_option
 @pass_ctx
-def spawn(ctx: Ctx, name: str, runtime: str | None, as_json: bool) -> None:
+def spawn(ctx: Ctx, name: str, runtime: str | None, keep_mail: bool, as_json: bool) -> None:
     """Create agent NAME now (the operator needs no approval)."""
     validate_new_name(name)
     body: dict[str, Any] = {"cmd": "spawn", "name": name}
+    if keep_mail:
+        body["keep_mail"] = True
     if runtime:
         body["runtime"] = runtime
     run(ctx.host().request(body))
@@ -41,14 +48,18 @@ def list_(ctx: Ctx, as_json: bool) -> None:
 
 
 def _flags(row: dict[str, Any]) -> str:
-    flags = [
-        k for k in ("running", "failed", "paused", "needs_login", "needs_update") if row.get(k)
-    ]
-    return ",".join(flags) or "stopped"
+    flags = [k for k in ("failed", "paused", "needs_login", "needs_update") if row.get(k)]
+    return ",".join(flags) or "-"
+
+
+def _state(row: dict[str, Any]) -> str:
+    return str(row.get("state") or ("running" if row.get("running") else "stopped"))
 
 
 def _notes(row: dict[str, Any]) -> str:
     extra = []
+    if row.get("state_note"):
+        extra.append(f"({row['state_note']})")
     if row.get("transient"):
         extra.append(f"◐ {row['transient']}…")
     if row.get("oom_kills"):
@@ -65,6 +76,7 @@ def _notes(row: dict[str, Any]) -> str:
 STATUS_COLUMNS: list[Column] = [
     ("NAME", lambda r: str(r["name"])),
     ("KIND", lambda r: str(r.get("kind", ""))),
+    ("STATE", _state),
     ("FLAGS", _flags),
     ("MODEL", lambda r: str(r.get("active_model", ""))),
     ("NOTES", _notes),
@@ -75,7 +87,8 @@ STATUS_COLUMNS: list[Column] = [
 @json_option
 @pass_ctx
 def status(ctx: Ctx, as_json: bool) -> None:
-    """Show every agent's status."""
+    """Show every agent's status: its one STATE (stopped, starting, idle, in_turn,
+    waiting_operator, failed, crashed, paused, ...; see docs/operations.md) and flags."""
     answer = run(ctx.host().call("agent_status"))
     rows = answer["agent_statuses"]
     emit(rows, as_json, lambda rs: table(STATUS_COLUMNS, rs, "(no agents)"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from typing import Any
 
 import click
 
@@ -40,21 +41,37 @@ def stop(ctx: Ctx, names: tuple[str, ...], now: bool, as_json: bool) -> None:
 
 @click.command()
 @click.argument("name")
+@click.option(
+    "--generation",
+    type=click.IntRange(1),
+    help="Only if NAME is still this incarnation (see `hive status --json`); else refused.",
+)
 @json_option
 @pass_ctx
-def restart(ctx: Ctx, name: str, as_json: bool) -> None:
+def restart(ctx: Ctx, name: str, generation: int | None, as_json: bool) -> None:
     """Restart an agent (same config)."""
-    run(ctx.host().call("restart", name=validate_name(name)))
+    body: dict[str, Any] = {"name": validate_name(name)}
+    if generation is not None:
+        body["generation"] = generation
+    run(ctx.host().call("restart", **body))
     done(as_json, "restart", [name], f"restarted {name}")
 
 
 @click.command()
 @click.argument("name")
+@click.option(
+    "--generation",
+    type=click.IntRange(1),
+    help="Only if NAME is still this incarnation (see `hive status --json`); else refused.",
+)
 @json_option
 @pass_ctx
-def kill(ctx: Ctx, name: str, as_json: bool) -> None:
+def kill(ctx: Ctx, name: str, generation: int | None, as_json: bool) -> None:
     """Kill an agent at once."""
-    run(ctx.host().call("kill", name=validate_name(name)))
+    body: dict[str, Any] = {"name": validate_name(name)}
+    if generation is not None:
+        body["generation"] = generation
+    run(ctx.host().call("kill", **body))
     done(as_json, "kill", [name], f"killed {name}")
 
 

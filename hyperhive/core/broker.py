@@ -19,6 +19,9 @@ Invariants:
   recv asks the store until the backlog shrinks again; memory stays bounded.
 - Acks are batched: every reply written in one loop pass is marked delivered in one write.
 - A paused recipient's messages queue: its recv parks as if the inbox were empty.
+- Generations: the store stamps each message with its recipient's current generation and
+  only serves rows of the current one; the index takes only current-generation rows and is
+  dropped when the agent is destroyed.
 - Who may send to whom is asked of `policy` (a callable the hive installs), in the core, so a
   bypassed harness cannot send where its config forbids.
 """
@@ -180,7 +183,19 @@ class Broker:
         self.policy: SendPolicy | None = None
         self._acks: list[Lease] = []  # written replies whose messages are not marked yet
         self._ack_tasks: set[asyncio.Task[None]] = set()
-        registry.on_change(self.wakeups.notify)  # e.g. unpause wakes a parked recv
+        registry.on_change(self._agent_changed)
+
+    def _agent_changed(self, name: str) -> None:
+        """A registry change: wake a parked recv (e.g. unpause); a destroyed agent's unread
+        index goes (mail for that incarnation must never reach a new one of its name)."""
+        if self.registry.get(name) is None:
+            self._inboxes.pop(name, None)
+        self.wakeups.notify(name)
+
+    def generation(self, name: str) -> int:
+        """The recipient's current generation, as messages are stamped (0: not an agent)."""
+        rec = self.registry.get(name)
+        return rec.generation if rec is not None else 0
 
     def _inbox(self, name: str) -> _Inbox:
         ib = self._inboxes.get(name)
@@ -222,7 +237,8 @@ class Broker:
     def _committed(self, stored: list[Message]) -> None:
         """The store's on_commit hook: index, wake, publish — in the COMMIT's loop step."""
         for m in stored:
-            self._inbox(m.recipient).push(m)
+            if m.recipient_generation == self.generation(m.recipient):
+                self._inbox(m.recipient).push(m)
             self.wakeups.notify(m.recipient)
             self.hub.publish(
                 "message_sent",
@@ -362,7 +378,8 @@ class Broker:
     def _requeue(self, lease: Lease) -> None:
         ib = self._inbox(lease.recipient)
         ib.leased.difference_update(lease.ids)
-        ib.merge(lease.messages)
+        gen = self.generation(lease.recipient)  # a lease of a destroyed incarnation is dropped
+        ib.merge(m for m in lease.messages if m.recipient_generation == gen)
         self.wakeups.notify(lease.recipient)
 
     async def mark_read(self, name: str, ids: Collection[int]) -> str | None:
@@ -376,6 +393,28 @@ class Broker:
         for i in ids:
             self.hub.publish("message_delivered", id=i, to=name, delivered_at=at)
         return at
+
+    async def adopt_mail(self, name: str) -> int:
+        """A revived agent takes its previous incarnation's unread mail (only when the
+        operator asks). The index is dropped (and any load in flight invalidated), so the
+        next recv reads the store again; a parked recv wakes."""
+        gen = self.generation(name)
+        if gen <= 1:
+            return 0
+        n = await self.store.adopt_undelivered(name, gen - 1, gen)
+        if n:
+            ib = self._inbox(name)
+            ib.drop()
+            ib.pushes += 1
+            ib.loadable = True
+            self.wakeups.notify(name)
+            logger.info(
+                "%s took %d unread message(s) of its previous incarnation",
+                name,
+                n,
+                extra={"action": "mail_adopted", "agent": name},
+            )
+        return n
 
     async def recent(self, name: str, limit: int) -> list[Message]:
         return await self.store.recent(name, limit)

@@ -8,7 +8,8 @@ agent still running).
 
 Invariants: transitions become `system` events to the manager (`container_crash` with exit code
 and log tail, `container_oom` with the count, `needs_login`, `logged_in`, `needs_update`), a
-log line (`crash`, `oom_kill`) and dashboard events (`agent_state`); the first tick only seeds —
+log line (`crash`, `oom_kill`) and dashboard events (`agent_axes`;
+the derived `agent_state` follows from them); the first tick only seeds —
 nothing fires for states that already held when the daemon started.
 """
 
@@ -120,7 +121,7 @@ class CrashWatch(BaseFeature):
             self._axes[name] = ax
             if prev == ax:
                 continue
-            self.hive.hub.publish("agent_state", agent=name, **ax.__dict__)
+            self.hive.hub.publish("agent_axes", agent=name, **ax.__dict__)
             if seeding or manager is None:
                 continue
             if prev is None:  # first seen after start-up (e.g. died before the first tick)

@@ -20,6 +20,7 @@ from typing import IO, TYPE_CHECKING, Any, Self
 from hyperhive.clock import Clock
 from hyperhive.config import HiveConfig, load_config
 from hyperhive.core.access import secure_home
+from hyperhive.core.agentstates import AgentStates
 from hyperhive.core.broker import Broker
 from hyperhive.core.db import Database
 from hyperhive.core.events import EventHub
@@ -84,6 +85,7 @@ class Hive:
         self.approvals: ApprovalsFeature  # set by the ApprovalsFeature
         self.registry: AgentRegistry
         self.broker: Broker
+        self.agent_states: AgentStates
         self.threads = ThreadRegistry()  # open-thread sources by id prefix (q:, a:, ...)
         self.questions: QuestionsFeature  # set by QuestionsFeature.start
         self.reminders: RemindersFeature  # set by RemindersFeature.start
@@ -145,6 +147,7 @@ class Hive:
         self.registry = AgentRegistry(SqliteAgentStore(self.db), self.hub)
         await self.registry.load()
         self.broker = Broker(SqliteMessageStore(self.db), self.registry, self.hub, self.clock)
+        self.agent_states = AgentStates(self.hub, self.clock)
         self.agent_configs = AgentConfigs(self)
         install_send_policy(self)
 
@@ -179,6 +182,7 @@ class Hive:
             if hook is not None:
                 await hook()
         self.tasks.spawn("retention", self._retention_loop, restart=True)
+        self.tasks.spawn("agent-states", self._agent_states_loop, restart=True)
         self.hub.publish("hive_started", home=str(self.paths.home))
         logger.info("hive up at %s", self.paths.home, extra={"action": "hive_started"})
 
@@ -289,6 +293,11 @@ class Hive:
             return
         rec = await self.registry.register(name, "agent", runtime=runtime or self.default_runtime())
         await self.open_socket(rec.name)
+
+    async def _agent_states_loop(self) -> None:
+        from hyperhive.core.status import status_row
+
+        await self.agent_states.run(lambda name: status_row(self, name))
 
     async def _retention_loop(self) -> None:
         cfg = self.config.retention

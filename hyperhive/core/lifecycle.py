@@ -14,6 +14,8 @@ Invariants:
 - Manager tools can never target the manager itself.
 - start / stop / kill / restart / rebuild of an external agent are refused (`NotSupported`):
   nothing of it runs under the hive, so no action may answer ok (or queue a kick).
+- `kill` and `restart` take an optional generation and refuse a mismatch, so a stale request
+  never hits a new incarnation of the same name.
 """
 
 from __future__ import annotations
@@ -419,18 +421,32 @@ class Lifecycle(BaseFeature):
             self.set_desired(name, "stopped")
             await self._halt(name, graceful, timeout)
 
-    async def kill_agent(self, name: str) -> None:
+    def check_generation(self, name: str, generation: int | None) -> None:
+        """Refuse an action meant for another incarnation of `name` (a stale kill or restart
+        from before a destroy and re-spawn); None means "whichever is current"."""
+        current = self.hive.registry.require(name).generation
+        if generation is not None and generation != current:
+            raise Conflict(
+                f"{name} is generation {current}, not {generation}: the agent you meant "
+                "was destroyed and this is a new one; nothing done"
+            )
+
+    async def kill_agent(self, name: str, generation: int | None = None) -> None:
+        self.check_generation(name, generation)  # first: a stale request is about another agent
         self.require_managed(name, "kill")
         async with self.action(name, "stopping"):
+            self.check_generation(name, generation)  # again, under the lock (a racing destroy)
             self.set_desired(name, "stopped")
             await self._halt(name, graceful=False)
         manager = self.hive.registry.manager()
         if manager is not None and manager.name != name:
             await self.hive.broker.system_event(manager.name, "killed", agent=name)
 
-    async def restart(self, name: str) -> None:
+    async def restart(self, name: str, generation: int | None = None) -> None:
+        self.check_generation(name, generation)  # first: a stale request is about another agent
         self.require_managed(name, "restart")
         async with self.action(name, "restarting"):
+            self.check_generation(name, generation)
             await self._halt(name, graceful=True, timeout=30.0)
             await self._launch(name)
         await self._kick(name)

@@ -13,6 +13,9 @@ Invariants:
 - The answer is one string: the chosen options in the question's order, then the free text,
   joined with ", ". A non-multi question takes at most one option; an answer needs at least
   one option or some text.
+- A question belongs to the asker's incarnation (generation): the answer to one asked by an
+  agent since destroyed is recorded but never delivered to a new agent of the same name, and
+  the new one does not see it among its open threads.
 - Deadlines survive restarts: they are rows, and one `DeadlineScheduler` task expires what is
   overdue on start and then sleeps until the earliest deadline.
 - Resolve-and-notify runs to completion even if its caller is cancelled (`Inflight`); a hard
@@ -240,6 +243,14 @@ class QuestionsFeature(BaseFeature):
             how=how,
             answered_at=q.answered_at,
         )
+        if q.generation != self.hive.broker.generation(q.asker):
+            logger.info(
+                "question #%d: %s was destroyed since it asked; the answer is not delivered",
+                q.id,
+                q.asker,
+                extra={"action": "question_notify_skipped", "agent": q.asker},
+            )
+            return q, True
         try:
             await self.hive.broker.system_event(
                 q.asker, "operator_answered", id=q.id, question=q.question, answer=q.answer

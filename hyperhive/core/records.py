@@ -17,6 +17,7 @@ class Message:
     kind: str  # message | event | reminder
     sent_at: str
     delivered_at: str | None = None
+    recipient_generation: int = 0  # the recipient's incarnation (0: the operator)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,8 @@
 """The agent registry: which agents exist, their kind, generation and small mutable flags.
 
+Every registration (a spawn, or the revival of a tombstone) is a new incarnation with the
+next generation of that name; generations are never reused (the counter outlives destroy).
+
 Invariants: names are validated before anything is stored; exactly one record has kind
 `manager`; the in-memory map mirrors the `agents` table (the registry is its only writer), and
 every change is published as a dashboard event.
@@ -79,6 +82,7 @@ class AgentRegistry:
             name=name,
             kind=kind,
             created_at=iso(time.time()),
+            generation=await self._store.next_generation(name),
             runtime=runtime,
             parent=parent,
             model=model,

@@ -13,6 +13,9 @@ Invariants:
   backoff (5, 10, 20, 40 s) up to `MAX_ATTEMPTS` attempts, then the reminder is `failed`.
   A delivered one is marked `delivered`; delivery is at-least-once (a crash between the send
   and the mark re-sends after restart), and a graceful stop lets a started batch finish.
+- A reminder belongs to the incarnation (generation) that set it: once a new agent has that
+  name, the old one's reminders fail at their due time instead of reaching it, and do not
+  count among its pending reminders.
 - Due times survive restarts (they are rows); overdue reminders go out when the hive starts.
 """
 
@@ -50,6 +53,11 @@ MAX_ATTEMPTS = 5
 RETRY_BASE = 5.0  # seconds before the 2nd attempt; doubles each time
 PAST_TOLERANCE = 60.0  # an at-time this far in the past is still accepted (due at once)
 HEAD_CHARS = 200
+
+
+class Gone(Exception):
+    """The incarnation that set a reminder no longer exists (a reminder never reaches a new
+    agent of the same name)."""
 
 
 def check_file_path(file_path: str) -> str:
@@ -185,6 +193,12 @@ class RemindersFeature(BaseFeature):
     async def _deliver(self, batch: list[ReminderRow]) -> None:
         sent: list[tuple[ReminderRow, int]] = []
         for r in batch:
+            rec = self.hive.registry.get(r.agent)
+            if rec is not None and rec.generation != r.generation:
+                await self._failed(
+                    r, Gone(f"{r.agent} was destroyed since it set this"), final=True
+                )
+                continue
             try:
                 msgs = await self.hive.broker.send(SYSTEM, r.agent, r.body, kind="reminder")
             except Exception as exc:
@@ -205,10 +219,10 @@ class RemindersFeature(BaseFeature):
                 "reminder_delivered", id=r.id, agent=r.agent, message_id=message_id
             )
 
-    async def _failed(self, r: ReminderRow, exc: Exception) -> None:
+    async def _failed(self, r: ReminderRow, exc: Exception, final: bool = False) -> None:
         attempt = r.attempts + 1
         retry_at = None
-        if attempt < MAX_ATTEMPTS:
+        if attempt < MAX_ATTEMPTS and not final:
             retry_at = iso(self.hive.clock.now() + RETRY_BASE * 2 ** (attempt - 1))
         row = await self.store.record_failure(r.id, f"{type(exc).__name__}: {exc}", retry_at)
         logger.warning(

@@ -1,13 +1,16 @@
 """Agent status rows (`agent_status`, the dashboard): registry facts plus what features add.
 
 Invariants: `status_text`/`status_set_at` are omitted when unset or when the agent is not
-running; optional fields are None (and so omitted on the wire) rather than guessed.
+running; optional fields are None (and so omitted on the wire) rather than guessed. `state`
+(+ `state_note`, `state_since`) is derived here, once, from the row's own facts plus the
+harness's last report (`hyperhive.core.agentstate`), so every surface shows the same state.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from hyperhive.core.agentstate import Facts, clip
 from hyperhive.wire.host import AgentStatusRow
 
 if TYPE_CHECKING:
@@ -32,7 +35,32 @@ async def status_row(hive: Hive, name: str) -> AgentStatusRow:
     if fields["running"] and rec.status_text:
         fields["status_text"] = rec.status_text
         fields["status_set_at"] = rec.status_set_at
+    seen = hive.agent_states.observe(
+        name,
+        Facts(
+            running=fields["running"],
+            connected=hive.connections(name) > 0,
+            transient=fields.get("transient"),
+            crashed=bool(fields.get("failed")),
+            paused=rec.paused,
+            open_question=await _open_question(hive, name),
+            report=hive.agent_states.reported(name),
+        ),
+    )
+    fields.update(state=seen.state.value, state_note=seen.note, state_since=seen.since)
     return AgentStatusRow(**fields)
+
+
+async def _open_question(hive: Hive, name: str) -> str | None:
+    """The oldest open operator question of `name`'s current incarnation, as a note."""
+    questions = getattr(hive, "questions", None)  # a hive may run without the feature
+    if questions is None:
+        return None
+    pending = await questions.store.pending(name)
+    if not pending:
+        return None
+    q = pending[0]
+    return clip(f"question #{q.id}: {q.question}", 200)
 
 
 async def status_rows(hive: Hive) -> list[AgentStatusRow]:

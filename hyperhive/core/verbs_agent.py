@@ -1,5 +1,5 @@
 """Handlers for the verbs every agent speaks on its own socket (send, recv, ack, release,
-renew, recent, whoami, config).
+renew, recent, whoami, config, report_state).
 
 recv's messages stay leased to the asking connection once the reply is written
 (`core/leases.py`); `ack`, the next `recv`, `release`, the connection's end or its lease
@@ -25,10 +25,12 @@ from hyperhive.wire.agent import (
     Release,
     Renew,
     RenewOk,
+    ReportState,
     Send,
     Whoami,
     WhoamiOk,
 )
+from hyperhive.wire.base import Ok
 
 if TYPE_CHECKING:
     from hyperhive.core.hive import Hive
@@ -139,6 +141,11 @@ def register(hive: Hive) -> None:
             config=cfg.model_dump(mode="json"),
             role_prompt=role,
         )
+
+    @d.handle(ReportState)
+    async def report_state(caller: Caller, req: ReportState) -> Ok:
+        hive.agent_states.report(caller.name, req.state, req.note, req.turn_started_at, req.tool)
+        return Ok()
 
     @d.handle(Whoami)
     async def whoami(caller: Caller, req: Whoami) -> WhoamiOk:

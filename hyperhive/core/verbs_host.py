@@ -46,6 +46,7 @@ STATUS_EVENT_KINDS = frozenset(
         "transient_set",
         "transient_cleared",
         "agent_state",
+        "agent_axes",
         "reminder_scheduled",
         "reminder_delivered",
         "reminder_failed",
@@ -78,6 +79,8 @@ def register(hive: Hive) -> None:
     @d.handle(Spawn)
     async def spawn(caller: Caller, req: Spawn) -> Ok:
         await hive.spawn(validate_name(req.name), req.runtime)
+        if req.keep_mail:
+            await hive.broker.adopt_mail(req.name)
         return Ok()
 
     @d.handle(SetPaused)

@@ -55,12 +55,12 @@ def register(hive: Hive, lc: Lifecycle) -> None:
 
     @h.handle(Restart)
     async def restart(caller: Caller, req: Restart) -> Ok:
-        await lc.restart(validate_name(req.name))
+        await lc.restart(validate_name(req.name), req.generation)
         return Ok()
 
     @h.handle(Kill)
     async def kill(caller: Caller, req: Kill) -> Ok:
-        await lc.kill_agent(validate_name(req.name))
+        await lc.kill_agent(validate_name(req.name), req.generation)
         return Ok()
 
     @h.handle(Destroy)
@@ -110,13 +110,13 @@ def register(hive: Hive, lc: Lifecycle) -> None:
     @m.handle(MgrRestart)
     async def mgr_restart(caller: Caller, req: MgrRestart) -> Ok:
         lc.guard_manager_target(caller, req.name)
-        await lc.restart(validate_name(req.name))
+        await lc.restart(validate_name(req.name), req.generation)
         return Ok()
 
     @m.handle(MgrKill)
     async def mgr_kill(caller: Caller, req: MgrKill) -> Ok:
         lc.guard_manager_target(caller, req.name)
-        await lc.kill_agent(validate_name(req.name))
+        await lc.kill_agent(validate_name(req.name), req.generation)
         return Ok()
 
     @m.handle(MgrUpdate)

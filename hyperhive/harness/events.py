@@ -19,7 +19,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,7 @@ class EventBus:
         self._ring: EventRing[AgentEvent] = EventRing(_id_of, ring_size=RING, queue_size=queue_size)
         self._next = 1
         self._pending: set[asyncio.Task[None]] = set()
+        self._listeners: list[Callable[[AgentEvent], None]] = []
 
     async def __aenter__(self) -> EventBus:
         await self.open()
@@ -108,10 +109,20 @@ class EventBus:
     def last_id(self) -> int:
         return self._next - 1
 
+    def add_listener(self, fn: Callable[[AgentEvent], None]) -> None:
+        """A synchronous in-process listener, called inline on publish (must not block; an
+        exception is logged, never raised into the publisher)."""
+        self._listeners.append(fn)
+
     def publish(self, kind: str, /, **payload: Any) -> AgentEvent:
         ev = AgentEvent(self._next, iso(time.time()), kind, payload)
         self._next += 1
         self._ring.append(ev)
+        for fn in self._listeners:
+            try:
+                fn(ev)
+            except Exception:
+                logger.exception("event listener failed", extra={"action": "event_listener"})
         task = asyncio.get_running_loop().create_task(self._persist(ev), name="events-persist")
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)

@@ -3,7 +3,9 @@ record it, repeat.
 
 Invariants:
 - One turn at a time; the state (`waiting` parked in recv, `thinking` in a turn,
-  `compacting`, `idle` between, `offline` before connecting) is authoritative for pages.
+  `compacting`, `idle` between, `offline` before connecting) is authoritative for pages, and
+  reported to the core best-effort (`harness/reporter.py`: `report_state`, with the failed
+  turn's note and the tool running now), never blocking a turn.
 - A turn's every stream-json line is published on the event bus, parsed.
 - Outcomes: ok; failed (note = error text); prompt_too_long → `/compact`, then the turn is
   retried once; no result line → cancelled; longer than `turn_timeout` → interrupted, cancelled
@@ -50,6 +52,7 @@ from hyperhive.harness.agentview import AgentView
 from hyperhive.harness.claude import ClaudeTurn, run_compact
 from hyperhive.harness.events import EventBus
 from hyperhive.harness.prompt import system_prompt, wake_prompt
+from hyperhive.harness.reporter import StateReporter, StateTracker
 from hyperhive.harness.retry import TurnRetry, prompt_recorded, public_note, retry_prompt
 from hyperhive.harness.stats import TurnStatRow, TurnStats
 from hyperhive.harness.stream import (
@@ -150,6 +153,10 @@ class Harness:
         self.bus = EventBus(opts.state_dir)
         self.stats = TurnStats(opts.state_dir)
         self.client = AgentClient(opts.socket)
+        # what it is doing, told to the core best-effort on its own connection
+        self.reporter = StateReporter(str(opts.socket))
+        self.tracker = StateTracker(self.reporter)
+        self.bus.add_listener(lambda ev: self.tracker.on_event(ev.kind, ev.ts, ev.payload))
         self.unread = 0
         self._turn: ClaudeTurn | None = None
         self._cancel_requested = False
@@ -270,7 +277,7 @@ class Harness:
     # -- main loop --------------------------------------------------------------------------
 
     async def run(self) -> None:
-        async with self.bus, self.stats:
+        async with self.bus, self.stats, self.reporter:
             await self._introduce()
             self.bus.publish("harness_start", name=self.name, kind=self.kind, model=self.model)
             logger.info(

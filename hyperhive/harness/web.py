@@ -3,7 +3,9 @@ directory) so it works in every network mode; the core proxies it to the operato
 `/agent/<name>/` and on the agent's sticky port, see `hyperhive.web.proxy`).
 
 Routes (JSON; every error in the one error shape `{"ok": false, "error", "code"}`):
-    GET  /api/state        name, role, model, authoritative state, unread, login, inbox, stats
+    GET  /api/state        name, role, model, authoritative state (+ `reported`: what the core
+                           was told, e.g. failed with the failed turn's note), unread, login,
+                           inbox, stats
     GET  /events/history   the ring (last 500 events), the last id and the state right now
     GET  /events/stream    SSE (`id:` = event id, `data:` = the event) after `Last-Event-ID`,
                            else `?after=ID`, else 0: no gap, no duplicate; a `reset`
@@ -125,6 +127,7 @@ async def state_body(h: Harness, core: PageClient) -> dict[str, Any]:
         "role": h.kind,
         "model": h.model,
         "state": h.state,
+        "reported": h.tracker.report(),  # what the core was told: failed + note, in_turn, ...
         "unread": unread,
         "login": login_state(h),
         "inbox": inbox,

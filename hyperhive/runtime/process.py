@@ -775,6 +775,8 @@ def agent_env(spec: LaunchSpec, *, state: Path, sock: Path, shared: Path) -> dic
     email = f"{spec.name}@hyperhive"
     return {
         "HOME": str(state),
+        # claude run by hand in the agent (`hive login`, `hive shell`) uses the agent's login
+        "CLAUDE_CONFIG_DIR": str(state / ".claude"),
         "USER": spec.name,
         "LOGNAME": spec.name,
         "HIVE_AGENT": spec.name,

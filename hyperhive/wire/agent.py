@@ -145,3 +145,20 @@ class WhoamiOk(Response):
     model: str
     manager: str
     unread: int
+
+
+REPORT_NOTE_MAX = 2000  # characters; the core keeps the first 500 on one line
+TOOL_NAME_MAX = 200
+
+
+@verb("agent")
+class ReportState(Request):
+    """The harness tells the core what it is doing (best-effort; the core keeps only the latest
+    report, in memory). `failed` = the last turn failed (`note` says why); `tool` = the tool
+    running now in the turn; `turn_started_at` = when the running turn began."""
+
+    cmd: Literal["report_state"]
+    state: Literal["idle", "in_turn", "compacting", "waiting_operator", "failed"]
+    note: str | None = Field(default=None, max_length=REPORT_NOTE_MAX)
+    turn_started_at: str | None = Field(default=None, max_length=40)
+    tool: str | None = Field(default=None, max_length=TOOL_NAME_MAX)

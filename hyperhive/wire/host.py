@@ -15,6 +15,8 @@ from hyperhive.wire.agent import BODY_MAX, InboxRow
 from hyperhive.wire.base import Request, Response, verb
 
 NAME_FIELD = Field(min_length=1, max_length=200)  # validated as an agent name by the handler
+# the incarnation a kill/restart is meant for; a mismatch is refused (`conflict`)
+GENERATION_FIELD = Field(default=None, ge=1)
 
 
 class AgentStatusRow(BaseModel):
@@ -42,6 +44,10 @@ class AgentStatusRow(BaseModel):
     unread: int | None = None
     web_port: int | None = None  # the agent's page on 127.0.0.1
     oom_kills: int | None = None  # processes OOM-killed in its sandbox this run (memory limit)
+    # the one derived state (`hyperhive.core.agentstate.AgentState` values), its note and since
+    state: str | None = None
+    state_note: str | None = None
+    state_since: str | None = None
 
 
 class Scope(BaseModel):
@@ -91,6 +97,8 @@ class Spawn(Request):
     cmd: Literal["spawn"]
     name: str = NAME_FIELD
     runtime: Literal["bwrap", "process", "external", "fake"] | None = None
+    # reviving a tombstone: also take the previous incarnation's unread mail (default: not)
+    keep_mail: bool = False
 
 
 @verb("host")
@@ -143,12 +151,14 @@ class Stop(Request):
 class Restart(Request):
     cmd: Literal["restart"]
     name: str = NAME_FIELD
+    generation: int | None = GENERATION_FIELD
 
 
 @verb("host")
 class Kill(Request):
     cmd: Literal["kill"]
     name: str = NAME_FIELD
+    generation: int | None = GENERATION_FIELD
 
 
 @verb("host")

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from hyperhive.wire.base import Request, Response, verb
+from hyperhive.wire.host import GENERATION_FIELD
 
 NAME = Field(min_length=1, max_length=200)
 
@@ -23,12 +24,14 @@ class MgrStart(Request):
 class MgrRestart(Request):
     cmd: Literal["restart"]
     name: str = NAME
+    generation: int | None = GENERATION_FIELD
 
 
 @verb("manager")
 class MgrKill(Request):
     cmd: Literal["kill"]
     name: str = NAME
+    generation: int | None = GENERATION_FIELD
 
 
 @verb("manager")

@@ -46,6 +46,7 @@ class QuestionRow(BaseModel):
     target: str = "operator"
     answered_at: str | None = None
     answer: str | None = None
+    generation: int | None = None  # the asker's incarnation; answers never reach another one
 
     @property
     def open(self) -> bool:
@@ -66,6 +67,7 @@ class ReminderRow(BaseModel):
     status: Literal["pending", "delivered", "failed"] = "pending"
     delivered_at: str | None = None
     last_error: str | None = None
+    generation: int | None = None  # the incarnation that set it; never delivered to another
 
 
 class ThreadView(BaseModel):

@@ -27,7 +27,12 @@ def test_spawn_send_recv_inbox(daemon: DaemonProcess) -> None:
     inbox = hive(daemon, "inbox")
     assert "alice → operator: hi op" in inbox.stdout
     status = hive(daemon, "status", "--json")
-    assert {r["name"] for r in json.loads(status.stdout)} == {"alice", "manager"}
+    rows = json.loads(status.stdout)
+    assert {r["name"] for r in rows} == {"alice", "manager"}
+    assert all(r["state"] for r in rows)  # one derived state per agent
+    assert "STATE" in hive(daemon, "status").stdout
+    stats = hive(daemon, "stats", "alice", "--json")  # no turns yet: empty, not an error
+    assert stats.returncode == 0 and json.loads(stats.stdout)["recent"] == []
 
 
 def test_call_prints_raw_answers(daemon: DaemonProcess) -> None:
@@ -44,6 +49,9 @@ def test_call_prints_raw_answers(daemon: DaemonProcess) -> None:
         (("send", "ghost", "boo"), 'agent "ghost" is not managed by this hive'),
         (("recv", "--as", "ghost"), "unreachable"),
         (("call", "--as", "manager", "send", "not json"), "FIELDS is not valid JSON"),
+        (("stats", "ghost"), 'no agent "ghost"'),
+        (("stats", "../x"), "invalid agent name"),
+        (("kill", "manager", "--generation", "2"), "manager is generation 1, not 2"),
     ],
 )
 def test_errors_are_one_line_and_nonzero(

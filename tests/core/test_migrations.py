@@ -30,6 +30,10 @@ async def test_fresh_schema_equals_migrated(short_tmp: Path) -> None:
                 "INSERT INTO messages(sender, recipient, body, sent_at)"
                 " VALUES ('operator', 'manager', 'from before', '2026-01-01T00:00:01.000000Z')"
             )
+            conn.execute(  # mail of an agent destroyed before generations existed
+                "INSERT INTO messages(sender, recipient, body, sent_at)"
+                " VALUES ('operator', 'gone', 'for the dead', '2026-01-01T00:00:02.000000Z')"
+            )
 
         await db.write(seed)
     assert "operator_questions" not in dict(Database(old).schema())
@@ -37,9 +41,19 @@ async def test_fresh_schema_equals_migrated(short_tmp: Path) -> None:
     async with Database(old, MIGRATIONS) as db:
         assert db.applied_migrations == [m.name for m in MIGRATIONS[1:]]
         bodies = await db.read(
-            lambda c: [r["body"] for r in c.execute("SELECT body FROM messages").fetchall()]
+            lambda c: [
+                tuple(r)
+                for r in c.execute(
+                    "SELECT body, recipient_generation FROM messages ORDER BY id"
+                ).fetchall()
+            ]
         )
-        assert bodies == ["from before"]
+        # live agents' mail belongs to their current generation; a destroyed one's to none
+        assert bodies == [("from before", 1), ("for the dead", 0)]
+        gens = await db.read(
+            lambda c: [tuple(r) for r in c.execute("SELECT * FROM agent_generations").fetchall()]
+        )
+        assert gens == [("manager", 1)]
         assert await db.read(lambda c: c.execute("SELECT name FROM agents").fetchone()[0]) == (
             "manager"
         )

@@ -195,3 +195,19 @@ async def test_an_earlier_reminder_wakes_the_scheduler_early(
         got = await alice.call("recv", max=8)
     assert [m["body"] for m in reminders_in(got["messages"])] == ["soon"]
     assert hive.tasks.names().count("reminders") == 1  # one task, not one per reminder
+
+
+async def test_a_destroyed_incarnations_reminder_never_reaches_the_new_one(
+    hive: Hive, manual_clock: ManualClock
+) -> None:
+    host = HostClient(hive.paths.host_sock)
+    await hive.spawn("alice")
+    r = await hive.reminders.schedule("alice", "for the old alice", delay_seconds=60)
+    await host.call("destroy", name="alice")
+    await host.call("spawn", name="alice")
+    assert (await status_of(hive, "alice"))["pending_reminders"] == 0
+    await manual_clock.advance(61)
+    await hive.reminders.scheduler.wait_idle()
+    assert await reminder_bodies(hive, "alice") == []
+    row = await hive.reminders.store.get(r.id)
+    assert row is not None and row.status == "failed" and "destroyed" in (row.last_error or "")

@@ -87,6 +87,19 @@ async def test_send_wakes_the_other_agent_and_stats_are_exact(make_hive: MakeHiv
     # the message bob woke on is the one alice sent
     req = next(r for r in sim.requests if r.rule_id == "b1")
     assert "hello bob" in req.latest_user_text
+    # the harnesses told the core what they were doing: one state, from one source
+    assert ("in_turn", "running mcp__hyperhive__send") in states_of(hive, "alice")
+    await eventually(
+        lambda: [s for s, _ in states_of(hive, "bob")][-1:] == ["idle"], 30, "bob idle again"
+    )
+
+
+def states_of(hive: Any, name: str) -> list[tuple[str, str | None]]:
+    return [
+        (e.data["state"], e.data["note"])
+        for e in hive.hub.history()
+        if e.kind == "agent_state" and e.data["agent"] == name
+    ]
 
     # each harness acknowledged the message it woke on once its turn ended: delivered, no
     # lease left on their connections, and no second turn for it

@@ -407,7 +407,8 @@ async def test_exec_argv_enters_the_running_sandbox(bwrap_rt: BwrapRuntime, agen
         [
             "/bin/sh",
             "-c",
-            "echo $(id -u) $(pwd) $HOME $(hostname) $HIVE_AGENT; ls /proc | grep -c '^[0-9]'",
+            "echo $(id -u) $(pwd) $HOME $(hostname) $HIVE_AGENT $CLAUDE_CONFIG_DIR;"
+            " ls /proc | grep -c '^[0-9]'",
         ],
     )
     proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE)
@@ -415,7 +416,8 @@ async def test_exec_argv_enters_the_running_sandbox(bwrap_rt: BwrapRuntime, agen
     assert proc.returncode == 0
     first, count = out.decode().split("\n")[:2]
     uid = spec.uid if spec.uid is not None else os.getuid()
-    assert first == f"{uid} /state /state agent-{spec.name} {spec.name}"
+    # `hive shell` / `hive login` run claude with the agent's own config dir (its login)
+    assert first == f"{uid} /state /state agent-{spec.name} {spec.name} /state/.claude"
     assert int(count) <= 6  # the sandbox's pids only (bwrap, agent, shell, ls, grep...)
     await release(go)
     assert await asyncio.wait_for(bwrap_rt.wait(spec.name), 30) == 0

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Dialog, expect
 
+from hyperhive.client.agent import NO_RETRY, AgentClient
 from hyperhive.core.hive import Hive
 from hyperhive.core.logs import SOURCES
 from hyperhive.errors import Unavailable
@@ -57,11 +58,12 @@ async def test_lists_agents_with_correct_badges(
     )
     await expect(manager.locator(".chip.role")).to_have_text("m1nd")
     await expect(alice.locator(".chip.role")).to_have_text("ag3nt")
-    await expect(alice.locator(".badge.ok")).to_have_text("running")
+    # one state badge per agent: the fake runtime runs alice, but no harness reports yet
+    await expect(alice.locator(".badge.state")).to_have_text("starting")
     await expect(alice.locator(".badge", has_text="needs login")).to_have_count(0)
     await expect(bob.locator(".badge", has_text="needs login")).to_have_count(1)
-    await expect(bob.locator(".badge.bad")).to_have_text("failed")
-    await expect(bob.locator(".badge.off")).to_have_text("stopped")
+    await expect(bob.locator(".badge.state.bad")).to_have_text("crashed")
+    await expect(bob.locator(".badge.state")).to_have_attribute("data-state", "crashed")
     await expect(bob).to_contain_class("failed stopped")
     await expect(carol.locator(".badge", has_text="paused")).to_have_count(1)
     await expect(carol.locator("button[data-action=unpause]")).to_be_visible()
@@ -81,6 +83,23 @@ async def test_lists_agents_with_correct_badges(
     await carol.locator("button[data-action=unpause]").click()
     await expect(carol.locator(".badge", has_text="paused")).to_have_count(0)
     assert not dhive.registry.require("carol").paused
+
+
+async def test_the_state_badge_follows_the_harness_live(dhive: Hive, page: Any) -> None:
+    await dhive.spawn("alice")
+    alice = await settled_row(page, "alice")
+    badge = alice.locator(".badge.state")
+    await expect(badge).to_have_text("starting")
+    async with AgentClient(dhive.paths.agent_sock("alice"), retry=NO_RETRY) as harness:
+        await harness.call("report_state", state="in_turn", tool="Bash")
+        await expect(badge).to_have_text("in turn")
+        await expect(alice.locator(".state-note")).to_have_text("running Bash")
+        await harness.call("report_state", state="failed", note="API error 529: overloaded")
+        await expect(alice.locator(".badge.state.bad")).to_have_text("failed")
+        await expect(alice.locator(".state-note")).to_have_text("API error 529: overloaded")
+        await harness.call("report_state", state="idle")
+        await expect(alice.locator(".badge.state.ok")).to_have_text("idle")
+        await expect(alice.locator(".state-note")).to_have_count(0)
 
 
 async def test_restart_shows_the_pending_pill_then_clears(dhive: Hive, page: Any) -> None:
@@ -180,7 +199,7 @@ async def test_spawn_approval_approved_in_the_page_starts_the_agent(
     await arow.get_by_placeholder("note (optional)").fill("welcome")
     await arow.get_by_role("button", name="4PPR0V3").click()
     await expect(arow).to_have_count(0)
-    await expect(row(page, "bob").locator(".badge.ok")).to_have_text("running")
+    await expect(row(page, "bob").locator(".badge.state")).to_have_text("starting")
     assert world.agents["bob"].running
     await expect(page.locator(".toast").last).to_contain_text("approved")
 

@@ -44,7 +44,7 @@ def _row(name: str, **kw: object) -> AgentStatusRow:
 
 def test_container_views_badges_pending_and_any_stale() -> None:
     rows = [
-        _row("zed", running=False, failed=True, status_text="stale text"),
+        _row("zed", running=False, failed=True, status_text="stale text", state="crashed"),
         _row(
             "alice",
             transient="restarting",
@@ -53,7 +53,7 @@ def test_container_views_badges_pending_and_any_stale() -> None:
             unread=3,
             active_model="haiku",
         ),
-        _row("boss", kind="manager"),
+        _row("boss", kind="manager", state="in_turn", state_note="running Bash"),
     ]
     out, any_stale = views.build_container_views(rows)
     assert [v.name for v in out] == ["boss", "alice", "zed"]  # manager first, then by name
@@ -66,6 +66,9 @@ def test_container_views_badges_pending_and_any_stale() -> None:
     assert alice.url == "/agent/alice/"
     assert zed.failed and not zed.running and zed.status_text is None  # not running: no text
     assert boss.pending is None and boss.unread == 0
+    assert (zed.state, zed.state_label, zed.state_tone) == ("crashed", "crashed", "bad")
+    assert (boss.state_label, boss.state_tone, boss.state_note) == ("in turn", "ok", "running Bash")
+    assert alice.state == "unknown"  # a row without a state (an old core): never guessed idle
     _, stale = views.build_container_views([_row("a"), _row("b", needs_update=True)])
     assert stale is True
     assert views.build_container_views([]) == ([], False)

@@ -27,6 +27,7 @@ from hyperhive.core.features import default_features
 from hyperhive.core.hive import Hive
 from hyperhive.harness.events import EventBus
 from hyperhive.harness.loop import HarnessOptions, event_kind, event_payload
+from hyperhive.harness.reporter import StateReporter, StateTracker
 from hyperhive.harness.stats import TurnStatRow, TurnStats
 from hyperhive.harness.stream import parse_line
 from hyperhive.httpserver import QuietServer, serve_unix
@@ -71,6 +72,8 @@ class FakeHarness:
         self.config_dir = state_dir / ".claude"
         self.bus = EventBus(state_dir)
         self.stats = TurnStats(state_dir)
+        self.tracker = StateTracker(StateReporter(str(socket)))  # never started: records only
+        self.bus.add_listener(lambda ev: self.tracker.on_event(ev.kind, ev.ts, ev.payload))
         self.cancels = 0
         self.compacts = 0
 
@@ -107,8 +110,8 @@ class FakeHarness:
         for kind, payload in events:
             self.bus.publish(kind, **payload)
 
-    async def end_turn(self, kind: str = "ok") -> None:
-        self.bus.publish("turn_end", ok=kind == "ok", kind=kind, note="")
+    async def end_turn(self, kind: str = "ok", note: str = "") -> None:
+        self.bus.publish("turn_end", ok=kind == "ok", kind=kind, note=note)
         self.set_state("idle")
         await self.stats.record(
             TurnStatRow(

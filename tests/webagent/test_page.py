@@ -121,6 +121,19 @@ async def test_reload_shows_the_same_rows_once(page: Page, url: str, fake: FakeH
     assert await rows.count() == len(before) + 1
 
 
+async def test_a_failed_turn_shows_its_note_live(page: Page, url: str, fake: FakeHarness) -> None:
+    await open_page(page, url)
+    note = page.locator("#state-note")
+    await expect(note).to_be_hidden()
+    fake.start_turn()
+    await fake.end_turn("failed", "API Error: 529 overloaded")
+    await expect(note).to_be_visible()
+    await expect(note).to_contain_text("last turn failed: API Error: 529 overloaded")
+    fake.start_turn()
+    await fake.end_turn()
+    await expect(note).to_be_hidden()
+
+
 async def test_each_tool_reads_as_itself(page: Page, url: str, fake: FakeHarness) -> None:
     await open_page(page, url)
     calls: list[tuple[str, dict[str, Any], str]] = [

@@ -97,6 +97,22 @@ async def test_state_is_the_harness_own_with_inbox_and_stats(
     assert body["stats"]["totals"]["turns"] == 1
     assert body["stats"]["recent"][0]["tool_breakdown"] == {"Bash": 1, "Read": 1, "Write": 1}
     assert body["last_event_id"] == fake.bus.last_id
+    assert body["reported"] == {"state": "in_turn"}  # what the core is told (report_state)
+
+
+async def test_a_failed_turn_shows_its_note_until_a_turn_succeeds(
+    fake: FakeHarness, api: httpx.AsyncClient
+) -> None:
+    fake.start_turn()
+    await fake.end_turn("failed", "API Error: 529 overloaded")
+    fake.set_state("waiting")
+    body = (await api.get("/api/state")).json()
+    assert body["state"] == "waiting"
+    assert body["reported"] == {"state": "failed", "note": "API Error: 529 overloaded"}
+    fake.start_turn()
+    await fake.end_turn()
+    fake.set_state("waiting")
+    assert (await api.get("/api/state")).json()["reported"] == {"state": "idle"}
 
 
 async def test_state_survives_a_core_that_is_down(fake: FakeHarness, short_tmp: Path) -> None:

@@ -4,6 +4,8 @@ implements these same methods; callers never see SQL.
 Invariants: ids are monotonic; `insert_messages` returns only after the rows are durable and
 runs its `on_commit` hook exactly when they become visible;
 `undelivered` returns oldest first; nothing here decides policy (who may send to whom).
+Generations: `insert_messages` stamps each row with its recipient's current generation, and
+`undelivered`, `count_undelivered` and `recent` see only rows of the current one.
 """
 
 from __future__ import annotations
@@ -37,6 +39,13 @@ class MessageStore(abc.ABC):
     async def count_undelivered(self, recipient: str) -> int: ...
 
     @abc.abstractmethod
+    async def adopt_undelivered(
+        self, recipient: str, from_generation: int, to_generation: int
+    ) -> int:
+        """Re-address `recipient`'s unread rows of `from_generation` to `to_generation` (a
+        revival that keeps its old mail). Returns how many."""
+
+    @abc.abstractmethod
     async def mark_delivered(self, ids: Collection[int], at: str) -> None: ...
 
     @abc.abstractmethod
@@ -55,6 +64,10 @@ class AgentStore(abc.ABC):
     @abc.abstractmethod
     async def put_agent(self, rec: AgentRecord) -> None:
         """Insert or replace the record."""
+
+    @abc.abstractmethod
+    async def next_generation(self, name: str) -> int:
+        """Bump and return `name`'s generation; never reuses one, even after a purge."""
 
     @abc.abstractmethod
     async def delete_agent(self, name: str) -> None: ...

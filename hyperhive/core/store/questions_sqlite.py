@@ -17,7 +17,13 @@ from hyperhive.errors import NotFound
 from hyperhive.wire.threads import QuestionRow
 
 _COLS = (
-    "id, asker, question, options_json, multi, asked_at, deadline_at, answered_at, answer, target"
+    "id, asker, question, options_json, multi, asked_at, deadline_at, answered_at, answer, target,"
+    " generation"
+)
+# asked by the asker's current incarnation (see `hyperhive.core.store.sqlite`)
+_CURRENT = (
+    "generation = COALESCE("
+    "(SELECT a.generation FROM agents a WHERE a.name = operator_questions.asker), 0)"
 )
 
 Decide = Callable[[QuestionRow], str]  # the open row → the answer (may raise to refuse)
@@ -35,6 +41,7 @@ def _row(r: sqlite3.Row) -> QuestionRow:
         target=r["target"],
         answered_at=r["answered_at"],
         answer=r["answer"],
+        generation=r["generation"],
     )
 
 
@@ -57,11 +64,14 @@ class SqliteQuestionStore:
         deadline_at: str | None,
         target: str = "operator",
     ) -> QuestionRow:
+        """Store a question, stamped with the asker's current generation."""
+
         def fn(conn: sqlite3.Connection) -> QuestionRow:
             cur = conn.execute(
                 "INSERT INTO operator_questions"
-                "(asker, question, options_json, multi, asked_at, deadline_at, target)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "(asker, question, options_json, multi, asked_at, deadline_at, target, generation)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?,"
+                " COALESCE((SELECT generation FROM agents WHERE name = ?), 0))",
                 (
                     asker,
                     question,
@@ -70,6 +80,7 @@ class SqliteQuestionStore:
                     asked_at,
                     deadline_at,
                     target,
+                    asker,
                 ),
             )
             assert cur.lastrowid is not None
@@ -83,7 +94,8 @@ class SqliteQuestionStore:
         return await self.db.read(lambda conn: _get(conn, qid))
 
     async def pending(self, asker: str | None = None) -> list[QuestionRow]:
-        """Unresolved questions (of `asker`, or everyone's), oldest first."""
+        """Unresolved questions (of `asker`'s current incarnation, or everyone's), oldest
+        first."""
 
         def fn(conn: sqlite3.Connection) -> list[QuestionRow]:
             if asker is None:
@@ -93,7 +105,7 @@ class SqliteQuestionStore:
             else:
                 rows = conn.execute(
                     f"SELECT {_COLS} FROM operator_questions"
-                    " WHERE answered_at IS NULL AND asker = ? ORDER BY id",
+                    f" WHERE answered_at IS NULL AND asker = ? AND {_CURRENT} ORDER BY id",
                     (asker,),
                 ).fetchall()
             return [_row(r) for r in rows]

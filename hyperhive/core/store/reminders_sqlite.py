@@ -1,4 +1,4 @@
-"""SQLite storage of reminders (`reminders`, migration 0002).
+"""SQLite storage of reminders (`reminders`, migration 0002; `generation` since 0004).
 
 Invariants: a reminder is `pending` until it is `delivered` or, after its last failed attempt,
 `failed`; both are final (every update here requires `status = 'pending'`). `due_at` of a
@@ -13,7 +13,14 @@ from collections.abc import Collection
 from hyperhive.core.db import Database
 from hyperhive.wire.threads import ReminderRow
 
-_COLS = "id, agent, body, file_path, due_at, created_at, attempts, status, delivered_at, last_error"
+_COLS = (
+    "id, agent, body, file_path, due_at, created_at, attempts, status, delivered_at, last_error,"
+    " generation"
+)
+# set by the agent's current incarnation (see `hyperhive.core.store.sqlite`)
+_CURRENT = (
+    "generation = COALESCE((SELECT a.generation FROM agents a WHERE a.name = reminders.agent), 0)"
+)
 
 
 def _row(r: sqlite3.Row) -> ReminderRow:
@@ -28,6 +35,7 @@ def _row(r: sqlite3.Row) -> ReminderRow:
         status=r["status"],
         delivered_at=r["delivered_at"],
         last_error=r["last_error"],
+        generation=r["generation"],
     )
 
 
@@ -46,9 +54,9 @@ class SqliteReminderStore:
     ) -> ReminderRow:
         def fn(conn: sqlite3.Connection) -> ReminderRow:
             cur = conn.execute(
-                "INSERT INTO reminders(agent, body, file_path, due_at, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (agent, body, file_path, due_at, created_at),
+                "INSERT INTO reminders(agent, body, file_path, due_at, created_at, generation)"
+                " VALUES (?, ?, ?, ?, ?, COALESCE((SELECT generation FROM agents WHERE name = ?), 0))",
+                (agent, body, file_path, due_at, created_at, agent),
             )
             assert cur.lastrowid is not None
             return _get(conn, cur.lastrowid)
@@ -65,7 +73,9 @@ class SqliteReminderStore:
     async def count_pending(self, agent: str) -> int:
         def fn(conn: sqlite3.Connection) -> int:
             r = conn.execute(
-                "SELECT count(*) FROM reminders WHERE agent = ? AND status = 'pending'", (agent,)
+                "SELECT count(*) FROM reminders WHERE agent = ? AND status = 'pending'"
+                f" AND {_CURRENT}",
+                (agent,),
             ).fetchone()
             return int(r[0])
 

@@ -1,4 +1,10 @@
-"""SQLite implementations of the store interfaces, over `hyperhive.core.db.Database`."""
+"""SQLite implementations of the store interfaces, over `hyperhive.core.db.Database`.
+
+Generations: a message is stamped, in its insert transaction, with the generation of the
+agent row of its recipient (0 when there is none: the operator); the unread queries and
+`recent` see only rows of the recipient's current generation (`_CURRENT`), so mail for a
+destroyed incarnation never reaches a new agent of the same name.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,12 @@ from collections.abc import Callable, Collection, Sequence
 from hyperhive.core.db import Database
 from hyperhive.core.records import AgentRecord, Message, NewMessage
 from hyperhive.core.store.base import AgentStore, MessageStore
+
+# the row is addressed to the recipient's current incarnation (0: no such agent, the operator)
+_CURRENT = (
+    "recipient_generation = COALESCE("
+    "(SELECT generation FROM agents WHERE agents.name = messages.recipient), 0)"
+)
 
 
 def _message(row: sqlite3.Row) -> Message:
@@ -19,6 +31,7 @@ def _message(row: sqlite3.Row) -> Message:
         kind=row["kind"],
         sent_at=row["sent_at"],
         delivered_at=row["delivered_at"],
+        recipient_generation=row["recipient_generation"],
     )
 
 
@@ -34,14 +47,23 @@ class SqliteMessageStore(MessageStore):
     ) -> list[Message]:
         def fn(conn: sqlite3.Connection) -> list[Message]:
             out = []
+            gens: dict[str, int] = {}
             for m in msgs:
+                gen = gens.get(m.recipient)
+                if gen is None:
+                    r = conn.execute(
+                        "SELECT generation FROM agents WHERE name = ?", (m.recipient,)
+                    ).fetchone()
+                    gen = gens[m.recipient] = int(r[0]) if r is not None else 0
                 cur = conn.execute(
-                    "INSERT INTO messages(sender, recipient, body, kind, sent_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (m.sender, m.recipient, m.body, m.kind, at),
+                    "INSERT INTO messages(sender, recipient, body, kind, sent_at,"
+                    " recipient_generation) VALUES (?, ?, ?, ?, ?, ?)",
+                    (m.sender, m.recipient, m.body, m.kind, at, gen),
                 )
                 assert cur.lastrowid is not None
-                out.append(Message(cur.lastrowid, m.sender, m.recipient, m.body, m.kind, at))
+                out.append(
+                    Message(cur.lastrowid, m.sender, m.recipient, m.body, m.kind, at, None, gen)
+                )
             return out
 
         return await self.db.write(fn, on_commit=on_commit)
@@ -56,7 +78,7 @@ class SqliteMessageStore(MessageStore):
         def fn(conn: sqlite3.Connection) -> tuple[list[Message], int]:
             rows = conn.execute(
                 "SELECT * FROM messages WHERE recipient = ? AND delivered_at IS NULL"
-                f"{not_in} ORDER BY id LIMIT ?",
+                f" AND {_CURRENT}{not_in} ORDER BY id LIMIT ?",
                 (recipient, *excl, limit),
             ).fetchall()
             if len(rows) < limit:
@@ -64,7 +86,7 @@ class SqliteMessageStore(MessageStore):
             else:
                 total = conn.execute(
                     "SELECT count(*) FROM messages WHERE recipient = ? AND delivered_at IS NULL"
-                    f"{not_in}",
+                    f" AND {_CURRENT}{not_in}",
                     (recipient, *excl),
                 ).fetchone()[0]
             return [_message(r) for r in rows], total
@@ -75,12 +97,25 @@ class SqliteMessageStore(MessageStore):
         def fn(conn: sqlite3.Connection) -> int:
             return int(
                 conn.execute(
-                    "SELECT count(*) FROM messages WHERE recipient = ? AND delivered_at IS NULL",
+                    "SELECT count(*) FROM messages WHERE recipient = ? AND delivered_at IS NULL"
+                    f" AND {_CURRENT}",
                     (recipient,),
                 ).fetchone()[0]
             )
 
         return await self.db.read(fn)
+
+    async def adopt_undelivered(
+        self, recipient: str, from_generation: int, to_generation: int
+    ) -> int:
+        def fn(conn: sqlite3.Connection) -> int:
+            return conn.execute(
+                "UPDATE messages SET recipient_generation = ? WHERE recipient = ?"
+                " AND recipient_generation = ? AND delivered_at IS NULL",
+                (to_generation, recipient, from_generation),
+            ).rowcount
+
+        return await self.db.write(fn)
 
     async def mark_delivered(self, ids: Collection[int], at: str) -> None:
         id_list = list(ids)
@@ -96,7 +131,8 @@ class SqliteMessageStore(MessageStore):
     async def recent(self, participant: str, limit: int) -> list[Message]:
         def fn(conn: sqlite3.Connection) -> list[Message]:
             rows = conn.execute(
-                "SELECT * FROM messages WHERE recipient = ? ORDER BY id DESC LIMIT ?",
+                f"SELECT * FROM messages WHERE recipient = ? AND {_CURRENT}"
+                " ORDER BY id DESC LIMIT ?",
                 (participant, limit),
             ).fetchall()
             return [_message(r) for r in rows]
@@ -162,6 +198,21 @@ class SqliteAgentStore(AgentStore):
             )
 
         await self.db.write(fn)
+
+    async def next_generation(self, name: str) -> int:
+        """Bump and return `name`'s generation (1 for a name never seen). The counter
+        outlives destroy and purge, so a generation is never reused."""
+
+        def fn(conn: sqlite3.Connection) -> int:
+            row = conn.execute(
+                "INSERT INTO agent_generations(name, generation) VALUES (?, 1)"
+                " ON CONFLICT(name) DO UPDATE SET generation = generation + 1"
+                " RETURNING generation",
+                (name,),
+            ).fetchone()
+            return int(row[0])
+
+        return await self.db.write(fn)
 
     async def delete_agent(self, name: str) -> None:
         await self.db.write(lambda conn: conn.execute("DELETE FROM agents WHERE name = ?", (name,)))

@@ -56,6 +56,11 @@ class ContainerView(_View):
     unread: int
     pending_reminders: int
     url: str  # the agent's page, proxied by the core
+    state: str  # the one derived state (`AgentState` value)
+    state_label: str  # "in turn", "waiting for operator", ...
+    state_tone: str  # ok | off | warn | bad: the badge's colour
+    state_note: str | None
+    state_since: str | None
 
 
 class TransientView(_View):
@@ -164,6 +169,28 @@ def _age_since(at: str | None, now: float) -> str:
 # -- the helpers -------------------------------------------------------------------------------
 
 
+STATE_LABELS = {
+    "in_turn": "in turn",
+    "waiting_operator": "waiting for operator",
+    "node_lost": "node lost",
+}
+STATE_TONES = {
+    "idle": "ok",
+    "in_turn": "ok",
+    "compacting": "ok",
+    "paused": "warn",
+    "waiting_operator": "warn",
+    "failed": "bad",
+    "crashed": "bad",
+    "node_lost": "bad",
+}
+
+
+def state_badge(state: str) -> tuple[str, str]:
+    """The label and tone (ok | off | warn | bad) a state is shown with."""
+    return STATE_LABELS.get(state, state), STATE_TONES.get(state, "off")
+
+
 def build_container_views(
     rows: Iterable[AgentStatusRow],
 ) -> tuple[list[ContainerView], bool]:
@@ -188,11 +215,20 @@ def build_container_views(
             unread=r.unread or 0,
             pending_reminders=r.pending_reminders,
             url=f"/agent/{r.name}/",
+            state=_state(r),
+            state_label=state_badge(_state(r))[0],
+            state_tone=state_badge(_state(r))[1],
+            state_note=r.state_note,
+            state_since=r.state_since,
         )
         for r in rows
     ]
     views.sort(key=lambda v: (v.role != "manager", v.name))
     return views, any(v.needs_update for v in views)
+
+
+def _state(r: AgentStatusRow) -> str:
+    return r.state or ("unknown" if r.running else "stopped")
 
 
 def build_transient_views(

@@ -343,6 +343,15 @@
     document.body.dataset.state = state;
   }
 
+  // what the core was told (report_state): a failed last turn shows its note until one succeeds
+  function setReported(rep) {
+    const note = $("state-note");
+    const failed = !!rep && rep.state === "failed";
+    note.hidden = !failed;
+    note.textContent = failed ? `· last turn failed: ${rep.note || ""}` : "";
+    note.title = failed ? rep.note || "" : "";
+  }
+
   function setUnread(n) {
     const u = $("unread");
     n = Number(n || 0);
@@ -416,6 +425,7 @@
     role.textContent = st.role === "manager" ? "m1nd" : "ag3nt";
     role.className = `chip role role-${st.role}`;
     setState(st.state);
+    setReported(st.reported);
     setUnread(st.unread);
     renderLogin(st.login);
     renderTotals(st.stats && st.stats.totals);

@@ -196,10 +196,16 @@
 
   function containerHead(c) {
     const badges = [];
-    if (c.running) badges.push(h("span.badge.ok", { text: "running" }));
-    else badges.push(h("span.badge.off", { text: "stopped" }));
-    if (c.failed) badges.push(h("span.badge.bad", { text: "failed" }));
-    if (c.paused) badges.push(h("span.badge.warn", { text: "paused" }));
+    // the one derived state (docs/operations.md); its note and since in the tooltip
+    const since = c.state_since ? `since ${fmtTime(c.state_since)}` : "";
+    badges.push(
+      h(`span.badge.state.${c.state_tone}`, {
+        text: c.state_label,
+        title: [c.state_note, since].filter(Boolean).join(" · ") || c.state_label,
+        data: { state: c.state },
+      }),
+    );
+    if (c.state_note) badges.push(h("span.state-note", { title: c.state_note, text: oneLine(c.state_note, 120) }));
     if (c.needs_login) badges.push(h("span.badge.warn", { text: "needs login" }));
     if (c.needs_update) badges.push(h("span.badge.warn", { text: "needs update" }));
     if (c.unread) badges.push(h("span.badge.info", { text: `${c.unread} unread` }));
