@@ -93,14 +93,6 @@ async def test_send_wakes_the_other_agent_and_stats_are_exact(make_hive: MakeHiv
         lambda: [s for s, _ in states_of(hive, "bob")][-1:] == ["idle"], 30, "bob idle again"
     )
 
-
-def states_of(hive: Any, name: str) -> list[tuple[str, str | None]]:
-    return [
-        (e.data["state"], e.data["note"])
-        for e in hive.hub.history()
-        if e.kind == "agent_state" and e.data["agent"] == name
-    ]
-
     # each harness acknowledged the message it woke on once its turn ended: delivered, no
     # lease left on their connections, and no second turn for it
     async def acknowledged(name: str) -> bool:
@@ -112,6 +104,14 @@ def states_of(hive: Any, name: str) -> list[tuple[str, str | None]]:
     for name in ("alice", "bob"):
         await eventually(lambda n=name: acknowledged(n), 30, f"{name}'s wake-up acknowledged")
     assert [r["wake_from"] for r in turns(hive, "bob")].count("alice") == 1
+
+
+def states_of(hive: Any, name: str) -> list[tuple[str, str | None]]:
+    return [
+        (e.data["state"], e.data["note"])
+        for e in hive.hub.history()
+        if e.kind == "agent_state" and e.data["agent"] == name
+    ]
 
 
 async def test_denied_recipient_refused_by_tool_and_core(make_hive: MakeHive) -> None:
