@@ -174,7 +174,7 @@ async def test_spawn_approval_approved_in_the_page_starts_the_agent(
     await form.get_by_role("button", name="request spawn").click()
     arow = page.locator("#approval-list > li", has_text="bob")
     await expect(arow).to_be_visible()
-    await expect(arow.locator(".chip.kind")).to_have_text("sp4wn")
+    await expect(arow.locator(".chip.kind")).to_contain_text("sp4wn")
     await expect(arow.locator(".a-desc")).to_have_text("a second pair of hands")
     await expect(arow).to_contain_text("by operator")
     await arow.get_by_placeholder("note (optional)").fill("welcome")
@@ -244,7 +244,7 @@ async def test_revive_queues_a_spawn_approval(dhive: Hive, page: Any) -> None:
     await expect(kept).to_contain_text("modified")
     await kept.get_by_role("button", name="revive").click()
     arow = page.locator("#approval-list > li", has_text="alice")
-    await expect(arow.locator(".chip.kind")).to_have_text("sp4wn")
+    await expect(arow.locator(".chip.kind")).to_contain_text("sp4wn")
     pending = await dhive.approvals.pending()
     assert [(a.agent, a.kind, a.requested_by) for a in pending] == [("alice", "spawn", "operator")]
 

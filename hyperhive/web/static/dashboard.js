@@ -479,7 +479,7 @@
       h(
         "div.line",
         null,
-        h("span.chip.kind", { text: a.kind_label }),
+        h("span.chip.kind", { title: a.kind.replace(/_/g, " ") }, h("span", { "aria-hidden": "true", text: a.kind_label }), h("span.sr-only", { text: a.kind.replace(/_/g, " ") })),
         h("span.name", { text: a.agent }),
         h("span.meta", null, "by ", h("b", { text: a.requested_by || "?" }), ` · ${a.age}`),
         a.sha ? h("span.meta", null, "commit ", h("b", { text: a.sha })) : null,
