@@ -5,6 +5,7 @@ the section nav on a phone, toasts that leave the request-spawn button uncovered
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any
@@ -18,9 +19,11 @@ from hyperhive.core.status import status_row
 from hyperhive.runtime.fake import FakeWorld
 from hyperhive.web.dashboard.views import event_words
 from hyperhive.web.proxy import AgentProxy
+from tests.browser import low_contrast
 from tests.core.test_gitrepo import commit
 from tests.waiting import eventually
-from tests.web.conftest import NARROW, DashClient, OpenPage
+from tests.web.conftest import DESKTOP, NARROW, DashClient, OpenPage
+from tests.web.test_screenshots import populate
 
 # the hive's spellings: fine in a heading's look, never in what a screen reader announces
 LEET = re.compile(
@@ -223,3 +226,21 @@ async def test_toasts_leave_the_request_spawn_button_uncovered(
             " return document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2) === b; }"
         )
         assert hit
+
+
+async def test_every_visible_text_meets_aa_contrast(dhive: Hive, open_page: OpenPage) -> None:
+    gate = await populate(dhive)
+    restart = asyncio.ensure_future(dhive.lifecycle.restart("bob"))
+    try:
+        for viewport in (DESKTOP, NARROW):
+            page = await open_page(dhive.dashboard_url, viewport=viewport)
+            await expect(page.locator("#container-list > li")).to_have_count(6)
+            await expect(page.locator('li[data-name="bob"] .pill.pending')).to_be_visible()
+            await expect(page.locator("#flow-list > li", has_text="daily report")).to_be_visible()
+            await page.emulate_media(reduced_motion="reduce")  # no fade-in half way
+            await page.evaluate("document.getAnimations().forEach(a => a.finish())")
+            bad = await low_contrast(page)
+            assert not bad, bad
+    finally:
+        gate.set()
+        await restart
