@@ -19,22 +19,26 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from playwright.async_api import async_playwright, expect  # noqa: E402
+from playwright.async_api import async_playwright, expect
 
-from hyperhive.core.hive import Hive  # noqa: E402
-from hyperhive.paths import HivePaths  # noqa: E402
-from hyperhive.runtime.fake import FakeWorld  # noqa: E402
-from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
-from tests.web.conftest import dash_config, fake_features  # noqa: E402
+from hyperhive.core.hive import Hive
+from hyperhive.paths import HivePaths
+from hyperhive.runtime.fake import FakeWorld
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.web.conftest import dash_config, fake_features
 
 
 async def run(tabs_n: int, rounds: int) -> None:
     home = Path(tempfile.mkdtemp(dir="/tmp", prefix="hhb"))
     try:
-        async with Hive(HivePaths(home / "h"), dash_config(), features=fake_features(FakeWorld())) as hive:
+        async with Hive(
+            HivePaths(home / "h"), dash_config(), features=fake_features(FakeWorld())
+        ) as hive:
             await hive.spawn("alice")
             async with async_playwright() as pw:
-                browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+                browser = await pw.chromium.launch(
+                    executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+                )
                 ctx = await browser.new_context()
                 tabs = []
                 t0 = time.perf_counter()
@@ -50,7 +54,9 @@ async def run(tabs_n: int, rounds: int) -> None:
                     start = time.perf_counter()
                     await hive.broker.send("manager", "operator", f"bench event {r}")
                     for tab in tabs:
-                        await expect(tab.locator("#flow-list > li", has_text=f"bench event {r}")).to_have_count(1)
+                        await expect(
+                            tab.locator("#flow-list > li", has_text=f"bench event {r}")
+                        ).to_have_count(1)
                     fanout.append((time.perf_counter() - start) * 1000)
 
                     async def act(tab: object, i: int, r: int = r) -> float:

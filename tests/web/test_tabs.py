@@ -60,10 +60,7 @@ async def test_ten_tabs_share_one_stream_and_all_stay_live(dhive: Hive, context:
     for i, tab in enumerate(tabs):
         await tab.locator("#reply-body").fill(f"reply from tab {i}")
     await asyncio.gather(
-        *(
-            tab.locator("#reply-form").get_by_role("button", name="send").click()
-            for tab in tabs
-        )
+        *(tab.locator("#reply-form").get_by_role("button", name="send").click() for tab in tabs)
     )
     for tab in tabs:  # the form is cleared once the core answered (toasts fade: not those)
         await expect(tab.locator("#reply-body")).to_have_value("")

@@ -123,9 +123,7 @@ async def test_new_output_strip_never_covers_the_log(
     live = page.locator("#live")
     await live.evaluate("e => { e.scrollTop = e.scrollHeight - e.clientHeight - 200; }")
     fake.bus.publish("tool_use", id="t9", name="Bash", input={"command": "seq 100"})
-    fake.bus.publish(
-        "tool_result", tool_use_id="t9", content="\n".join(str(i) for i in range(100))
-    )
+    fake.bus.publish("tool_result", tool_use_id="t9", content="\n".join(str(i) for i in range(100)))
     jump = page.locator("#jump")
     await expect(jump).to_be_visible()
     j, log = await jump.bounding_box(), await live.bounding_box()
