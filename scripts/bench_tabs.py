@@ -24,7 +24,7 @@ from playwright.async_api import async_playwright, expect
 from hyperhive.core.hive import Hive
 from hyperhive.paths import HivePaths
 from hyperhive.runtime.fake import FakeWorld
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.web.conftest import dash_config, fake_features
 
 

@@ -19,9 +19,9 @@ from hyperhive.core.status import status_row
 from hyperhive.runtime.fake import FakeWorld
 from hyperhive.web.dashboard.views import event_words
 from hyperhive.web.proxy import AgentProxy
-from tests.browser import low_contrast
-from tests.core.test_gitrepo import commit
-from tests.waiting import eventually
+from tests.support.browser import low_contrast
+from tests.support.git import commit
+from tests.support.waiting import eventually
 from tests.web.conftest import DESKTOP, NARROW, DashClient, OpenPage
 from tests.web.test_screenshots import populate
 

@@ -16,7 +16,7 @@ import pytest
 from playwright.async_api import expect
 
 from hyperhive.core.hive import Hive
-from tests.waiting import eventually
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.browser
 TABS = 10

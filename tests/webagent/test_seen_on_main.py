@@ -15,12 +15,11 @@ import pytest
 from playwright.async_api import Page, Route, expect
 
 from hyperhive.harness.web import build_app, installed_page
-from tests.browser import low_contrast
-from tests.waiting import eventually
+from tests.support.browser import low_contrast
+from tests.support.waiting import eventually
 from tests.webagent.conftest import NARROW, FakeHarness, new_page, recorded_turn, serve_tcp
 
 pytestmark = pytest.mark.browser
-expect.set_options(timeout=10_000)
 
 
 @pytest.fixture
