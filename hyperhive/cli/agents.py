@@ -67,7 +67,8 @@ def _notes(row: dict[str, Any]) -> str:
     if row.get("unread"):
         extra.append(f"{row['unread']} unread")
     if row.get("pending_reminders"):
-        extra.append(f"{row['pending_reminders']} reminders")
+        n = row["pending_reminders"]
+        extra.append(f"{n} reminder{'' if n == 1 else 's'}")
     if row.get("status_text"):
         extra.append(f"“{row['status_text']}”")
     return "  ".join(extra)

@@ -57,6 +57,16 @@ class AgentConfigs:
         self._cache[name] = (mtime, cfg)
         return cfg
 
+    def model(self, name: str) -> str:
+        """The model `name` runs: its applied config's `model`, else the registry's, else the
+        hive default (what `get_config` hands the harness at start)."""
+        rec = self.hive.registry.get(name)
+        return (
+            self.get_or_default(name).model
+            or (rec.model if rec is not None else None)
+            or self.hive.config.defaults.model
+        )
+
     def get_or_default(self, name: str) -> AgentConfig:
         """Like `get`, but a broken applied config counts as defaults (it was validated when
         applied; this only guards against hand edits)."""

@@ -24,7 +24,7 @@ async def status_row(hive: Hive, name: str) -> AgentStatusRow:
         "running": hive.connections(name) > 0,
         "paused": rec.paused,
         "parent": rec.parent,
-        "active_model": rec.model or hive.config.defaults.model,
+        "active_model": hive.agent_configs.model(name),
         "kind": rec.kind,
         "runtime": rec.runtime,
         "generation": rec.generation,

@@ -155,7 +155,7 @@ def register(hive: Hive) -> None:
             name=rec.name,
             kind=rec.kind,
             generation=rec.generation,
-            model=rec.model or hive.config.defaults.model,
+            model=hive.agent_configs.model(rec.name),
             manager=manager.name if manager else hive.config.manager.name,
             unread=await hive.broker.unread(rec.name),
         )

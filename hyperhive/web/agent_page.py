@@ -1,8 +1,9 @@
 """The per-agent page: a live terminal into one agent, served by its harness next to its API
 (`hyperhive.harness.web`).
 
-`page_routes(h)` adds `GET /` (the page, `templates/agent.html`) and `/static/*` (the shared
-assets: `agent.js`, `agent.css` and the dashboard's `theme.css`).
+`page_routes(h)` adds `GET /` (the page, `templates/agent.html`), `/favicon.ico` and
+`/static/*` (the shared assets: `agent.js`, `sharedstream.js`, `agent.css` and the dashboard's
+`theme.css`).
 
 Invariants:
 - Every URL in the page is relative, so the same page works at the core's
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
     from hyperhive.harness.loop import Harness
 
-ASSETS = ("agent.css", "agent.js", "theme.css")
+ASSETS = ("agent.css", "sharedstream.js", "agent.js", "theme.css")
 ROLE_LABEL = {"manager": "m1nd", "agent": "ag3nt"}
 
 
@@ -68,6 +69,7 @@ def render_page(name: str, role: str, model: str, state: str = "connecting") -> 
             name=name,
             role=role,
             role_label=ROLE_LABEL.get(role, role),
+            role_word="manager" if role == "manager" else "agent",
             model=model,
             state=state,
             assets=asset_versions(),
@@ -86,6 +88,15 @@ def page_response(html: str) -> HTMLResponse:
     )
 
 
+async def favicon(request: Request) -> Response:
+    """`/favicon.ico`: the hive's icon (browsers ask for it even when a page names another)."""
+    return Response(
+        (STATIC_DIR / "favicon.svg").read_bytes(),
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "max-age=86400"},
+    )
+
+
 def static_app() -> StaticFiles:
     return StaticFiles(directory=STATIC_DIR)
 
@@ -96,4 +107,8 @@ def page_routes(h: Harness) -> list[BaseRoute]:
     async def page(request: Request) -> Response:
         return page_response(render_page(h.name, h.kind, h.model, h.state))
 
-    return [Route("/", page), Mount("/static", app=static_app(), name="static")]
+    return [
+        Route("/", page),
+        Route("/favicon.ico", favicon),
+        Mount("/static", app=static_app(), name="static"),
+    ]

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
@@ -42,7 +43,7 @@ from hyperhive.harness.web import error_response, read_message_body
 from hyperhive.httpbody import read_body
 from hyperhive.names import validate_name
 from hyperhive.paths import WEB_SOCK
-from hyperhive.web.agent_page import page_response, render_page, static_app
+from hyperhive.web.agent_page import favicon, page_response, render_page, static_app
 from hyperhive.web.dashboard.security import Guard
 
 if TYPE_CHECKING:
@@ -126,7 +127,7 @@ class AgentProxy:
 
     def page_html(self, name: str) -> str:
         rec = self.hive.registry.require(name)
-        model = rec.model or self.hive.config.defaults.model
+        model = self.hive.agent_configs.model(name)
         state = "connecting" if self.hive.connections(name) > 0 else "offline"
         return render_page(rec.name, rec.kind, model, state)
 
@@ -290,7 +291,11 @@ def agent_port_app(
         return resp
 
     app = Starlette(
-        routes=AgentProxy(hive, closing).routes(lambda request: name),
+        routes=[
+            Route("/favicon.ico", favicon, methods=["GET"]),
+            *AgentProxy(hive, closing).routes(lambda request: name),
+        ],
         exception_handlers={HTTPException: http_error},
     )
-    return Guard(app, token=token, loopback_only=True, port=port)
+    # HTML/JS/JSON gzipped; the event stream is not (excluded by its content type)
+    return Guard(GZipMiddleware(app, minimum_size=1024), token=token, loopback_only=True, port=port)

@@ -5,6 +5,7 @@ by Playwright; never a downloaded browser)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from hyperhive.clock import iso
 from hyperhive.config import Dashboard, Defaults, HiveConfig
 from hyperhive.core.crashwatch import CrashWatch
 from hyperhive.core.features import default_features
@@ -21,6 +23,7 @@ from hyperhive.core.lifecycle import Lifecycle
 from hyperhive.paths import HivePaths
 from hyperhive.runtime.fake import FakeRuntime, FakeWorld
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, screenshot_dir, set_expect_timeout
+from tests.support.git import commit
 
 DESKTOP = {"width": 1400, "height": 900}
 NARROW = {"width": 390, "height": 844}
@@ -160,3 +163,75 @@ async def open_page(browser: Any) -> AsyncIterator[OpenPage]:
 @pytest.fixture
 async def page(dhive: Hive, open_page: OpenPage) -> Any:
     return await open_page(dhive.dashboard_url)
+
+
+async def populate(hive: Hive) -> asyncio.Event:
+    """Fill every section; returns the gate holding bob's restart in flight."""
+    for name in ("alice", "bob", "carol", "dave", "erin"):
+        await hive.spawn(name)
+    now = iso(hive.clock.now())
+    await hive.registry.update("manager", status_text="triaging the backlog", status_set_at=now)
+    await hive.registry.update(
+        "alice", status_text="refactoring the parser (3/5 files)", status_set_at=now
+    )
+    creds = hive.paths.state_dir("alice") / ".claude" / ".credentials.json"
+    creds.parent.mkdir(parents=True, exist_ok=True)
+    creds.write_text("{}")
+    fake_runtime(hive, "dave").exit("dave", 1)
+    await hive.registry.update("carol", paused=True)
+    hive.lifecycle.built_rev["carol"] = "an-older-config"
+    await hive.crash_watch.tick()
+
+    # kept state
+    await hive.spawn("frank")
+    (hive.paths.state_dir("frank") / "notes.md").write_text("# notes\n" * 400)
+    await hive.lifecycle.destroy("frank")
+
+    # questions
+    await hive.questions.ask(
+        "manager",
+        "alice and bob both want the staging database this afternoon. Who goes first?",
+        ["alice", "bob", "neither: wait for tomorrow"],
+        ttl_seconds=1500,
+    )
+    await hive.questions.ask(
+        "erin",
+        "Which regions should the canary run in?",
+        ["eu-west", "us-east", "ap-south"],
+        multi=True,
+    )
+
+    # approvals: a spawn and a config change with a diff
+    await hive.approvals.request_spawn(
+        "gina", requested_by="manager", description="a reviewer for alice's pull requests"
+    )
+    repo = hive.configs.repo("alice").path
+    text = (repo / "agent.toml").read_text()
+    sha = commit(
+        repo,
+        {"agent.toml": text + '\nmodel = "sonnet"\nallowed_recipients = ["manager", "bob"]\n'},
+        "alice: bigger model, may talk to bob",
+    )
+    await hive.approvals.request_apply_commit(
+        "alice", sha, requested_by="manager", description="alice needs sonnet for the parser work"
+    )
+
+    # inbox and traffic
+    await hive.broker.send("manager", "alice", "please take the parser refactor")
+    await hive.broker.send("alice", "manager", "on it; 3 of 5 files done")
+    await hive.broker.send("manager", "operator", "daily report: 4 agents busy, 1 crashed (dave)")
+    await hive.broker.send("erin", "operator", "the canary is ready whenever you are")
+    await hive.broker.send("operator", "erin", "thanks, waiting for the window")
+    await hive.broker.system_event("manager", "container_crash", agent="dave", exit_code=1)
+
+    # bob's restart stays in flight until the gate opens
+    gate = asyncio.Event()
+    rt = fake_runtime(hive, "bob")
+    original = rt.stop
+
+    async def slow_stop(name: str, timeout: float = 30.0) -> Any:
+        await gate.wait()
+        return await original(name, timeout)
+
+    rt.stop = slow_stop  # type: ignore[method-assign]
+    return gate

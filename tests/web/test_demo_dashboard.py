@@ -37,7 +37,7 @@ async def test_demo_scenario_in_the_dashboard(
         manager = page.locator('#container-list > li[data-name="manager"]')
         alice = page.locator('#container-list > li[data-name="alice"]')
         await expect(manager.locator(".badge.state")).to_have_text(RUNNING)
-        await expect(manager.locator(".chip.role")).to_have_text("m1nd")
+        await expect(manager.locator(".chip.role")).to_have_text("m1ndmanager")
         await expect(alice.locator(".badge.state.bad")).to_have_text("crashed", timeout=LONG)
 
         # inbox: the manager's report and its crash notice
@@ -75,18 +75,18 @@ async def test_demo_scenario_in_the_dashboard(
         # the operator answers: the manager gets it in its inbox
         await question.get_by_label("yes, spawn bob").check()
         await question.get_by_placeholder("or type your own…").fill("keep him on tests")
-        await question.get_by_role("button", name="4NSW3R").click()
+        await question.get_by_role("button", name="answer").click()
         await expect(question).to_have_count(0)
         answers = [m.body for m in await hive.broker.recent("manager", 50) if m.kind == "event"]
         assert any("yes, spawn bob, keep him on tests" in b for b in answers)
 
         # approves the spawn: bob starts in a real sandbox
-        await spawn.get_by_role("button", name="4PPR0V3").click()
+        await spawn.get_by_role("button", name="approve").click()
         bob = page.locator('#container-list > li[data-name="bob"]')
         await expect(bob.locator(".badge.state")).to_have_text(RUNNING, timeout=LONG)
 
         # approves alice's config change: she is rebuilt on it and runs again
-        await change.get_by_role("button", name="4PPR0V3").click()
+        await change.get_by_role("button", name="approve").click()
         await expect(change).to_have_count(0, timeout=LONG)
         await expect(alice.locator(".badge.state")).to_have_text(RUNNING, timeout=LONG)
         await expect(alice.locator(".badge.state.bad")).to_have_count(0, timeout=LONG)
@@ -100,7 +100,7 @@ async def test_demo_scenario_in_the_dashboard(
             await dialog.accept()
 
         page.on("dialog", accept)
-        await bob.get_by_role("button", name="DESTR0Y").click()
+        await bob.get_by_role("button", name="destroy").click()
         await expect(bob).to_have_count(0, timeout=LONG)
         await expect(page.locator("#tombstone-list > li", has_text="bob")).to_be_visible()
         assert len(asked) == 1

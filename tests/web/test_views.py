@@ -186,5 +186,5 @@ def test_inbox_views_newest_first_with_event_previews() -> None:
         long.unread and long.preview.startswith("line one line two x") and len(long.preview) == 400
     )
     assert long.body.startswith("line one\n")
-    assert event.preview == '[spawned] {"agent": "bob", "ok": true}'
+    assert event.preview == "spawned · bob · ok true"  # plain words, not JSON
     assert first.unread is False

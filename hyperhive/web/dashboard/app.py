@@ -8,7 +8,11 @@ Routes:
     *    /api/...                see `api.py` (`api_specs`)
     GET  /dashboard/history      `{seq, epoch, events}`
     GET  /dashboard/stream       SSE (`?since=SEQ` / `Last-Event-ID`)
-    GET  /static/...             theme.css, dashboard.css, dashboard.js
+    GET  /static/...             theme.css, dashboard.css, sharedstream.js, dashboard.js
+    GET  /favicon.ico            the hive's icon (an SVG)
+
+HTML, JS, CSS and JSON answers are gzipped when the browser accepts it; event streams never
+are (Starlette's GZipMiddleware leaves `text/event-stream` alone, so frames are not buffered).
     *    /agent/<name>/...       the agent's own page (`hyperhive.web.proxy`)
 """
 
@@ -22,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -31,6 +36,7 @@ from starlette.types import ASGIApp
 
 from hyperhive.errors import BadRequest, HiveError, NotFound, error_body
 from hyperhive.web import STATIC_DIR, TEMPLATES_DIR
+from hyperhive.web.agent_page import favicon
 from hyperhive.web.dashboard.api import api_specs, error_response
 from hyperhive.web.dashboard.openapi import openapi_document
 from hyperhive.web.dashboard.security import Guard
@@ -42,7 +48,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-ASSETS = ("theme.css", "dashboard.css", "dashboard.js")
+ASSETS = ("theme.css", "dashboard.css", "sharedstream.js", "dashboard.js")
+GZIP_MIN_BYTES = 1024
 
 
 def asset_versions() -> dict[str, str]:
@@ -123,6 +130,7 @@ def build_app(
     routes: list[BaseRoute] = [
         Route("/", page, methods=["GET"]),
         Route("/api/openapi.json", openapi_json, methods=["GET"]),
+        Route("/favicon.ico", favicon, methods=["GET"]),
         *(spec.route() for spec in specs),
         Route("/dashboard/history", feed["history"], methods=["GET"]),
         Route("/dashboard/stream", feed["stream"], methods=["GET"]),
@@ -133,4 +141,6 @@ def build_app(
         routes=routes,
         exception_handlers={HTTPException: not_found, Exception: server_error},
     )
-    return Guard(app, token=token, loopback_only=loopback_only, port=port)
+    # SSE is excluded by content type (an event stream must never wait in a gzip buffer)
+    zipped = GZipMiddleware(app, minimum_size=GZIP_MIN_BYTES)
+    return Guard(zipped, token=token, loopback_only=loopback_only, port=port)

@@ -1,6 +1,6 @@
 """The dashboard's event feed: `/dashboard/history` then `/dashboard/stream` (SSE).
 
-A page fetches history (`{seq, epoch, events}`), renders it, then opens the stream from that
+A page fetches history (`{seq, epoch, events}`, optionally `?kind=` filtered), renders it, then opens the stream from that
 `seq`; the browser's automatic reconnects send `Last-Event-ID`, which wins over `?since=` (it
 is newer). Together they give every event exactly once: `EventHub.follow` subscribes before it
 replays and skips what the client already has.
@@ -85,14 +85,19 @@ def stream_routes(
     hive: Hive, closing: asyncio.Event
 ) -> dict[str, Callable[[Request], Awaitable[Response]]]:
     async def history(request: Request) -> Response:
-        """The newest dashboard events after `since` (`{seq, epoch, events}`)."""
+        """The newest dashboard events after `since` (`{seq, epoch, events}`), only those of
+        the given `kind`s if any are named (`?kind=message_sent&kind=...`)."""
         try:
             since = _since(request)
             limit = int_query(request, "limit", HISTORY_DEFAULT, 1, HISTORY_MAX)
         except BadRequest as exc:
             return error_response(exc)
+        kinds = set(request.query_params.getlist("kind"))
         seq = hive.hub.last_seq
-        events = hive.hub.history(since)[-limit:]
+        events = hive.hub.history(since)
+        if kinds:  # the page's message flow only wants message_sent: don't ship the rest
+            events = [e for e in events if e.kind in kinds]
+        events = events[-limit:]
         return JSONResponse(
             {
                 "ok": True,

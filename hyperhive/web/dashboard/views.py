@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -316,16 +317,32 @@ def build_question_views(questions: Iterable[QuestionRow], now: float) -> list[Q
     return out
 
 
+def event_words(data: dict[str, Any]) -> str:
+    """A system event in plain words: `approval resolved · #3 · spawn · bob · approved · note
+    fine`, not `[approval_resolved] {"id": 3, ...}`. Empty fields and timestamps are left out."""
+    parts = [str(data.get("event", "event")).replace("_", " ")]
+    if isinstance(data.get("id"), int):
+        parts.append(f"#{data['id']}")
+    for key, value in data.items():
+        if key in ("event", "id") or key.endswith("_at") or value in (None, "", [], {}):
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        parts.append(text if key in _BARE_FIELDS else f"{key.replace('_', ' ')} {text}")
+    return " · ".join(parts)
+
+
+_BARE_FIELDS = frozenset({"agent", "kind", "status", "note"})
+
+
 def _preview(m: Message) -> str:
     body = m.body
-    if m.kind == "event":  # system events are JSON: show the event name first
+    if m.kind == "event":  # system events are JSON: shown in plain words
         try:
             data = json.loads(body)
         except ValueError:
             data = None
         if isinstance(data, dict) and "event" in data:
-            rest = {k: v for k, v in data.items() if k != "event"}
-            body = f"[{data['event']}] " + json.dumps(rest, ensure_ascii=False)
+            body = event_words(data)
     line = " ".join(body.split())
     return line if len(line) <= PREVIEW_MAX else line[: PREVIEW_MAX - 1] + "…"
 

@@ -40,11 +40,13 @@
 
   function span(cls, text) { return el("span", cls, text); }
 
+  // one formatter for every row (toLocaleTimeString builds a new one per call)
+  const TIME_FMT = new Intl.DateTimeFormat([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
   function fmtTime(ts) {
     if (!ts) return "";
     const d = new Date(ts);
     if (isNaN(d)) return String(ts).slice(11, 19);
-    return d.toLocaleTimeString([], { hour12: false });
+    return TIME_FMT.format(d);
   }
 
   function fmtDate(ts) {
@@ -102,6 +104,13 @@
     const parts = Object.entries(rest).map(([k, v]) => `${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`);
     if (note) parts.unshift(String(note));
     return `⚙ ${event || "event"}${parts.length ? " · " + parts.join(" · ") : ""}`;
+  }
+
+  // Claude Code wraps some text in pseudo-tags (`<tool_use_error>…</tool_use_error>`,
+  // `<local-command-stdout>…`): show what they wrap, not the tags
+  const CLI_TAGS = /<\/?(?:tool_use_error|local-command-stdout|local-command-stderr|command-name|command-message|command-args|bash-stdout|bash-stderr|bash-input)>/g;
+  function untag(text) {
+    return String(text ?? "").replace(CLI_TAGS, "");
   }
 
   function compactJson(v, max) {
@@ -250,7 +259,7 @@
       case "turn_start": return renderTurnStart(ev);
       case "turn_end": return renderTurnEnd(ev);
       case "text":
-        return row("text" + (ev.error ? " err" : ""), span("glyph", "●"), span("body", ev.text));
+        return row("text" + (ev.error ? " err" : ""), span("glyph", "●"), span("body", untag(ev.text)));
       case "thinking":
         return ev.thinking
           ? row("thinking", span("glyph", "✻"), span("body", ev.thinking))
@@ -258,13 +267,13 @@
       case "tool_use": return renderToolUse(ev);
       case "tool_result": {
         const r = collapsible("tool_result" + (ev.is_error ? " err" : ""), ev.is_error ? "✖" : "↳",
-          ev.content, COLLAPSE_AT);
+          untag(typeof ev.content === "string" ? ev.content : compactJson(ev.content, MAX_RESULT)), COLLAPSE_AT);
         const tool = S.tools.get(ev.tool_use_id);
         if (tool) r.dataset.tool = tool;
         return r;
       }
       case "user_text":
-        return ev.text ? collapsible("user_text", "⌁", ev.text, COLLAPSE_AT) : null;
+        return ev.text ? collapsible("user_text", "⌁", untag(ev.text), COLLAPSE_AT) : null;
       case "note": return row("note", span("glyph", "·"), span("body", ev.text));
       case "harness_start":
         return row("harness_start", span("ts", fmtTime(ev.ts)),
@@ -422,7 +431,10 @@
     $("agent-name").textContent = st.name;
     $("model").textContent = st.model;
     const role = $("role");
-    role.textContent = st.role === "manager" ? "m1nd" : "ag3nt";
+    const word = st.role === "manager" ? "manager" : "agent";
+    role.replaceChildren(el("span", "", st.role === "manager" ? "m1nd" : "ag3nt"), el("span", "sr-only", word));
+    role.firstChild.setAttribute("aria-hidden", "true");
+    role.title = word;
     role.className = `chip role role-${st.role}`;
     setState(st.state);
     setReported(st.reported);
@@ -493,52 +505,56 @@
     scrollToBottom();
   }
 
-  function openStream() {
-    if (S.es) S.es.close();
-    const es = new EventSource(`events/stream?after=${S.lastId}`);
-    S.es = es;
-    es.onopen = () => {
+  // One stream per browser for this page, shared by its tabs (sharedstream.js). Frames that
+  // arrive while the history loads wait in the buffer until start().
+  const stream = window.HHStream.create({
+    key: `agent:${location.pathname}`,
+    url: () => `events/stream?after=${S.lastId}`,
+    types: ["message", "reset"],
+    onFrame(type, data) {
+      if (type === "reset") { restart(); return; }
+      let ev;
+      try { ev = JSON.parse(data); } catch (_) { return; }
+      consume(ev, true);
+    },
+    onUp() {
       S.retry = 0;
       setConn("● live", "up");
       refreshState();
-    };
-    es.onmessage = (m) => {
-      let ev;
-      try { ev = JSON.parse(m.data); } catch (_) { return; }
-      consume(ev, true);
-    };
-    es.addEventListener("reset", () => { es.close(); restart(); });
-    es.onerror = () => {
-      if (es.readyState === EventSource.CLOSED) {
-        // an HTTP error (the harness is down behind the core): EventSource gives up; we don't
-        setConn("○ agent page unreachable · retrying", "down");
-        clearTimeout(S.reconnectTimer);
-        const delay = Math.min(1000 * 2 ** S.retry, 15000);
-        S.retry += 1;
-        S.reconnectTimer = setTimeout(boot, delay);
-      } else {
-        setConn("○ reconnecting…", "down");
-      }
-    };
+    },
+    onDown(closed) {
+      if (!closed) { setConn("○ reconnecting…", "down"); return; }
+      // an HTTP error (the harness is down behind the core): EventSource gives up; we don't
+      setConn("○ agent page unreachable · retrying", "down");
+      retryLater();
+    },
+  });
+
+  function openStream() { stream.start(); }
+
+  function retryLater() {
+    clearTimeout(S.reconnectTimer);
+    const delay = Math.min(1000 * 2 ** S.retry, 15000);
+    S.retry += 1;
+    S.reconnectTimer = setTimeout(boot, delay);
   }
 
   async function restart() {
+    stream.hold();
     live.replaceChildren();
     S.lastId = 0; S.turnActive = false; S.compacting = false; S.tools.clear();
     await boot();
   }
 
   async function boot() {
+    stream.hold();
     try {
       applyState(await api("api/state"));
       await loadHistory();
       openStream();
     } catch (e) {
       setConn("○ agent page unreachable · retrying", "down");
-      clearTimeout(S.reconnectTimer);
-      const delay = Math.min(1000 * 2 ** S.retry, 15000);
-      S.retry += 1;
-      S.reconnectTimer = setTimeout(boot, delay);
+      retryLater();
     }
   }
 
@@ -557,9 +573,23 @@
     local(`anything else is sent to ${NAME} as a message`, "help");
   }
 
+  // The operator's own rows go in *before* the request: its answer comes after the turn's
+  // rows it caused (the stream is faster than the reply), and the echo belongs above them.
+  function pending(text, cls) {
+    const body = span("body", text);
+    append(row("local " + (cls || ""), span("glyph", "»"), body), true);
+    return body;
+  }
+
   async function cancel() {
-    const r = await api("api/cancel", { method: "POST" });
-    local(r.cancelled ? "⊘ cancel sent: interrupting the turn" : `nothing to cancel (${r.state})`);
+    const line = pending("⊘ cancelling…");
+    try {
+      const r = await api("api/cancel", { method: "POST" });
+      line.textContent = r.cancelled ? "⊘ cancel sent: interrupting the turn" : `nothing to cancel (${r.state})`;
+    } catch (e) {
+      line.textContent = "⊘ cancel failed";
+      throw e;
+    }
   }
 
   async function compact() {
@@ -570,13 +600,21 @@
   function clearPanel() { live.replaceChildren(); }
 
   async function sendMessage(text) {
-    const r = await api("send", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ body: text }),
-    });
+    const echo = `✉ operator → ${NAME}: ${oneLine(text, 200)}`;
+    const line = pending(`${echo}  (sending…)`, "sent");
+    let r;
+    try {
+      r = await api("send", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ body: text }),
+      });
+    } catch (e) {
+      line.textContent = `${echo}  (not sent)`;
+      throw e;
+    }
     const ids = (r.ids || []).map((i) => `#${i}`).join(", ");
-    local(`✉ ${r.sender || "operator"} → ${NAME}: ${oneLine(text, 200)}  ${ids ? "(" + ids + ")" : ""}`, "sent");
+    line.textContent = `✉ ${r.sender || "operator"} → ${NAME}: ${oneLine(text, 200)}  ${ids ? "(" + ids + ")" : ""}`;
     refreshSoon();
   }
 
