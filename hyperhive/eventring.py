@@ -7,8 +7,9 @@ Invariants:
   `ring_size` of them, and `history(since)` returns every kept event numbered above `since`.
 - `follow(since)` yields the same and then each new event, with no gap and no duplicate (it
   subscribes before it replays). When it cannot keep that promise it raises `ResyncNeeded`
-  instead of going silent: the events after `since` have left the ring already, or the
-  follower fell more than `queue_size` events behind. Such a follower is dropped on the spot
+  instead of going silent: the events after `since` have left the ring already, `since` is
+  ahead of the newest event (a number from an earlier run: this run's would be skipped), or
+  the follower fell more than `queue_size` events behind. Such a follower is dropped on the spot
   and its queue emptied down to the resync mark, so a follower that never reads pins no
   events. `close()` ends every follower normally, after what it has queued.
 """
@@ -40,6 +41,7 @@ class EventRing(Generic[E]):
     ) -> None:
         self._number = number
         self._ring: deque[E] = deque(maxlen=ring_size)
+        self._last = 0  # the newest number appended
         self._subs: set[asyncio.Queue[E | _Mark]] = set()
         # every follower's queue until its generator ends, dropped or not (`queued`)
         self._queues: weakref.WeakSet[asyncio.Queue[E | _Mark]] = weakref.WeakSet()
@@ -47,6 +49,7 @@ class EventRing(Generic[E]):
 
     def append(self, ev: E) -> None:
         """Keep `ev` and hand it to every follower (never blocks)."""
+        self._last = self._number(ev)
         self._ring.append(ev)
         for q in list(self._subs):
             if q.qsize() < self._queue_size:
@@ -79,6 +82,8 @@ class EventRing(Generic[E]):
         self._subs.add(q)  # subscribe first, then replay: nothing can fall in between
         self._queues.add(q)
         try:
+            if since > self._last:
+                raise ResyncNeeded(f"{since} is ahead of the newest event ({self._last})")
             backlog = self.history(since)
             if since > 0 and backlog and self._number(backlog[0]) > since + 1:
                 raise ResyncNeeded(f"events after {since} are no longer kept")
