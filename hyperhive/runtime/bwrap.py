@@ -46,23 +46,25 @@ from hyperhive.errors import NotFound, Unavailable
 from hyperhive.paths import WEB_DIR
 from hyperhive.runtime.base import LaunchSpec
 from hyperhive.runtime.cgroups import AgentCgroup
-from hyperhive.runtime.netns import SLIRP_DNS, EgressNet, HostAddressGuard
-from hyperhive.runtime.process import (
-    Launch,
-    Sandbox,
-    SupervisedRuntime,
-    agent_env,
+from hyperhive.runtime.hostproc import (
     iter_json,
     launcher_argv,
     pid_alive,
     proc_stat,
     read_json,
-    setpriv_args,
     wait_readable,
     which,
     write_json,
 )
+from hyperhive.runtime.netns import SLIRP_DNS, EgressNet, HostAddressGuard
 from hyperhive.runtime.seccomp import LOADER, no_userns_filter
+from hyperhive.runtime.supervised import (
+    Launch,
+    Sandbox,
+    SupervisedRuntime,
+    agent_env,
+    setpriv_args,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -40,7 +40,7 @@ from pathlib import Path
 
 from hyperhive.errors import Unavailable
 from hyperhive.names import validate_name
-from hyperhive.runtime.process import (
+from hyperhive.runtime.hostproc import (
     kill_and_reap,
     open_pidfd,
     proc_cmdline,

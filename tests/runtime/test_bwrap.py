@@ -18,8 +18,8 @@ from hyperhive.errors import Conflict
 from hyperhive.runtime.base import Limits
 from hyperhive.runtime.bwrap import BwrapRuntime, claude_binary
 from hyperhive.runtime.cgroups import AgentCgroup
+from hyperhive.runtime.hostproc import pid_alive
 from hyperhive.runtime.netns import NETNS_DIR, netns_name, slirps_for
-from hyperhive.runtime.process import pid_alive
 from tests.runtime.conftest import (
     PY,
     Agents,

@@ -13,7 +13,7 @@ import pytest
 
 from hyperhive.runtime.base import Limits
 from hyperhive.runtime.cgroups import AgentCgroup, cgroup_version
-from hyperhive.runtime.process import pid_alive
+from hyperhive.runtime.hostproc import pid_alive
 from tests.runtime.conftest import require_cgroups
 
 

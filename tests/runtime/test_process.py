@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from hyperhive.errors import Conflict, NotFound
-from hyperhive.runtime.process import ProcessRuntime, iter_json, pid_alive, rotate_log
+from hyperhive.runtime.hostproc import iter_json, pid_alive, rotate_log
+from hyperhive.runtime.process import ProcessRuntime
 from tests.runtime.conftest import PY, Agents, start_in_daemon
 from tests.support.waiting import eventually
 
