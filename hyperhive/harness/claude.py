@@ -49,17 +49,13 @@ from typing import Self
 from hyperhive.errors import Unavailable
 from hyperhive.harness.settings import StrPath, claude_argv, project_dir_name
 from hyperhive.harness.stream import (
-    AssistantText,
-    Event,
     OutcomeKind,
-    Result,
-    StreamLine,
-    SystemInit,
     TurnOutcome,
     TurnTally,
     classify,
     parse_stream_line,
 )
+from hyperhive.harness.streamevents import AssistantText, Event, Result, StreamLine, SystemInit
 
 logger = logging.getLogger(__name__)
 

@@ -26,12 +26,12 @@ from hyperhive.harness.settings import (
     offline_env,
     settings_json,
 )
-from hyperhive.harness.stream import (
+from hyperhive.harness.stream import OutcomeKind
+from hyperhive.harness.streamevents import (
     AssistantText,
     AssistantToolUse,
     CompactBoundary,
     Event,
-    OutcomeKind,
     PermissionDenied,
     Result,
     StreamLine,

@@ -17,6 +17,14 @@ from typing import Any
 import pytest
 
 from hyperhive.harness.stream import (
+    OutcomeKind,
+    TurnTally,
+    classify,
+    parse_line,
+    parse_lines,
+    parse_stream_line,
+)
+from hyperhive.harness.streamevents import (
     ApiRetry,
     AssistantText,
     AssistantThinking,
@@ -25,7 +33,6 @@ from hyperhive.harness.stream import (
     ControlRequest,
     ControlResponse,
     Event,
-    OutcomeKind,
     PermissionDenied,
     RateLimit,
     Result,
@@ -33,14 +40,9 @@ from hyperhive.harness.stream import (
     SystemStatus,
     TaskEvent,
     ToolResult,
-    TurnTally,
     Unknown,
     Usage,
     UserText,
-    classify,
-    parse_line,
-    parse_lines,
-    parse_stream_line,
 )
 
 
