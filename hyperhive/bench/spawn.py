@@ -326,7 +326,7 @@ async def _run(agents: int, progress: Callable[[str], None]) -> SpawnResult:
     from hyperhive.core.features import throwaway_features
     from hyperhive.core.hive import Hive
     from hyperhive.paths import HivePaths
-    from hyperhive.runtime.select import sandbox_support
+    from hyperhive.runtime.choose import sandbox_support
     from hyperhive.sim import Scenario, SimServer
 
     why = sandbox_support()

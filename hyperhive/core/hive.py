@@ -191,7 +191,7 @@ class Hive:
         rt = self.config.defaults.runtime
         if rt != "auto":
             return rt
-        from hyperhive.runtime.select import default_runtime_name
+        from hyperhive.runtime.choose import default_runtime_name
 
         return default_runtime_name()
 

@@ -126,7 +126,7 @@ class Lifecycle(BaseFeature):
             if self._runtime_factory is not None:
                 self._runtimes[rt_name] = self._runtime_factory(rt_name)
             else:
-                from hyperhive.runtime.select import make_runtime
+                from hyperhive.runtime.choose import make_runtime
 
                 options = {"scope": self.hive.scope} if rt_name in ("bwrap", "process") else {}
                 self._runtimes[rt_name] = make_runtime(rt_name, **options)
@@ -268,7 +268,7 @@ class Lifecycle(BaseFeature):
         )
         network = cfg.network or hive.config.defaults.network
         if network == "auto":
-            from hyperhive.runtime.select import egress_support
+            from hyperhive.runtime.choose import egress_support
 
             network = "egress" if egress_support() is None else "none"
         ro: list[tuple[Path, Path]] = [

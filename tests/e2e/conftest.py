@@ -14,7 +14,7 @@ from hyperhive.config import Defaults, HiveConfig, ModelEndpoint
 from hyperhive.core.hive import Hive
 from hyperhive.harness.stats import read_stats
 from hyperhive.paths import HivePaths
-from hyperhive.runtime.select import sandbox_support
+from hyperhive.runtime.choose import sandbox_support
 from hyperhive.sim import Scenario, SimServer
 
 MakeHive = Callable[..., Awaitable[tuple[Hive, SimServer]]]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from hyperhive.runtime.select import sandbox_support
+from hyperhive.runtime.choose import sandbox_support
 from tests.e2e.conftest import MakeHive
 from tests.support.waiting import eventually
 

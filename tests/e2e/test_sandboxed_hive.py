@@ -21,8 +21,8 @@ from hyperhive.bench.spawn import parked
 from hyperhive.client.host import HostClient
 from hyperhive.config import Dashboard
 from hyperhive.core.hive import Hive
+from hyperhive.runtime.choose import sandbox_support
 from hyperhive.runtime.hostproc import pid_alive, proc_cmdline, read_json
-from hyperhive.runtime.select import sandbox_support
 from hyperhive.sim import Scenario, SimServer
 from tests.e2e.conftest import MakeHive, turns
 from tests.support.daemon import DaemonProcess

@@ -22,9 +22,9 @@ import pytest
 from hyperhive.runtime.base import LaunchSpec, Limits
 from hyperhive.runtime.bwrap import BwrapRuntime
 from hyperhive.runtime.cgroups import AgentCgroup, cgroup_version
+from hyperhive.runtime.choose import egress_support, sandbox_support
 from hyperhive.runtime.netns import NETNS_DIR, netns_name
 from hyperhive.runtime.process import ProcessRuntime
-from hyperhive.runtime.select import egress_support, sandbox_support
 
 PY = sys.executable  # the venv python: its paths are bound read-only into every sandbox
 
@@ -170,7 +170,7 @@ DAEMON = r"""
 import asyncio, sys
 sys.path.insert(0, sys.argv[3])
 from conftest import spec_from_json
-from hyperhive.runtime.select import make_runtime
+from hyperhive.runtime.choose import make_runtime
 
 async def main():
     rt = make_runtime(sys.argv[1])

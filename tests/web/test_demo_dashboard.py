@@ -11,7 +11,7 @@ import pytest
 from playwright.async_api import Dialog, expect
 
 from hyperhive.demo import demo_hive, play
-from hyperhive.runtime.select import sandbox_support
+from hyperhive.runtime.choose import sandbox_support
 from tests.web.conftest import NARROW, SCREENSHOTS, OpenPage
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox, pytest.mark.browser]

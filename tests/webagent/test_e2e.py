@@ -17,7 +17,7 @@ from hyperhive.config import Dashboard, Defaults, HiveConfig, ModelEndpoint
 from hyperhive.core.hive import Hive
 from hyperhive.harness.stats import read_stats
 from hyperhive.paths import HivePaths
-from hyperhive.runtime.select import sandbox_support
+from hyperhive.runtime.choose import sandbox_support
 from hyperhive.sim import Scenario, SimServer
 from tests.support.waiting import eventually
 from tests.webagent.conftest import NARROW, SCREENSHOTS, free_agent_port, new_page

@@ -1,4 +1,4 @@
-"""Sandbox start-up benchmark: `python -m hyperhive.runtime.bench [N]`.
+"""Sandbox start-up benchmark: `python -m hyperhive.bench.sandbox [N]`.
 
 `measure_start(n)` starts `python3 -c pass` in n fresh bwrap sandboxes one after another and
 returns the median seconds from `BwrapRuntime.start` to the sandboxed process having run (its

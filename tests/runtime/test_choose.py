@@ -9,14 +9,14 @@ import pytest
 
 from hyperhive.errors import ConfigError, Conflict, NotFound
 from hyperhive.runtime.base import LaunchSpec
-from hyperhive.runtime.external import ExternalRuntime
-from hyperhive.runtime.fake import FakeRuntime, FakeWorld
-from hyperhive.runtime.select import (
+from hyperhive.runtime.choose import (
     available_runtimes,
     default_runtime_name,
     make_runtime,
     sandbox_support,
 )
+from hyperhive.runtime.external import ExternalRuntime
+from hyperhive.runtime.fake import FakeRuntime, FakeWorld
 
 
 def _spec(name: str = "alpha") -> LaunchSpec:
