@@ -55,7 +55,7 @@ async def serve_forever(ctx: Ctx, dashboard: str | None = None) -> None:
         url = getattr(hive, "dashboard_url", None)
         if url:
             click.echo(f"dashboard: {url}", err=True)
-        await hive.wait_closed()
+        await hive.wait_stop_request()
 
 
 @click.command()

@@ -221,8 +221,9 @@ class Hive:
     def request_stop(self) -> None:
         self._stop.set()
 
-    async def wait_closed(self) -> None:
-        """Until `request_stop` or a critical task dies (then raise its error)."""
+    async def wait_stop_request(self) -> None:
+        """Until `request_stop` or a critical task dies (then raise its error). Closing is
+        still the caller's (`aclose`); this only waits for the reason to."""
         stop = asyncio.ensure_future(self._stop.wait())
         failed = asyncio.ensure_future(self.tasks.failed.wait())
         try:
