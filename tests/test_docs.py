@@ -6,11 +6,6 @@ from pathlib import Path
 
 import pytest
 
-import hyperhive.wire.agent
-import hyperhive.wire.approvals
-import hyperhive.wire.host
-import hyperhive.wire.lifecycle
-import hyperhive.wire.threads  # noqa: F401 - registers verbs
 from hyperhive.wire.base import AGENT_VERBS, HOST_VERBS, MANAGER_VERBS
 
 DOC = (Path(__file__).parent.parent / "docs" / "wire.md").read_text()

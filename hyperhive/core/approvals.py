@@ -44,10 +44,10 @@ from hyperhive.clock import iso
 from hyperhive.core.configs import ConfigRepos
 from hyperhive.core.deadlines import Inflight
 from hyperhive.core.feature import BaseFeature
+from hyperhive.core.followups import CancelOutcome
 from hyperhive.core.gitrepo import check_sha
 from hyperhive.core.rpc import Caller
 from hyperhive.core.store.approvals_sqlite import SqliteApprovalStore
-from hyperhive.core.threads import CancelOutcome
 from hyperhive.errors import BadRequest, Conflict, Forbidden, HiveError, NotFound, NotSupported
 from hyperhive.names import OPERATOR, validate_name, validate_new_name
 from hyperhive.wire.approvals import (
@@ -65,8 +65,8 @@ from hyperhive.wire.approvals import (
     ShowApproval,
     ShowApprovalOk,
 )
+from hyperhive.wire.followups import FollowupView
 from hyperhive.wire.host import Approve, Deny, Pending, RequestSpawn
-from hyperhive.wire.threads import ThreadView
 
 if TYPE_CHECKING:
     from hyperhive.core.hive import Hive
@@ -112,7 +112,7 @@ class ApprovalsFeature(BaseFeature):
         self._diffs: dict[tuple[str, str | None, str], str] = {}
         hive.configs = self.configs
         hive.approvals = self
-        hive.threads.add_source("a", self._open_threads, self._cancel_thread)
+        hive.followups.add_source("a", self._open_followups, self._cancel_followup)
         _register_verbs(hive, self)
 
     async def aclose(self) -> None:
@@ -439,9 +439,9 @@ class ApprovalsFeature(BaseFeature):
 
     # -- open threads -------------------------------------------------------------------------
 
-    async def _open_threads(self, agent: str) -> list[ThreadView]:
+    async def _open_followups(self, agent: str) -> list[FollowupView]:
         return [
-            ThreadView(
+            FollowupView(
                 id=f"a:{row.id}",
                 kind="approval",
                 summary=_summary(row),
@@ -450,7 +450,7 @@ class ApprovalsFeature(BaseFeature):
             for row in await self.store.pending(requested_by=agent)
         ]
 
-    async def _cancel_thread(self, agent: str, aid: int) -> CancelOutcome:
+    async def _cancel_followup(self, agent: str, aid: int) -> CancelOutcome:
         row, won = await self.cancel(aid, agent)
         if won:
             return CancelOutcome(True, f"approval #{aid} cancelled")

@@ -11,15 +11,15 @@ def default_features(*, dashboard: str | None = None) -> list[Feature]:
     from hyperhive.core.approvals import ApprovalsFeature
     from hyperhive.core.crashwatch import CrashWatch
     from hyperhive.core.dashboard import DashboardFeature
+    from hyperhive.core.followups import FollowupsFeature
     from hyperhive.core.lifecycle import Lifecycle
     from hyperhive.core.modelproxy import ModelProxy
     from hyperhive.core.questions import QuestionsFeature
     from hyperhive.core.reminders import RemindersFeature
-    from hyperhive.core.threads import ThreadsFeature
 
     return [
         ModelProxy(),
-        ThreadsFeature(),  # before the features that register thread sources
+        FollowupsFeature(),  # before the features that register followup sources
         QuestionsFeature(),
         RemindersFeature(),
         ApprovalsFeature(),  # sets hive.configs, which the lifecycle reads at start

@@ -25,6 +25,7 @@ from hyperhive.core.broker import Broker
 from hyperhive.core.db import Database
 from hyperhive.core.events import EventHub
 from hyperhive.core.feature import Feature
+from hyperhive.core.followups import FollowupRegistry
 from hyperhive.core.leases import ConnectionLeases
 from hyperhive.core.migrations import MIGRATIONS
 from hyperhive.core.policy import AgentConfigs, install_send_policy
@@ -34,7 +35,6 @@ from hyperhive.core.rpc import Caller, Dispatcher
 from hyperhive.core.servers import AgentSocketServer, HostSocketServer
 from hyperhive.core.store.sqlite import SqliteAgentStore, SqliteMessageStore
 from hyperhive.core.tasks import Supervisor
-from hyperhive.core.threads import ThreadRegistry
 from hyperhive.errors import Conflict, Unavailable
 from hyperhive.paths import HivePaths
 from hyperhive.wire.base import AGENT_VERBS, HOST_VERBS, MANAGER_VERBS, VerbRegistry
@@ -86,7 +86,7 @@ class Hive:
         self.registry: AgentRegistry
         self.broker: Broker
         self.agent_states: AgentStates
-        self.threads = ThreadRegistry()  # open-thread sources by id prefix (q:, a:, ...)
+        self.followups = FollowupRegistry()  # open-thread sources by id prefix (q:, a:, ...)
         self.questions: QuestionsFeature  # set by QuestionsFeature.start
         self.reminders: RemindersFeature  # set by RemindersFeature.start
         self.agent_ports: AgentPorts  # set by the AgentPorts feature

@@ -31,11 +31,11 @@ from typing import TYPE_CHECKING
 from hyperhive.clock import iso, parse_iso
 from hyperhive.core.deadlines import DeadlineScheduler, Inflight
 from hyperhive.core.feature import BaseFeature
+from hyperhive.core.followups import CancelOutcome
 from hyperhive.core.rpc import Caller
 from hyperhive.core.store.questions_sqlite import Decide, SqliteQuestionStore
-from hyperhive.core.threads import CancelOutcome
 from hyperhive.errors import BadRequest, Conflict, HiveError, NotFound
-from hyperhive.wire.threads import (
+from hyperhive.wire.followups import (
     ANSWER_TEXT_MAX,
     CANCELLED,
     EXPIRED,
@@ -46,13 +46,13 @@ from hyperhive.wire.threads import (
     AnswerQuestion,
     AskOperator,
     CancelQuestion,
+    FollowupView,
     QuestionAnswered,
     QuestionCancelled,
     QuestionQueued,
     QuestionRow,
     Questions,
     QuestionsOk,
-    ThreadView,
 )
 
 if TYPE_CHECKING:
@@ -132,7 +132,7 @@ class QuestionsFeature(BaseFeature):
             "question-deadlines", hive.clock, self._next_deadline, self.expire_due
         )
         hive.questions = self
-        hive.threads.add_source("q", self._open_threads, self._cancel_thread)
+        hive.followups.add_source("q", self._open_followups, self._cancel_followup)
         _register_verbs(hive, self)
         self.scheduler.start(hive.tasks)
 
@@ -265,9 +265,9 @@ class QuestionsFeature(BaseFeature):
             )
         return q, True
 
-    async def _open_threads(self, agent: str) -> list[ThreadView]:
+    async def _open_followups(self, agent: str) -> list[FollowupView]:
         return [
-            ThreadView(
+            FollowupView(
                 id=f"q:{q.id}",
                 kind="question",
                 summary=f"question to the operator: {_short(q.question)}",
@@ -277,7 +277,7 @@ class QuestionsFeature(BaseFeature):
             for q in await self.store.pending(agent)
         ]
 
-    async def _cancel_thread(self, agent: str, qid: int) -> CancelOutcome:
+    async def _cancel_followup(self, agent: str, qid: int) -> CancelOutcome:
         q = await self.store.get(qid)
         if q is None or q.asker != agent:
             raise NotFound(f"you have no question #{qid} (get_open_threads lists yours)")

@@ -32,7 +32,7 @@ from hyperhive.core.rpc import Caller
 from hyperhive.core.store.reminders_sqlite import SqliteReminderStore
 from hyperhive.errors import BadRequest
 from hyperhive.names import SYSTEM
-from hyperhive.wire.threads import (
+from hyperhive.wire.followups import (
     REMINDER_BODY_MAX,
     REMINDER_FILE_ROOT,
     REMINDER_HORIZON,

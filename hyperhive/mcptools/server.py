@@ -12,7 +12,7 @@ from mcp.server.mcpserver import MCPServer
 
 from hyperhive.agentconfig import AgentConfig
 from hyperhive.client.agent import AgentClient
-from hyperhive.mcptools import lifecycle, manager, messages, threads
+from hyperhive.mcptools import followups, lifecycle, manager, messages
 from hyperhive.mcptools.context import ToolContext
 
 logger = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 # manager-only ones). Later features append their module here.
 TOOL_MODULES: list[Callable[[MCPServer, ToolContext], None]] = [
     messages.register,
-    threads.register,
+    followups.register,
     manager.register,
     lifecycle.register,
 ]

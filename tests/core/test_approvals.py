@@ -357,7 +357,7 @@ async def test_operator_request_spawn_goes_through_approval(
     queued = await host(hive).call("request_spawn", name="helper", description="for you")
     aid = queued["id"]
     assert hive.registry.get("helper") is None
-    assert [t.id for t in await hive.threads.open_for("operator")] == [f"a:{aid}"]
+    assert [t.id for t in await hive.followups.open_for("operator")] == [f"a:{aid}"]
     with pytest.raises(Conflict, match=f"already waiting as approval #{aid}"):
         await host(hive).call("request_spawn", name="helper")
     both = await asyncio.gather(

@@ -8,9 +8,9 @@ from hyperhive.clock import iso
 from hyperhive.core.records import Message
 from hyperhive.web.dashboard import views
 from hyperhive.wire.approvals import ApprovalRow
+from hyperhive.wire.followups import QuestionRow
 from hyperhive.wire.host import AgentStatusRow
 from hyperhive.wire.lifecycle import TombstoneView
-from hyperhive.wire.threads import QuestionRow
 
 NOW = 1_800_000_000.0
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 from hyperhive.core.db import Database
 from hyperhive.errors import NotFound
-from hyperhive.wire.threads import QuestionRow
+from hyperhive.wire.followups import QuestionRow
 
 _COLS = (
     "id, asker, question, options_json, multi, asked_at, deadline_at, answered_at, answer, target,"

@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Collection
 
 from hyperhive.core.db import Database
-from hyperhive.wire.threads import ReminderRow
+from hyperhive.wire.followups import ReminderRow
 
 _COLS = (
     "id, agent, body, file_path, due_at, created_at, attempts, status, delivered_at, last_error,"

@@ -36,7 +36,7 @@ from hyperhive.web.dashboard.state import build_state
 from hyperhive.web.dashboard.views import build_inbox_views
 from hyperhive.wire.agent import BODY_MAX
 from hyperhive.wire.approvals import DESCRIPTION_MAX, NOTE_MAX
-from hyperhive.wire.threads import ANSWER_TEXT_MAX, OPTION_MAX, OPTIONS_MAX
+from hyperhive.wire.followups import ANSWER_TEXT_MAX, OPTION_MAX, OPTIONS_MAX
 
 if TYPE_CHECKING:
     from hyperhive.core.hive import Hive

@@ -27,9 +27,9 @@ from pydantic import BaseModel, ConfigDict
 from hyperhive.clock import parse_iso
 from hyperhive.core.records import Message
 from hyperhive.wire.approvals import ApprovalRow
+from hyperhive.wire.followups import QuestionRow
 from hyperhive.wire.host import AgentStatusRow
 from hyperhive.wire.lifecycle import TombstoneView
-from hyperhive.wire.threads import QuestionRow
 
 PREVIEW_MAX = 400
 

@@ -1,13 +1,17 @@
-"""Open threads (what an agent opened and still waits on) and the agent's status text.
+"""Followups (what an agent opened and still waits on) and the agent's status text.
 
-`ThreadRegistry` (`hive.threads`) knows nothing of questions or approvals: each feature adds a
+The original hyperhive calls a followup an "open thread": its MCP tools and wire verbs
+(`get_open_threads`, `cancel_thread`, the `threads` field) keep that name on the wire; inside
+the core we say *followup*, so it cannot be mistaken for an OS thread.
+
+`FollowupRegistry` (`hive.followups`) knows nothing of questions or approvals: each feature adds a
 *source* under an id prefix (`q` for questions, `a` for approval requests) with two async
-hooks — list an agent's open items, cancel one by number. `ThreadsFeature` serves the agent
+hooks — list an agent's open items, cancel one by number. `FollowupsFeature` serves the agent
 verbs `get_open_threads`, `cancel_thread` and `set_status`.
 
 Invariants:
-- A thread id is `<prefix>:<number>`; a prefix belongs to exactly one source.
-- Cancelling is only ever allowed on the caller's own threads (the source checks ownership)
+- A followup id is `<prefix>:<number>`; a prefix belongs to exactly one source.
+- Cancelling is only ever allowed on the caller's own followups (the source checks ownership)
   and cancelling an already-resolved thread is a no-op answer (`cancelled: false`), not an
   error.
 - Status text is one line of at most `STATUS_TEXT_MAX` characters with its set time (RFC 3339,
@@ -28,15 +32,15 @@ from hyperhive.core.feature import BaseFeature
 from hyperhive.core.records import AgentRecord
 from hyperhive.core.rpc import Caller
 from hyperhive.errors import BadRequest
-from hyperhive.wire.threads import (
+from hyperhive.wire.followups import (
     STATUS_TEXT_MAX,
     CancelThread,
+    FollowupCancelled,
+    FollowupView,
     GetOpenThreads,
     OpenThreads,
     SetStatus,
     StatusSet,
-    ThreadCancelled,
-    ThreadView,
 )
 
 if TYPE_CHECKING:
@@ -44,7 +48,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-THREAD_ID_RE = re.compile(r"^([a-z]{1,8}):([0-9]{1,18})$")
+FOLLOWUP_ID_RE = re.compile(r"^([a-z]{1,8}):([0-9]{1,18})$")
 
 
 @dataclass(frozen=True)
@@ -53,36 +57,36 @@ class CancelOutcome:
     note: str | None = None
 
 
-ListOpen = Callable[[str], Awaitable[list[ThreadView]]]  # agent → its open threads
+ListOpen = Callable[[str], Awaitable[list[FollowupView]]]  # agent → its open threads
 CancelOne = Callable[[str, int], Awaitable[CancelOutcome]]  # (agent, number) → outcome
 
 
 @dataclass(frozen=True)
-class ThreadSource:
+class FollowupSource:
     prefix: str
     list_open: ListOpen
     cancel: CancelOne
 
 
-class ThreadRegistry:
+class FollowupRegistry:
     """The sources of open threads, by id prefix."""
 
     def __init__(self) -> None:
-        self._sources: dict[str, ThreadSource] = {}
+        self._sources: dict[str, FollowupSource] = {}
 
     def add_source(self, prefix: str, list_open: ListOpen, cancel: CancelOne) -> None:
         if not re.fullmatch(r"[a-z]{1,8}", prefix):
             raise ValueError(f"thread prefix {prefix!r} must be 1-8 lowercase letters")
         if prefix in self._sources:
             raise ValueError(f"thread prefix {prefix!r} is already taken")
-        self._sources[prefix] = ThreadSource(prefix, list_open, cancel)
+        self._sources[prefix] = FollowupSource(prefix, list_open, cancel)
 
     def prefixes(self) -> list[str]:
         return sorted(self._sources)
 
-    async def open_for(self, agent: str) -> list[ThreadView]:
+    async def open_for(self, agent: str) -> list[FollowupView]:
         """Every source's open threads for `agent`, oldest first."""
-        out: list[ThreadView] = []
+        out: list[FollowupView] = []
         for source in self._sources.values():
             out.extend(await source.list_open(agent))
         return sorted(out, key=lambda t: (t.opened_at, t.id))
@@ -90,8 +94,8 @@ class ThreadRegistry:
     async def count_for(self, agent: str) -> int:
         return len(await self.open_for(agent))
 
-    def parse(self, thread_id: str) -> tuple[ThreadSource, int]:
-        m = THREAD_ID_RE.match(thread_id.strip())
+    def parse(self, thread_id: str) -> tuple[FollowupSource, int]:
+        m = FOLLOWUP_ID_RE.match(thread_id.strip())
         known = ", ".join(f"{p}:N" for p in self.prefixes()) or "none"
         if m is None:
             raise BadRequest(
@@ -114,7 +118,7 @@ class ThreadRegistry:
             thread_id,
             agent,
             "cancelled" if outcome.cancelled else "already resolved",
-            extra={"action": "thread_cancel", "agent": agent},
+            extra={"action": "followup_cancel", "agent": agent},
         )
         return outcome
 
@@ -144,10 +148,10 @@ async def set_status(hive: Hive, agent: str, text: str) -> AgentRecord:
     return rec
 
 
-class ThreadsFeature(BaseFeature):
+class FollowupsFeature(BaseFeature):
     """Serves `get_open_threads`, `cancel_thread` and `set_status` on agent sockets."""
 
-    name = "threads"
+    name = "followups"
 
     async def start(self, hive: Hive) -> None:
         await super().start(hive)
@@ -155,12 +159,12 @@ class ThreadsFeature(BaseFeature):
 
         @d.handle(GetOpenThreads)
         async def get_open_threads(caller: Caller, req: GetOpenThreads) -> OpenThreads:
-            return OpenThreads(threads=await hive.threads.open_for(caller.name))
+            return OpenThreads(threads=await hive.followups.open_for(caller.name))
 
         @d.handle(CancelThread)
-        async def cancel_thread(caller: Caller, req: CancelThread) -> ThreadCancelled:
-            outcome = await hive.threads.cancel(caller.name, req.id)
-            return ThreadCancelled(id=req.id, cancelled=outcome.cancelled, note=outcome.note)
+        async def cancel_thread(caller: Caller, req: CancelThread) -> FollowupCancelled:
+            outcome = await hive.followups.cancel(caller.name, req.id)
+            return FollowupCancelled(id=req.id, cancelled=outcome.cancelled, note=outcome.note)
 
         @d.handle(SetStatus)
         async def set_status_verb(caller: Caller, req: SetStatus) -> StatusSet:
@@ -170,10 +174,10 @@ class ThreadsFeature(BaseFeature):
 
 __all__ = [
     "CancelOutcome",
-    "ThreadRegistry",
-    "ThreadSource",
-    "ThreadView",
-    "ThreadsFeature",
+    "FollowupRegistry",
+    "FollowupSource",
+    "FollowupView",
+    "FollowupsFeature",
     "normalize_status",
     "set_status",
 ]

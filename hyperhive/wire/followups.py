@@ -1,5 +1,5 @@
-"""Wire types for what an agent is waiting on: operator questions, reminders, open threads and
-the agent's free-text status. Pure types (pydantic), registered with `@verb`; no I/O.
+"""Wire types for what an agent is waiting on: operator questions, reminders, open threads
+(*followups* in the core's words) and the agent's free-text status. Pure types (pydantic), registered with `@verb`; no I/O.
 
 Agent socket (every agent and the manager): `ask_operator`, `remind`,
 `count_pending_reminders`, `get_open_threads`, `cancel_thread`, `set_status`.
@@ -70,7 +70,7 @@ class ReminderRow(BaseModel):
     generation: int | None = None  # the incarnation that set it; never delivered to another
 
 
-class ThreadView(BaseModel):
+class FollowupView(BaseModel):
     """Something an agent opened and is still waiting on. `id` is `<prefix>:<n>` (`q:12` = a
     question, `a:7` = an approval request) and is what `cancel_thread` takes."""
 
@@ -138,7 +138,7 @@ class GetOpenThreads(Request):
 
 
 class OpenThreads(Response):
-    threads: list[ThreadView]
+    threads: list[FollowupView]
 
 
 @verb("agent")
@@ -149,7 +149,7 @@ class CancelThread(Request):
     id: str = Field(min_length=3, max_length=40)
 
 
-class ThreadCancelled(Response):
+class FollowupCancelled(Response):
     id: str
     cancelled: bool  # false: it was already resolved (a no-op)
     note: str | None = None

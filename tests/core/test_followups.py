@@ -10,11 +10,11 @@ import pytest
 from hyperhive.client.agent import NO_RETRY, AgentClient
 from hyperhive.client.host import HostClient
 from hyperhive.config import HiveConfig
+from hyperhive.core.followups import CancelOutcome
 from hyperhive.core.hive import Hive
-from hyperhive.core.threads import CancelOutcome
 from hyperhive.errors import BadRequest, NotFound, NotSupported
 from hyperhive.paths import HivePaths
-from hyperhive.wire.threads import ThreadView
+from hyperhive.wire.followups import FollowupView
 from tests.support.waiting import eventually
 
 
@@ -66,11 +66,11 @@ async def test_a_plugged_in_source_joins_the_threads(hive: Hive) -> None:
     await hive.spawn("alice")
     pending = {7: "spawn helper"}
 
-    async def list_open(name: str) -> list[ThreadView]:
+    async def list_open(name: str) -> list[FollowupView]:
         if name != "alice":
             return []
         return [
-            ThreadView(id=f"x:{n}", kind="example", summary=s, opened_at="2000-01-01T00:00:00Z")
+            FollowupView(id=f"x:{n}", kind="example", summary=s, opened_at="2000-01-01T00:00:00Z")
             for n, s in pending.items()
         ]
 
@@ -80,14 +80,14 @@ async def test_a_plugged_in_source_joins_the_threads(hive: Hive) -> None:
         del pending[number]
         return CancelOutcome(True, f"example #{number} withdrawn")
 
-    hive.threads.add_source("x", list_open, cancel)
+    hive.followups.add_source("x", list_open, cancel)
     with pytest.raises(ValueError, match="already taken"):
-        hive.threads.add_source("x", list_open, cancel)
+        hive.followups.add_source("x", list_open, cancel)
     async with agent(hive, "alice") as alice:
         q = await alice.call("ask_operator", question="and you?")
         ids = [t["id"] for t in (await alice.call("get_open_threads"))["threads"]]
         assert ids == ["x:7", f"q:{q['id']}"]  # oldest first, across sources
-        assert await hive.threads.count_for("alice") == 2
+        assert await hive.followups.count_for("alice") == 2
         out = await alice.call("cancel_thread", id="x:7")
         assert out == {
             "ok": True,
