@@ -27,13 +27,13 @@ from hyperhive.core.events import EventHub
 from hyperhive.core.feature import Feature
 from hyperhive.core.followups import FollowupRegistry
 from hyperhive.core.leases import ConnectionLeases
-from hyperhive.core.migrations import MIGRATIONS
 from hyperhive.core.policy import AgentConfigs, install_send_policy
 from hyperhive.core.registry import AgentRegistry
 from hyperhive.core.retention import sweep_all
 from hyperhive.core.rpc import Caller, Dispatcher
 from hyperhive.core.servers import AgentSocketServer, HostSocketServer
 from hyperhive.core.store.sqlite import SqliteAgentStore, SqliteMessageStore
+from hyperhive.core.store.sqlite_migrations import MIGRATIONS
 from hyperhive.core.tasks import Supervisor
 from hyperhive.errors import Conflict, Unavailable
 from hyperhive.paths import HivePaths

@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from hyperhive.core.db import Database
-from hyperhive.core.migrations import MIGRATIONS
+from hyperhive.core.store.sqlite_migrations import MIGRATIONS
 
 
 def test_migration_names_are_unique_and_ordered() -> None:

@@ -1,4 +1,4 @@
-"""SQLite storage of operator approvals (`approvals`, migration 0003).
+"""SQLite storage of operator approvals (`approvals`, migration 0003 in `sqlite_migrations.py`).
 
 Invariants:
 - Ids come from AUTOINCREMENT: monotonic, never reused (`proposal/<id>` tags stay unique).
@@ -15,36 +15,9 @@ from __future__ import annotations
 
 import sqlite3
 
-from hyperhive.core.db import Database, execute_script
+from hyperhive.core.db import Database
 from hyperhive.errors import Conflict, NotFound
 from hyperhive.wire.approvals import ApprovalRow, ApprovalStatus
-
-
-def m0003_approvals(conn: sqlite3.Connection) -> None:
-    execute_script(
-        conn,
-        """
-        CREATE TABLE approvals (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            agent TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            commit_ref TEXT NOT NULL DEFAULT '',
-            fetched_sha TEXT,
-            requested_by TEXT NOT NULL,
-            requested_at TEXT NOT NULL,
-            status TEXT NOT NULL DEFAULT 'pending'
-                CHECK (status IN ('pending', 'approved', 'denied', 'failed', 'cancelled')),
-            resolved_at TEXT,
-            note TEXT NOT NULL DEFAULT '',
-            description TEXT NOT NULL DEFAULT ''
-        );
-        CREATE INDEX approvals_pending ON approvals(requested_by, id) WHERE status = 'pending';
-        CREATE INDEX approvals_by_agent ON approvals(agent, id);
-        CREATE UNIQUE INDEX approvals_one_pending_create ON approvals(agent, kind)
-            WHERE status = 'pending' AND kind IN ('spawn', 'init_config')
-        """,
-    )
-
 
 _COLS = (
     "id, agent, kind, commit_ref, fetched_sha, requested_by, requested_at, status, resolved_at,"
