@@ -48,6 +48,7 @@ from hyperhive.core.followups import CancelOutcome
 from hyperhive.core.gitrepo import check_sha
 from hyperhive.core.rpc import Caller
 from hyperhive.core.store.approvals_sqlite import SqliteApprovalStore
+from hyperhive.core.store.base import ApprovalStore
 from hyperhive.errors import BadRequest, Conflict, Forbidden, HiveError, NotFound, NotSupported
 from hyperhive.names import OPERATOR, validate_name, validate_new_name
 from hyperhive.wire.approvals import (
@@ -106,7 +107,7 @@ class ApprovalsFeature(BaseFeature):
     async def start(self, hive: Hive) -> None:
         await super().start(hive)
         self.configs = ConfigRepos(hive)
-        self.store = SqliteApprovalStore(hive.db)
+        self.store: ApprovalStore = SqliteApprovalStore(hive.db)
         self._inflight = Inflight()
         self._locks: dict[str, asyncio.Lock] = {}
         self._diffs: dict[tuple[str, str | None, str], str] = {}

@@ -29,6 +29,7 @@ from hyperhive.clock import iso, iso_seconds, parse_iso
 from hyperhive.core.deadlines import DeadlineScheduler, Inflight
 from hyperhive.core.feature import BaseFeature
 from hyperhive.core.rpc import Caller
+from hyperhive.core.store.base import ReminderStore
 from hyperhive.core.store.reminders_sqlite import SqliteReminderStore
 from hyperhive.errors import BadRequest
 from hyperhive.names import SYSTEM
@@ -126,7 +127,7 @@ class RemindersFeature(BaseFeature):
 
     async def start(self, hive: Hive) -> None:
         await super().start(hive)
-        self.store = SqliteReminderStore(hive.db)
+        self.store: ReminderStore = SqliteReminderStore(hive.db)
         self._inflight = Inflight()
         self.scheduler = DeadlineScheduler(
             "reminders", hive.clock, self._next_due, self.deliver_due

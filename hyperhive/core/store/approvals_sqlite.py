@@ -16,6 +16,7 @@ from __future__ import annotations
 import sqlite3
 
 from hyperhive.core.db import Database
+from hyperhive.core.store.base import ApprovalStore
 from hyperhive.errors import Conflict, NotFound
 from hyperhive.wire.approvals import ApprovalRow, ApprovalStatus
 
@@ -46,7 +47,7 @@ def _get(conn: sqlite3.Connection, aid: int) -> ApprovalRow | None:
     return _row(r) if r is not None else None
 
 
-class SqliteApprovalStore:
+class SqliteApprovalStore(ApprovalStore):
     def __init__(self, db: Database) -> None:
         self.db = db
 

@@ -1,11 +1,21 @@
-"""The storage interfaces the core talks to. A PostgreSQL backend for multi-host hives
-implements these same methods; callers never see SQL.
+"""The storage interfaces the core talks to, one per store: messages, agents, operator
+questions, reminders, approvals. The core's features call only these; callers never see SQL.
 
-Invariants: ids are monotonic; `insert_messages` returns only after the rows are durable and
-runs its `on_commit` hook exactly when they become visible;
-`undelivered` returns oldest first; nothing here decides policy (who may send to whom).
-Generations: `insert_messages` stamps each row with its recipient's current generation, and
-`undelivered`, `count_undelivered` and `recent` see only rows of the current one.
+Backends: `sqlite.py` + `*_sqlite.py` (the daemon's, schema in `sqlite_migrations.py`) and
+`memory.py` (an in-memory fake for fast unit tests of features). A later PostgreSQL backend
+implements the same methods and proves it with the same contract suite
+(`tests/core/store/`), which runs against every backend.
+
+Invariants (every backend): ids are monotonic and never reused; a write returns only after it
+is durable; `insert_messages` runs its `on_commit` hook exactly when the rows become visible;
+lists are ordered as each method says; a resolution (question, approval) is decided at most
+once, by the store, never by the caller reading first; nothing here decides policy (who may
+send to whom).
+
+Generations: `insert_messages` stamps each row with its recipient's current generation (and a
+question or reminder with its agent's), and `undelivered`, `count_undelivered`, `recent`,
+`QuestionStore.pending(asker)` and `ReminderStore.count_pending` see only rows of the current
+one. A backend reads the current generation from its agents' records.
 """
 
 from __future__ import annotations
@@ -14,6 +24,10 @@ import abc
 from collections.abc import Callable, Collection, Sequence
 
 from hyperhive.core.records import AgentRecord, Message, NewMessage
+from hyperhive.wire.approvals import ApprovalRow, ApprovalStatus
+from hyperhive.wire.followups import QuestionRow, ReminderRow
+
+Decide = Callable[[QuestionRow], str]  # the open row → the answer (may raise to refuse)
 
 
 class MessageStore(abc.ABC):
@@ -71,3 +85,126 @@ class AgentStore(abc.ABC):
 
     @abc.abstractmethod
     async def delete_agent(self, name: str) -> None: ...
+
+
+class QuestionStore(abc.ABC):
+    """Operator questions. A question is resolved (answered, expired, cancelled) at most once."""
+
+    @abc.abstractmethod
+    async def insert(
+        self,
+        asker: str,
+        question: str,
+        options: Sequence[str],
+        multi: bool,
+        asked_at: str,
+        deadline_at: str | None,
+        target: str = "operator",
+    ) -> QuestionRow: ...
+
+    @abc.abstractmethod
+    async def get(self, qid: int) -> QuestionRow | None: ...
+
+    @abc.abstractmethod
+    async def pending(self, asker: str | None = None) -> list[QuestionRow]:
+        """Unresolved questions (of `asker`, or everyone's), oldest first."""
+
+    @abc.abstractmethod
+    async def resolve(self, qid: int, at: str, decide: Decide) -> tuple[QuestionRow, bool]:
+        """Resolve `qid` with `decide(row)` if it is still open, atomically. Returns the row as
+        it now is and whether this call resolved it (False: it was already resolved; `decide`
+        not run). Raises `NotFound` for an unknown id, or whatever `decide` raises to refuse
+        (then nothing changed)."""
+
+    @abc.abstractmethod
+    async def overdue(self, cutoff: str, limit: int = 100) -> list[int]:
+        """Ids of open questions whose deadline is at or before `cutoff`, earliest first."""
+
+    @abc.abstractmethod
+    async def next_deadline(self) -> str | None:
+        """The earliest deadline of an open question, if any."""
+
+
+class ReminderStore(abc.ABC):
+    """Reminders: `pending` until `delivered` or, after the last failed attempt, `failed`
+    (both final: no method moves a row that is not pending)."""
+
+    @abc.abstractmethod
+    async def insert(
+        self, agent: str, body: str, file_path: str | None, due_at: str, created_at: str
+    ) -> ReminderRow: ...
+
+    @abc.abstractmethod
+    async def get(self, rid: int) -> ReminderRow | None: ...
+
+    @abc.abstractmethod
+    async def count_pending(self, agent: str) -> int: ...
+
+    @abc.abstractmethod
+    async def due(self, cutoff: str, limit: int) -> list[ReminderRow]:
+        """Pending reminders due at or before `cutoff`, earliest first (then by id)."""
+
+    @abc.abstractmethod
+    async def next_due(self) -> str | None:
+        """The earliest `due_at` of a pending reminder, if any."""
+
+    @abc.abstractmethod
+    async def mark_delivered(self, ids: Collection[int], at: str) -> None:
+        """Pending rows among `ids` become `delivered` at `at` (one more attempt counted)."""
+
+    @abc.abstractmethod
+    async def record_failure(self, rid: int, error: str, retry_at: str | None) -> ReminderRow:
+        """Count a failed attempt of an existing reminder: due again at `retry_at`, or
+        `failed` when it is None."""
+
+
+class ApprovalStore(abc.ABC):
+    """Operator approvals: at most one pending `spawn` / `init_config` per agent; a pending
+    row is decided at most once; an `approved` row may later become `failed` (`finish`)."""
+
+    @abc.abstractmethod
+    async def insert(
+        self,
+        *,
+        agent: str,
+        kind: str,
+        requested_by: str,
+        requested_at: str,
+        description: str = "",
+        commit_ref: str = "",
+        fetched_sha: str | None = None,
+    ) -> ApprovalRow:
+        """Store a pending request; `Conflict` when a `spawn` / `init_config` of `agent` is
+        already pending."""
+
+    @abc.abstractmethod
+    async def get(self, aid: int) -> ApprovalRow | None: ...
+
+    @abc.abstractmethod
+    async def pending(self, *, requested_by: str | None = None) -> list[ApprovalRow]:
+        """Pending approvals (of one requester, or all), oldest first."""
+
+    @abc.abstractmethod
+    async def recent(self, resolved_limit: int) -> list[ApprovalRow]:
+        """Every pending approval plus the newest `resolved_limit` resolved ones, by id."""
+
+    @abc.abstractmethod
+    async def decide(
+        self,
+        aid: int,
+        status: ApprovalStatus,
+        at: str,
+        note: str,
+        *,
+        requested_by: str | None = None,
+    ) -> tuple[ApprovalRow, bool]:
+        """Move `aid` from pending to `status`. Returns the row as it now is and whether this
+        call moved it (False: already resolved). `NotFound` for an unknown id (or, with
+        `requested_by`, one somebody else requested)."""
+
+    @abc.abstractmethod
+    async def finish(
+        self, aid: int, status: ApprovalStatus, note: str, *, fetched_sha: str | None = None
+    ) -> ApprovalRow:
+        """Record the outcome of acting on an approved row (`approved` stays or → `failed`;
+        a row in any other state is left as it is). `NotFound` for an unknown id."""

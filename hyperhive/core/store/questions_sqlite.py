@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from hyperhive.core.db import Database
+from hyperhive.core.store.base import Decide, QuestionStore
 from hyperhive.errors import NotFound
 from hyperhive.wire.followups import QuestionRow
 
@@ -25,8 +26,6 @@ _CURRENT = (
     "generation = COALESCE("
     "(SELECT a.generation FROM agents a WHERE a.name = operator_questions.asker), 0)"
 )
-
-Decide = Callable[[QuestionRow], str]  # the open row → the answer (may raise to refuse)
 
 
 def _row(r: sqlite3.Row) -> QuestionRow:
@@ -50,7 +49,7 @@ def _get(conn: sqlite3.Connection, qid: int) -> QuestionRow | None:
     return _row(r) if r is not None else None
 
 
-class SqliteQuestionStore:
+class SqliteQuestionStore(QuestionStore):
     def __init__(self, db: Database) -> None:
         self.db = db
 

@@ -11,6 +11,8 @@ import sqlite3
 from collections.abc import Collection
 
 from hyperhive.core.db import Database
+from hyperhive.core.store.base import ReminderStore
+from hyperhive.errors import NotFound
 from hyperhive.wire.followups import ReminderRow
 
 _COLS = (
@@ -45,7 +47,7 @@ def _get(conn: sqlite3.Connection, rid: int) -> ReminderRow:
     return _row(r)
 
 
-class SqliteReminderStore:
+class SqliteReminderStore(ReminderStore):
     def __init__(self, db: Database) -> None:
         self.db = db
 
@@ -119,6 +121,8 @@ class SqliteReminderStore:
         """Count a failed attempt: due again at `retry_at`, or `failed` when it is None."""
 
         def fn(conn: sqlite3.Connection) -> ReminderRow:
+            if conn.execute("SELECT 1 FROM reminders WHERE id = ?", (rid,)).fetchone() is None:
+                raise NotFound(f"no reminder #{rid}")
             if retry_at is None:
                 conn.execute(
                     "UPDATE reminders SET attempts = attempts + 1, last_error = ?,"

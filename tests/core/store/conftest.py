@@ -1,0 +1,85 @@
+"""One contract suite per store, run against every backend (`BACKENDS`): the sqlite backend
+on a real database file and the in-memory fake. A new backend (PostgreSQL) adds its name here
+and a branch in `_make`, and must pass the same tests."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from hyperhive.core.db import Database
+from hyperhive.core.store import memory
+from hyperhive.core.store.approvals_sqlite import SqliteApprovalStore
+from hyperhive.core.store.base import (
+    AgentStore,
+    ApprovalStore,
+    MessageStore,
+    QuestionStore,
+    ReminderStore,
+)
+from hyperhive.core.store.questions_sqlite import SqliteQuestionStore
+from hyperhive.core.store.reminders_sqlite import SqliteReminderStore
+from hyperhive.core.store.sqlite import SqliteAgentStore, SqliteMessageStore
+from hyperhive.core.store.sqlite_migrations import MIGRATIONS
+
+BACKENDS = ["sqlite", "memory"]
+S = TypeVar("S")
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def make_store(backend: str, short_tmp: Path) -> AsyncIterator[Callable[..., Any]]:
+    """`make_store(SqliteClass, MemoryClass)` → a store of this backend. Every store of one
+    test shares one backend: one database file, or one in-memory agent store (where the
+    others read agents' generations, as the sqlite stores read the agents table)."""
+    async with Database(short_tmp / "hive.sqlite", MIGRATIONS) as db:
+        shared_agents = memory.MemoryAgentStore()
+
+        def make(sqlite_cls: Callable[[Database], S], memory_cls: Callable[..., S]) -> S:
+            if backend == "sqlite":
+                return sqlite_cls(db)
+            if memory_cls is memory.MemoryAgentStore:
+                return shared_agents  # type: ignore[return-value]
+            if "agents" in inspect.signature(memory_cls).parameters:
+                return memory_cls(shared_agents)
+            return memory_cls()
+
+        yield make
+
+
+@pytest.fixture
+def messages(make_store: Callable[..., Any]) -> MessageStore:
+    store: MessageStore = make_store(SqliteMessageStore, memory.MemoryMessageStore)
+    return store
+
+
+@pytest.fixture
+def agents(make_store: Callable[..., Any]) -> AgentStore:
+    store: AgentStore = make_store(SqliteAgentStore, memory.MemoryAgentStore)
+    return store
+
+
+@pytest.fixture
+def questions(make_store: Callable[..., Any]) -> QuestionStore:
+    store: QuestionStore = make_store(SqliteQuestionStore, memory.MemoryQuestionStore)
+    return store
+
+
+@pytest.fixture
+def reminders(make_store: Callable[..., Any]) -> ReminderStore:
+    store: ReminderStore = make_store(SqliteReminderStore, memory.MemoryReminderStore)
+    return store
+
+
+@pytest.fixture
+def approvals(make_store: Callable[..., Any]) -> ApprovalStore:
+    store: ApprovalStore = make_store(SqliteApprovalStore, memory.MemoryApprovalStore)
+    return store
