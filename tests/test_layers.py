@@ -37,7 +37,7 @@ KNOWN: set[tuple[str, str]] = {
     ("hyperhive.core.agentports", "hyperhive.web.dashboard.security"),
     ("hyperhive.core.dashboard", "hyperhive.web.dashboard.security"),
     ("hyperhive.core.dashboard", "hyperhive.web.dashboard.server"),
-    ("hyperhive.harness.events", "hyperhive.core.db"),
+    ("hyperhive.harness.eventlog", "hyperhive.core.db"),
     ("hyperhive.harness.stats", "hyperhive.core.db"),
     ("hyperhive.harness.tunnel", "hyperhive.core.modelproxy"),
     ("hyperhive.harness.web", "hyperhive.web.agent_page"),

@@ -1,5 +1,5 @@
-"""The agent's live event bus: a 500-event ring for pages plus a sqlite store
-(`<state>/hyperhive-events.sqlite`: events(id, ts, kind, payload_json)).
+"""The agent's live event bus: a 500-event ring for pages plus an event log (`eventlog.py`:
+by default the sqlite `<state>/hyperhive-events.sqlite`; tests may pass the in-memory fake).
 
 Invariants:
 - Ids are monotonic across harness restarts (continued from the store), so a page can resume
@@ -15,56 +15,34 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hyperhive.clock import iso
-from hyperhive.core.db import Database, Migration, execute_script
 from hyperhive.eventring import EventRing
+from hyperhive.harness.eventlog import AgentEvent as AgentEvent  # the bus's event type
+from hyperhive.harness.eventlog import EventLog, SqliteEventLog
 
 logger = logging.getLogger(__name__)
 RING = 500
-EVENTS_DB = "hyperhive-events.sqlite"
-
-
-def _m1(conn: sqlite3.Connection) -> None:
-    execute_script(
-        conn,
-        """
-        CREATE TABLE events (
-            id INTEGER PRIMARY KEY,
-            ts TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            payload_json TEXT NOT NULL
-        );
-        CREATE INDEX events_by_ts ON events(ts);
-        """,
-    )
-
-
-EVENT_MIGRATIONS = [Migration("0001_events", _m1)]
-
-
-@dataclass(frozen=True)
-class AgentEvent:
-    id: int
-    ts: str
-    kind: str
-    payload: dict[str, Any]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "ts": self.ts, "kind": self.kind, **self.payload}
 
 
 class EventBus:
-    def __init__(self, state_dir: Path, *, queue_size: int = 10_000) -> None:
-        self.db = Database(state_dir / EVENTS_DB, EVENT_MIGRATIONS)
+    def __init__(
+        self,
+        state_dir: Path | None = None,
+        *,
+        log: EventLog | None = None,
+        queue_size: int = 10_000,
+    ) -> None:
+        if log is None:
+            if state_dir is None:
+                raise ValueError("EventBus needs a state_dir or a log")
+            log = SqliteEventLog(state_dir)
+        self.log = log
         self._ring: EventRing[AgentEvent] = EventRing(_id_of, ring_size=RING, queue_size=queue_size)
         self._next = 1
         self._pending: set[asyncio.Task[None]] = set()
@@ -78,23 +56,17 @@ class EventBus:
         await self.aclose()
 
     async def open(self) -> None:
-        await self.db.open()
-
-        def tail(conn: sqlite3.Connection) -> list[sqlite3.Row]:
-            return conn.execute("SELECT * FROM events ORDER BY id DESC LIMIT ?", (RING,)).fetchall()
-
-        rows = await self.db.read(tail)
-        for r in reversed(rows):
-            self._ring.append(
-                AgentEvent(r["id"], r["ts"], r["kind"], json.loads(r["payload_json"]))
-            )
-        self._next = (rows[0]["id"] + 1) if rows else 1
+        await self.log.open()
+        rows = await self.log.tail(RING)
+        for ev in rows:
+            self._ring.append(ev)
+        self._next = (rows[-1].id + 1) if rows else 1
 
     async def aclose(self) -> None:
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
         self.end_streams()
-        await self.db.aclose()
+        await self.log.aclose()
 
     def end_streams(self) -> None:
         """End every open `follow` (each sees what it had queued first), as closing does."""
@@ -129,14 +101,8 @@ class EventBus:
         return ev
 
     async def _persist(self, ev: AgentEvent) -> None:
-        payload = json.dumps(ev.payload, ensure_ascii=False, default=str)
         try:
-            await self.db.write(
-                lambda conn: conn.execute(
-                    "INSERT INTO events(id, ts, kind, payload_json) VALUES (?,?,?,?)",
-                    (ev.id, ev.ts, ev.kind, payload),
-                )
-            )
+            await self.log.append(ev)
         except Exception:
             logger.warning(
                 "could not store event %d",
