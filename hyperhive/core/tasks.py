@@ -17,9 +17,13 @@ from typing import Any, Self
 logger = logging.getLogger(__name__)
 
 
+Sleep = Callable[[float], Awaitable[None]]
+
+
 class Supervisor:
-    def __init__(self, name: str = "hive") -> None:
+    def __init__(self, name: str = "hive", *, sleep: Sleep = asyncio.sleep) -> None:
         self.name = name
+        self._sleep = sleep  # the restart backoff's wait (tests record it instead)
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self.failed = asyncio.Event()
         self.failure: BaseException | None = None
@@ -43,12 +47,13 @@ class Supervisor:
         max_backoff: float = 30.0,
     ) -> asyncio.Task[Any]:
         """Run `factory()` as task `name`. If it raises: restart it (when `restart`) with
-        exponential backoff, else (when `critical`) mark the supervisor failed."""
+        exponential backoff from 0.5 s, never over `max_backoff`, else (when `critical`) mark
+        the supervisor failed."""
         if name in self._tasks and not self._tasks[name].done():
             raise RuntimeError(f"task {name!r} already running")
 
         async def runner() -> Any:
-            backoff = 0.5
+            backoff = min(0.5, max_backoff)
             while True:
                 try:
                     return await factory()
@@ -61,7 +66,7 @@ class Supervisor:
                         "task %s died", name, extra={"action": "task_died", "task": name}
                     )
                     if restart:
-                        await asyncio.sleep(backoff)
+                        await self._sleep(backoff)
                         backoff = min(backoff * 2, max_backoff)
                         logger.warning("restarting task %s", name, extra={"action": "task_restart"})
                         continue

@@ -27,7 +27,7 @@ async def test_a_restartable_task_that_dies_runs_again() -> None:
         await asyncio.Event().wait()
 
     async with Supervisor("t") as sup:
-        sup.spawn("flaky", flaky, restart=True, max_backoff=0.01)
+        sup.spawn("flaky", flaky, restart=True, max_backoff=0.01)  # no real half-second wait
         await asyncio.wait_for(second.wait(), 10)
         assert calls == 2
         assert sup.names() == ["flaky"]
@@ -113,3 +113,31 @@ async def test_close_cancels_everything_and_an_error_while_closing_is_no_failure
     assert stopping.is_set()
     assert noisy.done()
     assert not sup.failed.is_set()
+
+
+async def test_the_restart_backoff_doubles_and_never_exceeds_its_cap() -> None:
+    waits: list[float] = []
+    done = asyncio.Event()
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    calls = 0
+
+    async def dies_five_times() -> None:
+        nonlocal calls
+        calls += 1
+        if calls <= 5:
+            raise Boom(f"run {calls}")
+        done.set()
+
+    async with Supervisor("t", sleep=record) as sup:
+        sup.spawn("flaky", dies_five_times, restart=True, max_backoff=2.0)
+        await asyncio.wait_for(done.wait(), 10)
+        capped = Supervisor("c", sleep=record)
+        calls = 4  # one more death, then it runs
+        done.clear()
+        capped.spawn("small", dies_five_times, restart=True, max_backoff=0.1)
+        await asyncio.wait_for(done.wait(), 10)
+        await capped.aclose()
+    assert waits == [0.5, 1.0, 2.0, 2.0, 2.0, 0.1]  # the first wait too stays under the cap
