@@ -255,4 +255,4 @@ async def test_the_daemon_stops_when_its_database_writer_dies(hive: Hive) -> Non
     with pytest.raises(Unavailable):
         await asyncio.wait_for(hive.db.write(_break_connection), 30)
     with pytest.raises(Unavailable, match="critical task died"):
-        await asyncio.wait_for(hive.wait_closed(), 30)
+        await asyncio.wait_for(hive.wait_stop_request(), 30)
