@@ -20,8 +20,8 @@ from hyperhive.errors import BadRequest, Conflict, NotFound
 class FlakyMessageStore(MemoryMessageStore):
     """Fails the next `fail_marks` mark_delivered calls."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, agents: MemoryAgentStore | None = None) -> None:
+        super().__init__(agents)
         self.fail_marks = 0
 
     async def mark_delivered(self, ids: Collection[int], at: str) -> None:
@@ -31,14 +31,19 @@ class FlakyMessageStore(MemoryMessageStore):
         await super().mark_delivered(ids, at)
 
 
-async def make(store: MemoryMessageStore | None = None) -> tuple[Broker, AgentRegistry, EventHub]:
+async def make(
+    store: type[MemoryMessageStore] = MemoryMessageStore,
+) -> tuple[Broker, AgentRegistry, EventHub]:
+    """A broker and registry over one in-memory backend (the message store reads recipients'
+    generations from the same agent store, as the sqlite stores share one database)."""
     hub = EventHub()
-    registry = AgentRegistry(MemoryAgentStore(), hub)
+    agents = MemoryAgentStore()
+    registry = AgentRegistry(agents, hub)
     await registry.load()
     await registry.register("manager", "manager")
     await registry.register("alice")
     await registry.register("bob")
-    return Broker(store or MemoryMessageStore(), registry, hub), registry, hub
+    return Broker(store(agents), registry, hub), registry, hub
 
 
 async def test_send_then_recv_and_ack_delivers_once() -> None:
@@ -74,8 +79,9 @@ async def test_a_released_lease_is_unread_again_in_order() -> None:
 
 
 async def test_a_failed_ack_puts_the_messages_back() -> None:
-    store = FlakyMessageStore()
-    broker, _, _ = await make(store)
+    broker, _, _ = await make(FlakyMessageStore)
+    store = broker.store
+    assert isinstance(store, FlakyMessageStore)
     await broker.send("alice", "bob", "important")
     lease = await broker.recv("bob", None, 10)
     store.fail_marks = 1
