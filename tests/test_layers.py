@@ -5,7 +5,7 @@ Layers, lowest first (a module may import its own package and any lower layer):
     1       client/, runtime/, sim/            (siblings: none imports another)
     2       core/
     3       web/
-    4       cli/, bench/, demo                 (entry points: anything)
+    4       cli/, bench/, demo, assembly       (entry points: anything)
 The sandbox side (`harness/`, `mcptools/`) imports only ground, `client/` and itself; nothing
 but the entry points imports the sandbox side.
 
@@ -26,7 +26,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent / "hyperhive"
 
 RANK = {"ground": 0, "client": 1, "runtime": 1, "sim": 1, "core": 2, "web": 3}
-ENTRY = {"cli", "bench", "demo"}
+ENTRY = {"cli", "bench", "demo", "assembly"}
 SANDBOX = {"harness", "mcptools"}
 GROUND_PACKAGES = {"wire", "prompts"}
 

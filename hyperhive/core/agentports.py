@@ -129,7 +129,6 @@ class AgentPorts(BaseFeature):
 
         self.hive = hive
         self.token = load_token(hive.config.dashboard.token_file)
-        hive.agent_ports = self
 
     async def after_start(self) -> None:
         # listen from here on, in the same step as the sweep: an agent registered during the

@@ -19,14 +19,10 @@ import contextlib
 import json
 import logging
 import os
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from hyperhive import safefs
 from hyperhive.core.feature import BaseFeature
-
-if TYPE_CHECKING:
-    from hyperhive.core.hive import Hive
 
 logger = logging.getLogger(__name__)
 
@@ -103,10 +99,6 @@ class ModelProxy(BaseFeature):
     def __init__(self) -> None:
         self._servers: dict[str, asyncio.Server] = {}
         self._conns: set[asyncio.Task[None]] = set()
-
-    async def start(self, hive: Hive) -> None:
-        self.hive = hive
-        hive.model_proxy = self
 
     def endpoint(self, name: str) -> str:
         """The configured endpoint of agent `name`."""
