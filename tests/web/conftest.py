@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from typing import Any
 
 import httpx
@@ -28,7 +28,9 @@ NARROW = {"width": 390, "height": 844}
 SCREENSHOTS = screenshot_dir()
 
 
-def fake_hive(paths: HivePaths, config: HiveConfig, world: FakeWorld) -> Hive:
+def fake_hive(
+    paths: HivePaths, config: HiveConfig, world: FakeWorld, without: Collection[str] = ()
+) -> Hive:
     """The default hive with the lifecycle on the fake runtime and a crash watch that only
     ticks when poked (deterministic)."""
     return build_hive(
@@ -36,6 +38,7 @@ def fake_hive(paths: HivePaths, config: HiveConfig, world: FakeWorld) -> Hive:
         config,
         runtime_factory=lambda name: FakeRuntime(world),
         crash_interval=3600,
+        without=without,
     )
 
 

@@ -184,7 +184,7 @@ async def test_port_needs_the_operator_token_when_one_is_configured(
     paths.port_file("alice").write_text(f"{port}\n")
     async with ports_hive(paths, config) as hive:
         await hive.spawn("alice")
-        await eventually(lambda: hive.agent_ports.port("alice") == port, what="alice's port")
+        await eventually(lambda: agent_ports(hive).port("alice") == port, what="alice's port")
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
             state = await http.get("/api/state")
             assert state.status_code == 401 and state.json()["code"] == "unauthorized"
