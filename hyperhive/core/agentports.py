@@ -36,7 +36,8 @@ from hyperhive.core.events import HiveEvent
 from hyperhive.core.feature import BaseFeature
 from hyperhive.errors import HiveError
 from hyperhive.httpserver import QuietServer
-from hyperhive.runtime.ports import allocate_port, bind_with_retry
+from hyperhive.netio import bind_with_retry
+from hyperhive.runtime.ports import allocate_port
 
 if TYPE_CHECKING:
     from hyperhive.core.hive import Hive

@@ -31,8 +31,9 @@ from hyperhive.harness.reporter import StateReporter, StateTracker
 from hyperhive.harness.stats import TurnStatRow, TurnStats
 from hyperhive.harness.stream import parse_line
 from hyperhive.httpserver import QuietServer, serve_unix
+from hyperhive.netio import bind_with_retry
 from hyperhive.paths import HivePaths
-from hyperhive.runtime.ports import PORT_BASE, PORT_SPAN, bind_with_retry
+from hyperhive.runtime.ports import PORT_BASE, PORT_SPAN
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, screenshot_dir, set_expect_timeout
 from tests.support.waiting import eventually
 
