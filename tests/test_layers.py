@@ -42,7 +42,6 @@ KNOWN: set[tuple[str, str]] = {
     ("hyperhive.harness.stats", "hyperhive.core.db"),
     ("hyperhive.harness.web", "hyperhive.web.agent_page"),
     ("hyperhive.web.agent_page", "hyperhive.harness.loop"),
-    ("hyperhive.web.proxy", "hyperhive.harness.web"),
 }
 
 

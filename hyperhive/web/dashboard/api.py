@@ -29,8 +29,8 @@ from starlette.routing import Route
 
 from hyperhive.config import format_validation_error
 from hyperhive.core.logs import MAX_LINES, read_logs
-from hyperhive.errors import BadRequest, Conflict, HiveError, NotFound, NotSupported, error_body
-from hyperhive.httpbody import SEND_BODY_MAX, parse_json, read_body
+from hyperhive.errors import BadRequest, Conflict, HiveError, NotFound, NotSupported
+from hyperhive.httpapi import SEND_BODY_MAX, error_response, parse_json, read_body
 from hyperhive.names import BROADCAST, NAME_PATTERN, OPERATOR, validate_name
 from hyperhive.web.dashboard.state import build_state
 from hyperhive.web.dashboard.views import build_inbox_views
@@ -123,11 +123,6 @@ class ApiSpec:
 
     def route(self) -> Route:
         return Route(self.path, _endpoint(self), methods=[self.method], name=self.summary)
-
-
-def error_response(exc: BaseException) -> JSONResponse:
-    status = exc.http_status if isinstance(exc, HiveError) else 500
-    return JSONResponse(error_body(exc), status_code=status)
 
 
 async def parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
