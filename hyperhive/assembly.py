@@ -21,11 +21,9 @@ from collections.abc import Callable, Collection
 
 from hyperhive.clock import Clock
 from hyperhive.config import FREE_PORT_LISTEN, HiveConfig
-from hyperhive.core.agentports import AgentPorts
 from hyperhive.core.approvals import ApprovalsFeature
 from hyperhive.core.configs import ConfigRepos
 from hyperhive.core.crashwatch import CrashWatch
-from hyperhive.core.dashboard import DashboardFeature
 from hyperhive.core.feature import Feature
 from hyperhive.core.hive import Hive
 from hyperhive.core.lifecycle import Lifecycle
@@ -35,6 +33,8 @@ from hyperhive.core.reminders import RemindersFeature
 from hyperhive.core.threads import ThreadsFeature
 from hyperhive.paths import HivePaths
 from hyperhive.runtime.base import Runtime
+from hyperhive.web.agentports import AgentPorts
+from hyperhive.web.dashboard.feature import DashboardFeature
 
 # every feature a default hive runs, by name
 FEATURES = (

@@ -34,10 +34,6 @@ GROUND_PACKAGES = {"wire", "prompts"}
 # Violations that exist on main today and are being removed (issue #14). The test fails when
 # one of them disappears too, so this list only ever shrinks and stays true.
 KNOWN: set[tuple[str, str]] = {
-    ("hyperhive.core.agentports", "hyperhive.web.proxy"),
-    ("hyperhive.core.agentports", "hyperhive.web.dashboard.security"),
-    ("hyperhive.core.dashboard", "hyperhive.web.dashboard.security"),
-    ("hyperhive.core.dashboard", "hyperhive.web.dashboard.server"),
     ("hyperhive.harness.events", "hyperhive.core.db"),
     ("hyperhive.harness.stats", "hyperhive.core.db"),
     ("hyperhive.harness.web", "hyperhive.web.agent_page"),
@@ -225,7 +221,7 @@ def test_no_import_cycles() -> None:
         ("hyperhive.cli.main", "hyperhive.harness.main", True),
         ("hyperhive.errors", "hyperhive.core.db", False),
         ("hyperhive.web.proxy", "hyperhive.harness.web", False),
-        ("hyperhive.web.dashboard.server", "hyperhive.runtime.ports", False),
+        ("hyperhive.web.agentports", "hyperhive.runtime.select", False),
         ("hyperhive.web.dashboard.server", "hyperhive.netio", True),
     ],
 )

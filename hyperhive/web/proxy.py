@@ -1,6 +1,6 @@
 """Each agent's page, served by the core: at `/agent/<name>/` inside the dashboard
 (`agent_proxy_routes`) and at the root of the agent's own port (`agent_port_app`, see
-`hyperhive.core.agentports`).
+`hyperhive.web.agentports`).
 
 What goes where:
 - `GET /` and `/static/*`: the core renders the page and serves the assets itself, from its

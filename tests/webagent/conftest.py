@@ -23,7 +23,6 @@ import uvicorn
 
 from hyperhive.assembly import build_hive
 from hyperhive.config import HiveConfig
-from hyperhive.core.agentports import AgentPorts
 from hyperhive.core.hive import Hive
 from hyperhive.harness.events import EventBus
 from hyperhive.harness.loop import HarnessOptions, event_kind, event_payload
@@ -33,7 +32,8 @@ from hyperhive.harness.stream import parse_line
 from hyperhive.httpserver import QuietServer, serve_unix
 from hyperhive.netio import bind_with_retry
 from hyperhive.paths import HivePaths
-from hyperhive.runtime.ports import PORT_BASE, PORT_SPAN
+from hyperhive.web.agentports import AgentPorts
+from hyperhive.web.ports import PORT_BASE, PORT_SPAN
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, screenshot_dir, set_expect_timeout
 from tests.support.waiting import eventually
 

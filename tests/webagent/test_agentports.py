@@ -1,4 +1,4 @@
-"""Each agent's page on its sticky port (`hyperhive/core/agentports.py`): opened and closed
+"""Each agent's page on its sticky port (`hyperhive/web/agentports.py`): opened and closed
 with the agent, in status rows, behind the loopback/CSRF guard, same port after a restart."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import pytest
 
 from hyperhive.assembly import build_features
 from hyperhive.config import HiveConfig
-from hyperhive.core.agentports import AgentPorts, AgentPortServer
 from hyperhive.core.hive import Hive
 from hyperhive.core.status import status_row
 from hyperhive.harness.web import build_app
 from hyperhive.paths import HivePaths
+from hyperhive.web.agentports import AgentPorts, AgentPortServer
 from tests.support.waiting import eventually
 from tests.webagent.conftest import (
     QUIET,

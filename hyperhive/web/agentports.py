@@ -37,7 +37,7 @@ from hyperhive.core.feature import BaseFeature
 from hyperhive.errors import HiveError
 from hyperhive.httpserver import QuietServer
 from hyperhive.netio import bind_with_retry
-from hyperhive.runtime.ports import allocate_port
+from hyperhive.web.ports import allocate_port
 
 if TYPE_CHECKING:
     from hyperhive.core.hive import Hive

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hyperhive.runtime.ports import (
+from hyperhive.web.ports import (
     PORT_BASE,
     PORT_SPAN,
     allocate_port,
