@@ -34,8 +34,6 @@ GROUND_PACKAGES = {"wire", "prompts"}
 # Violations that exist on main today and are being removed (issue #14). The test fails when
 # one of them disappears too, so this list only ever shrinks and stays true.
 KNOWN: set[tuple[str, str]] = {
-    ("hyperhive.harness.events", "hyperhive.core.db"),
-    ("hyperhive.harness.stats", "hyperhive.core.db"),
     ("hyperhive.harness.web", "hyperhive.web.agent_page"),
     ("hyperhive.web.agent_page", "hyperhive.harness.loop"),
 }
@@ -215,11 +213,11 @@ def test_no_import_cycles() -> None:
     [
         ("hyperhive.core.hive", "hyperhive.web.proxy", False),
         ("hyperhive.web.proxy", "hyperhive.core.hive", True),
-        ("hyperhive.harness.loop", "hyperhive.core.db", False),
+        ("hyperhive.harness.loop", "hyperhive.core.broker", False),
         ("hyperhive.harness.loop", "hyperhive.client.agent", True),
         ("hyperhive.runtime.bwrap", "hyperhive.sim.server", False),
         ("hyperhive.cli.main", "hyperhive.harness.main", True),
-        ("hyperhive.errors", "hyperhive.core.db", False),
+        ("hyperhive.errors", "hyperhive.core.broker", False),
         ("hyperhive.web.proxy", "hyperhive.harness.web", False),
         ("hyperhive.web.agentports", "hyperhive.runtime.select", False),
         ("hyperhive.web.dashboard.server", "hyperhive.netio", True),
@@ -235,11 +233,11 @@ def test_the_checker_sees_imports_inside_functions(tmp_path: Path) -> None:
         "from typing import TYPE_CHECKING\n"
         "if TYPE_CHECKING:\n    from hyperhive.core.hive import Hive\n"
         "def f():\n    from hyperhive.web import proxy\n"
-        "    from . import db\n"
+        "    from . import broker\n"
     )
     found = {(i.dst, i.type_only) for i in imports_of(f, "hyperhive.core.probe")}
     assert found == {
         ("hyperhive.core.hive", True),
         ("hyperhive.web.proxy", False),
-        ("hyperhive.core.db", False),
+        ("hyperhive.core.broker", False),
     }

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperhive.clock import parse_iso
-from hyperhive.core.db import connect_foreign_ro
+from hyperhive.db import connect_foreign_ro
 from hyperhive.errors import Unavailable
 
 TARGET_READY_MS = 300.0

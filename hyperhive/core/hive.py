@@ -30,7 +30,6 @@ from hyperhive.config import HiveConfig, load_config
 from hyperhive.core.access import secure_home
 from hyperhive.core.agentstates import AgentStates
 from hyperhive.core.broker import Broker
-from hyperhive.core.db import Database
 from hyperhive.core.events import EventHub
 from hyperhive.core.feature import Feature, start_order
 from hyperhive.core.leases import ConnectionLeases
@@ -43,6 +42,7 @@ from hyperhive.core.servers import AgentSocketServer, HostSocketServer
 from hyperhive.core.store.sqlite import SqliteAgentStore, SqliteMessageStore
 from hyperhive.core.tasks import Supervisor
 from hyperhive.core.threads import ThreadRegistry
+from hyperhive.db import Database
 from hyperhive.errors import Conflict, NotSupported, Unavailable
 from hyperhive.paths import HivePaths
 from hyperhive.wire.base import AGENT_VERBS, HOST_VERBS, MANAGER_VERBS, VerbRegistry

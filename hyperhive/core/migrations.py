@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import sqlite3
 
-from hyperhive.core.db import Migration, execute_script
 from hyperhive.core.store.approvals_sqlite import m0003_approvals
 from hyperhive.core.store.threads_migration import m0002_questions_reminders
+from hyperhive.db import Migration, execute_script
 
 
 def m0001_messages_agents(conn: sqlite3.Connection) -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperhive.clock import iso
-from hyperhive.core.db import Database, Migration, execute_script
+from hyperhive.db import Database, Migration, execute_script
 from hyperhive.eventring import EventRing
 
 logger = logging.getLogger(__name__)

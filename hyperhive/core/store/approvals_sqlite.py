@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from hyperhive.core.db import Database, execute_script
+from hyperhive.db import Database, execute_script
 from hyperhive.errors import Conflict, NotFound
 from hyperhive.wire.approvals import ApprovalRow, ApprovalStatus
 

@@ -12,7 +12,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Sequence
 
-from hyperhive.core.db import Database
+from hyperhive.db import Database
 from hyperhive.errors import NotFound
 from hyperhive.wire.threads import QuestionRow
 

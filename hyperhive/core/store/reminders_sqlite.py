@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Collection
 
-from hyperhive.core.db import Database
+from hyperhive.db import Database
 from hyperhive.wire.threads import ReminderRow
 
 _COLS = (

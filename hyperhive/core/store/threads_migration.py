@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from hyperhive.core.db import execute_script
+from hyperhive.db import execute_script
 
 
 def m0002_questions_reminders(conn: sqlite3.Connection) -> None:
