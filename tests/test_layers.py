@@ -33,10 +33,7 @@ GROUND_PACKAGES = {"wire", "prompts"}
 
 # Violations that exist on main today and are being removed (issue #14). The test fails when
 # one of them disappears too, so this list only ever shrinks and stays true.
-KNOWN: set[tuple[str, str]] = {
-    ("hyperhive.harness.web", "hyperhive.web.agent_page"),
-    ("hyperhive.web.agent_page", "hyperhive.harness.loop"),
-}
+KNOWN: set[tuple[str, str]] = set()
 
 
 @dataclass(frozen=True)

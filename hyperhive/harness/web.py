@@ -15,7 +15,7 @@ Routes (JSON; every error in the one error shape `{"ok": false, "error", "code"}
     POST /api/compact      compact the conversation (now if idle, else after the turn)
     POST /send             inject a message into this agent's own inbox (sender: the agent);
                            the operator's messages go through the core's proxy instead
-    GET  /                 a copy of the page (see hyperhive/web/agent_page.py), when installed;
+    GET  /                 a copy of the page (see hyperhive/agentpage.py), when installed;
                            the core serves its own (hyperhive/web/proxy.py)
 
 Invariants:
@@ -228,7 +228,7 @@ def build_app(
 def installed_page() -> PageRoutes | None:
     """The page's routes, when the web package is installed."""
     try:
-        from hyperhive.web.agent_page import page_routes
+        from hyperhive.agentpage import page_routes
     except ImportError:
         return None
     return page_routes

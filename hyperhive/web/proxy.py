@@ -38,11 +38,11 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hyperhive import safefs
+from hyperhive.agentpage import favicon, page_response, render_page, static_app
 from hyperhive.errors import HiveError, NotFound, Unavailable
 from hyperhive.httpapi import error_response, http_error_response, read_body, read_message_body
 from hyperhive.names import validate_name
 from hyperhive.paths import WEB_SOCK
-from hyperhive.web.agent_page import favicon, page_response, render_page, static_app
 from hyperhive.web.dashboard.security import Guard
 
 if TYPE_CHECKING:

@@ -34,9 +34,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp
 
+from hyperhive.agentpage import favicon
 from hyperhive.httpapi import error_response, http_error_response
 from hyperhive.web import STATIC_DIR, TEMPLATES_DIR
-from hyperhive.web.agent_page import favicon
 from hyperhive.web.dashboard.api import api_specs
 from hyperhive.web.dashboard.openapi import openapi_document
 from hyperhive.web.dashboard.security import Guard
