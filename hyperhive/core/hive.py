@@ -109,6 +109,10 @@ class Hive:
 
     # -- the running features, for surfaces ---------------------------------------------------
 
+    def runs(self, name: str) -> bool:
+        """Whether this hive runs the feature called `name`."""
+        return name in self._by_name
+
     def feature(self, name: str) -> Feature:
         """The running feature called `name`; `FeatureMissing` if this hive runs without it."""
         try:
