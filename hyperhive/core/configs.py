@@ -1,4 +1,5 @@
-"""Config as code (the `configs` feature, `hive.configs`): each agent's *proposed* config repo and its *applied* copy.
+"""Config as code (the `configs` feature, `hive.configs`): each agent's *proposed* config repo
+and its *applied* copy.
 
 - Proposed: `DIR/agents/<name>/config/`, a git repo on branch `main`. The core creates it from
   the template (`agent.toml` + a `role.md` placeholder) as `hive-core <hive-core@hyperhive>`
