@@ -31,8 +31,8 @@ from typing import Any
 
 import click
 
+from hyperhive.assembly import throwaway_hive
 from hyperhive.config import HiveConfig, parse_config
-from hyperhive.core.features import throwaway_features
 from hyperhive.core.hive import Hive
 from hyperhive.paths import HivePaths
 from hyperhive.sim import Scenario, SimServer
@@ -163,7 +163,7 @@ async def demo_hive(
     whose agents talk to it. Agents are stopped on the way out (sandboxes outlive the core)."""
     async with SimServer(load_scenario()) as sim:
         paths, config = _write_config(root, runtime, sim.base_url)
-        async with Hive(paths, config, features=throwaway_features()) as hive:
+        async with throwaway_hive(paths, config) as hive:
             try:
                 yield hive, sim
             finally:
@@ -215,7 +215,7 @@ async def run_demo(home: Path | None, stay: bool, runtime: str | None, timeout: 
     root = home or Path(tempfile.mkdtemp(dir="/tmp", prefix="hhdemo"))
     try:
         async with demo_hive(root, runtime) as (hive, sim):
-            dash = getattr(hive, "dashboard_url", None)
+            dash = hive.dashboard_url or None
             if dash:
                 click.echo(f"dashboard: {dash}")
             click.echo(f"hive home: {root}   model: hive sim at {sim.base_url}")

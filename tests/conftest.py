@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from hyperhive.assembly import build_hive
 from hyperhive.clock import Clock, ManualClock
 from hyperhive.config import Defaults, HiveConfig
 from hyperhive.core.hive import Hive
@@ -53,5 +54,5 @@ def manual_clock() -> ManualClock:
 @pytest.fixture
 async def hive(paths: HivePaths, hive_config: HiveConfig, clock: Clock) -> AsyncIterator[Hive]:
     """A real core (sqlite, sockets, default features) in a short temp dir."""
-    async with Hive(paths, hive_config, clock=clock) as h:
+    async with build_hive(paths, hive_config, clock=clock) as h:
         yield h

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from hyperhive import claudebin
+from hyperhive.assembly import build_hive
 from hyperhive.claudebin import claude_binary_or_none, find_claude_binary
 from hyperhive.config import Defaults, HiveConfig
-from hyperhive.core.hive import Hive
 from hyperhive.errors import Unavailable
 from hyperhive.paths import HivePaths
 from hyperhive.runtime.bwrap import claude_binary, python_binds
@@ -71,7 +71,7 @@ async def test_a_sandboxed_agent_is_handed_and_bound_the_configured_binary(
     monkeypatch.delenv("HIVE_CLAUDE_BIN", raising=False)
     binary = _exe(short_tmp / "claude-opt")
     config = HiveConfig(defaults=Defaults(runtime="external", claude_bin=str(binary)))
-    async with Hive(HivePaths(short_tmp / "h"), config) as hive:
+    async with build_hive(HivePaths(short_tmp / "h"), config) as hive:
         await hive.registry.register("alice", "agent", runtime="bwrap")
         spec = hive.lifecycle.spec("alice")
         assert spec.env["HIVE_CLAUDE_BIN"] == str(binary)

@@ -18,7 +18,7 @@ from hyperhive.aio import aio_run
 from hyperhive.bench.daemon import cpu_seconds, throwaway_daemon
 from hyperhive.client.agent import NO_RETRY, AgentClient
 from hyperhive.client.host import HostClient
-from hyperhive.core.db import wal_size
+from hyperhive.db import wal_size
 from hyperhive.paths import HivePaths
 
 

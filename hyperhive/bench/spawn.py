@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperhive.clock import parse_iso
-from hyperhive.core.db import connect_foreign_ro
+from hyperhive.db import connect_foreign_ro
 from hyperhive.errors import Unavailable
 
 TARGET_READY_MS = 300.0
@@ -321,10 +321,9 @@ def host_imports(runs: int = HOST_RUNS) -> dict[str, ImportCost]:
 
 
 async def _run(agents: int, progress: Callable[[str], None]) -> SpawnResult:
+    from hyperhive.assembly import throwaway_hive
     from hyperhive.config import Defaults, HiveConfig, ModelEndpoint
     from hyperhive.core.events import HiveEvent
-    from hyperhive.core.features import throwaway_features
-    from hyperhive.core.hive import Hive
     from hyperhive.paths import HivePaths
     from hyperhive.runtime.choose import sandbox_support
     from hyperhive.sim import Scenario, SimServer
@@ -341,7 +340,7 @@ async def _run(agents: int, progress: Callable[[str], None]) -> SpawnResult:
                 defaults=Defaults(runtime="bwrap", network="none"),
                 model_endpoint=ModelEndpoint(base_url=f"{sim.base_url}/a/{{agent}}"),
             )
-            async with Hive(HivePaths(root / "h"), cfg, features=throwaway_features()) as hive:
+            async with throwaway_hive(HivePaths(root / "h"), cfg) as hive:
                 seen: dict[tuple[str, str], float] = {}
 
                 def listen(ev: HiveEvent) -> None:

@@ -20,10 +20,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from hyperhive.assembly import throwaway_hive
 from hyperhive.clock import parse_iso
 from hyperhive.config import Defaults, HiveConfig, ModelEndpoint
-from hyperhive.core.features import throwaway_features
-from hyperhive.core.hive import Hive
 from hyperhive.harness.stats import read_stats
 from hyperhive.paths import HivePaths
 from hyperhive.sim import Scenario, SimServer
@@ -60,7 +59,7 @@ async def _run(turns: int, runtime: str | None) -> TurnBench:
                 defaults=Defaults(runtime=runtime or "auto", network="none"),
                 model_endpoint=ModelEndpoint(base_url=f"{sim.base_url}/a/{{agent}}"),
             )
-            async with Hive(HivePaths(root), cfg, features=throwaway_features()) as hive:
+            async with throwaway_hive(HivePaths(root), cfg) as hive:
                 try:
                     await hive.spawn("bench")
                     state = hive.paths.state_dir("bench")

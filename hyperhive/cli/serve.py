@@ -10,9 +10,9 @@ import signal
 import click
 
 from hyperhive.aio import aio_run
+from hyperhive.assembly import build_hive
 from hyperhive.cli.common import Ctx, pass_ctx, setup_logging
 from hyperhive.config import HiveConfig, load_config
-from hyperhive.core.hive import Hive
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def _check_listen(ctx: click.Context, param: click.Parameter, value: str | None)
 
 async def serve_forever(ctx: Ctx, dashboard: str | None = None) -> None:
     config = with_dashboard(load_config(ctx.paths.config_file), dashboard)
-    async with Hive(ctx.paths, config) as hive:
+    async with build_hive(ctx.paths, config) as hive:
         gc.freeze()  # start-up objects are long-lived: keep them out of every collection
         # every request allocates a few dozen short-lived containers; collecting the young
         # generation every 20,000 instead of 700 allocations costs ~10 % less CPU per message
@@ -52,7 +52,7 @@ async def serve_forever(ctx: Ctx, dashboard: str | None = None) -> None:
         click.echo(
             f"hive serving at {ctx.paths.home} (host socket {ctx.paths.host_sock})", err=True
         )
-        url = getattr(hive, "dashboard_url", None)
+        url = hive.dashboard_url or None
         if url:
             click.echo(f"dashboard: {url}", err=True)
         await hive.wait_stop_request()

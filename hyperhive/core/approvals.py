@@ -85,7 +85,7 @@ class ApprovalFailed(HiveError):
 
 
 class LifecycleOps(Protocol):
-    """What approvals need of `hive.lifecycle` (core/lifecycle.py)."""
+    """What approvals need of the lifecycle (core/lifecycle.py)."""
 
     async def spawn_agent(self, name: str, *, requested_by: str | None = None) -> None: ...
 
@@ -100,26 +100,27 @@ def _clean(text: str | None, limit: int, what: str) -> str:
 
 
 class ApprovalsFeature(BaseFeature):
-    """Approvals and config repos; started as `hive.approvals` and `hive.configs`."""
+    """Approvals (`hive.approvals`), acting through the config repos and, when the hive runs
+    one, the lifecycle (without it an approved spawn only registers the agent)."""
 
     name = "approvals"
+    after: tuple[str, ...] = ("configs",)
 
-    async def start(self, hive: Hive) -> None:
-        await super().start(hive)
-        self.configs = ConfigRepos(hive)
-        self.store: ApprovalStore = SqliteApprovalStore(hive.db)
+    def __init__(self, configs: ConfigRepos, lifecycle: LifecycleOps | None = None) -> None:
+        self.configs = configs
+        self.lifecycle = lifecycle
         self._inflight = Inflight()
         self._locks: dict[str, asyncio.Lock] = {}
         self._diffs: dict[tuple[str, str | None, str], str] = {}
-        hive.configs = self.configs
-        hive.approvals = self
+
+    async def start(self, hive: Hive) -> None:
+        await super().start(hive)
+        self.store: ApprovalStore = SqliteApprovalStore(hive.db)
         hive.followups.add_source("a", self._open_followups, self._cancel_followup)
         _register_verbs(hive, self)
 
     async def aclose(self) -> None:
-        inflight = getattr(self, "_inflight", None)
-        if inflight is not None:
-            await inflight.aclose(timeout=60.0)
+        await self._inflight.aclose(timeout=60.0)
 
     async def status_fields(self, agent: str) -> dict[str, Any]:
         sha = self.configs.deployed_sha(agent)
@@ -336,7 +337,7 @@ class ApprovalsFeature(BaseFeature):
         return final
 
     def _lifecycle(self) -> LifecycleOps | None:
-        return cast("LifecycleOps | None", getattr(self.hive, "lifecycle", None))
+        return self.lifecycle
 
     async def _init_config(self, row: ApprovalRow) -> tuple[str, str]:
         sha = await self.configs.seed(row.agent, _seed_message(row))

@@ -1,4 +1,5 @@
-"""Config as code (`hive.configs`): each agent's *proposed* config repo and its *applied* copy.
+"""Config as code (the `configs` feature, `hive.configs`): each agent's *proposed* config repo
+and its *applied* copy.
 
 - Proposed: `DIR/agents/<name>/config/`, a git repo on branch `main`. The core creates it from
   the template (`agent.toml` + a `role.md` placeholder) as `hive-core <hive-core@hyperhive>`
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hyperhive.agentconfig import TEMPLATE, AgentConfig, parse_agent_config
+from hyperhive.core.feature import BaseFeature
 from hyperhive.core.gitrepo import FULL_SHA_RE, GitError, GitRepo, TreeFile, write_tree
 from hyperhive.errors import ConfigError, Conflict, InvalidName, NotFound
 from hyperhive.names import validate_name
@@ -66,14 +68,20 @@ def template_files(name: str) -> dict[str, str]:
     return {AGENT_TOML: TEMPLATE, ROLE_MD: ROLE_PLACEHOLDER.format(name=name)}
 
 
-class ConfigRepos:
-    def __init__(self, hive: Hive) -> None:
+class ConfigRepos(BaseFeature):
+    """A feature of its own (it serves no verbs): approvals and the lifecycle both use it."""
+
+    name = "configs"
+
+    def __init__(self, repo_owner: RepoOwner | None = None) -> None:
+        """`repo_owner`: who new repos belong to (whoever knows the sandbox uids — the
+        lifecycle — chowns them to the manager so it can commit in them)."""
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.repo_owner = repo_owner
+
+    async def start(self, hive: Hive) -> None:
         self.hive = hive
         self.paths = hive.paths
-        self._locks: dict[str, asyncio.Lock] = {}
-        # set by whoever knows the sandbox uids (the lifecycle): new repos are chowned to the
-        # manager so it can commit in them
-        self.repo_owner: RepoOwner | None = None
 
     # -- repos ------------------------------------------------------------------------------
 

@@ -25,7 +25,6 @@ from hyperhive.core.feature import BaseFeature
 from hyperhive.core.logs import read_logs
 
 if TYPE_CHECKING:
-    from hyperhive.core.hive import Hive
     from hyperhive.core.lifecycle import Lifecycle
 
 logger = logging.getLogger(__name__)
@@ -41,25 +40,27 @@ class Axes:
 
 
 class CrashWatch(BaseFeature):
-    name = "crash_watch"
+    """Watches the agents the lifecycle runs; contributes `failed`, `needs_login` and
+    `needs_update` to their status rows."""
 
-    def __init__(self, interval: float = 2.0) -> None:
+    name = "crash_watch"
+    after: tuple[str, ...] = ("lifecycle",)
+
+    def __init__(self, lifecycle: Lifecycle, interval: float = 2.0) -> None:
+        self.lc = lifecycle
         self.interval = interval
         self._axes: dict[str, Axes] = {}
         self._seeded = False
         self._kick = asyncio.Event()
 
-    async def start(self, hive: Hive) -> None:
-        self.hive = hive
-        hive.crash_watch = self
-
     async def after_start(self) -> None:
         self.hive.tasks.spawn("crash-watch", self._loop, restart=True)
 
-    @property
-    def lc(self) -> Lifecycle:
-        lc: Lifecycle = self.hive.lifecycle
-        return lc
+    async def status_fields(self, agent: str) -> dict[str, Any]:
+        rec = self.hive.registry.get(agent)
+        if rec is None or rec.runtime == "external":
+            return {}
+        return self.flags(agent)
 
     def poke(self) -> None:
         """Check now (tests and actions call this instead of waiting for the tick)."""

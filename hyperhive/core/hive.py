@@ -1,9 +1,17 @@
 """`Hive`: the core daemon's parts assembled, as one async context manager.
 
 Start order: home dirs + single-daemon lock → database (migrations) → event hub → registry →
-broker → dispatchers + built-in verbs → features → the manager on first start → one socket per
-agent → host admin socket → background tasks. Close runs the reverse; agents' sandboxes are
-left running (they survive the daemon) unless a feature decides otherwise.
+broker → dispatchers + built-in verbs → features' `start` (in their declared order) → the
+manager on first start → one socket per agent → host admin socket → features' `after_start` →
+background tasks. Close runs the reverse; agents' sandboxes are left running (they survive the
+daemon) unless a feature decides otherwise.
+
+The hive does not choose its features: the composition root (`hyperhive.assembly`) builds them
+with their dependencies and hands them over; `Hive(paths)` alone runs none. What the core itself
+needs of the lifecycle (spawning with a sandbox, the uid an agent's socket belongs to) comes in
+as the narrow `Launcher` protocol. Surfaces (web, CLI verbs, tests) read a running feature
+through the typed properties below (`hive.lifecycle`, ...); features never do: they get what
+they need of each other in their constructors.
 """
 
 from __future__ import annotations
@@ -15,16 +23,15 @@ import logging
 import os
 from collections.abc import Sequence
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any, Self
+from typing import IO, TYPE_CHECKING, Any, Protocol, Self, cast
 
 from hyperhive.clock import Clock
 from hyperhive.config import HiveConfig, load_config
 from hyperhive.core.access import secure_home
 from hyperhive.core.agentstates import AgentStates
 from hyperhive.core.broker import Broker
-from hyperhive.core.db import Database
 from hyperhive.core.events import EventHub
-from hyperhive.core.feature import Feature
+from hyperhive.core.feature import Feature, start_order
 from hyperhive.core.followups import FollowupRegistry
 from hyperhive.core.leases import ConnectionLeases
 from hyperhive.core.policy import AgentConfigs, install_send_policy
@@ -35,12 +42,12 @@ from hyperhive.core.servers import AgentSocketServer, HostSocketServer
 from hyperhive.core.store.sqlite import SqliteAgentStore, SqliteMessageStore
 from hyperhive.core.store.sqlite_migrations import MIGRATIONS
 from hyperhive.core.tasks import Supervisor
-from hyperhive.errors import Conflict, Unavailable
+from hyperhive.db import Database
+from hyperhive.errors import Conflict, NotSupported, Unavailable
 from hyperhive.paths import HivePaths
 from hyperhive.wire.base import AGENT_VERBS, HOST_VERBS, MANAGER_VERBS, VerbRegistry
 
 if TYPE_CHECKING:
-    from hyperhive.core.agentports import AgentPorts
     from hyperhive.core.approvals import ApprovalsFeature
     from hyperhive.core.configs import ConfigRepos
     from hyperhive.core.crashwatch import CrashWatch
@@ -52,6 +59,20 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+class Launcher(Protocol):
+    """What the core needs of the lifecycle (core/lifecycle.py), when one is installed."""
+
+    async def spawn_agent(
+        self, name: str, *, runtime: str | None = None, requested_by: str | None = None
+    ) -> None: ...
+
+    def sandbox_uid(self, name: str) -> int | None: ...
+
+
+class FeatureMissing(NotSupported, AttributeError):
+    """This hive runs without the feature asked for (`getattr(hive, x, None)` sees None)."""
+
+
 class Hive:
     def __init__(
         self,
@@ -59,7 +80,8 @@ class Hive:
         config: HiveConfig | None = None,
         *,
         clock: Clock | None = None,
-        features: Sequence[Feature] | None = None,
+        features: Sequence[Feature] = (),
+        launcher: Launcher | None = None,
     ) -> None:
         self.paths = paths
         self.config = config if config is not None else load_config(paths.config_file)
@@ -68,9 +90,9 @@ class Hive:
         self.tasks = Supervisor("hive")
         self.agent_rpc = Dispatcher()
         self.host_rpc = Dispatcher()
-        self.features: list[Feature] = (
-            list(features) if features is not None else _default_features()
-        )
+        self.features: list[Feature] = start_order(features)
+        self._by_name = {f.name: f for f in self.features}
+        self.launcher = launcher
         self._sockets: dict[str, AgentSocketServer] = {}
         self._host: HostSocketServer | None = None
         self._lock_file: IO[str] | None = None
@@ -78,19 +100,53 @@ class Hive:
         self._started: list[Any] = []
         self._closed = False
         self.db: Database
-        self.lifecycle: Lifecycle  # set by the Lifecycle feature
-        self.crash_watch: CrashWatch  # set by the CrashWatch feature
-        self.model_proxy: ModelProxy  # set by the ModelProxy feature
-        self.configs: ConfigRepos  # set by the ApprovalsFeature
-        self.approvals: ApprovalsFeature  # set by the ApprovalsFeature
         self.registry: AgentRegistry
         self.broker: Broker
         self.agent_states: AgentStates
-        self.followups = FollowupRegistry()  # open-thread sources by id prefix (q:, a:, ...)
-        self.questions: QuestionsFeature  # set by QuestionsFeature.start
-        self.reminders: RemindersFeature  # set by RemindersFeature.start
-        self.agent_ports: AgentPorts  # set by the AgentPorts feature
-        self.dashboard_url: str  # set by the DashboardFeature once it serves
+        self.followups = FollowupRegistry()  # followup sources by id prefix (q:, a:, ...)
+        self.first_start = False  # this start registered the manager (a fresh hive)
+        self.dashboard_url = ""  # the dashboard's URL once a surface serves it
+
+    # -- the running features, for surfaces ---------------------------------------------------
+
+    def runs(self, name: str) -> bool:
+        """Whether this hive runs the feature called `name`."""
+        return name in self._by_name
+
+    def feature(self, name: str) -> Feature:
+        """The running feature called `name`; `FeatureMissing` if this hive runs without it."""
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise FeatureMissing(f"this hive runs without the {name} feature") from None
+
+    @property
+    def lifecycle(self) -> Lifecycle:
+        return cast("Lifecycle", self.feature("lifecycle"))
+
+    @property
+    def crash_watch(self) -> CrashWatch:
+        return cast("CrashWatch", self.feature("crash_watch"))
+
+    @property
+    def model_proxy(self) -> ModelProxy:
+        return cast("ModelProxy", self.feature("model_proxy"))
+
+    @property
+    def configs(self) -> ConfigRepos:
+        return cast("ConfigRepos", self.feature("configs"))
+
+    @property
+    def approvals(self) -> ApprovalsFeature:
+        return cast("ApprovalsFeature", self.feature("approvals"))
+
+    @property
+    def questions(self) -> QuestionsFeature:
+        return cast("QuestionsFeature", self.feature("questions"))
+
+    @property
+    def reminders(self) -> RemindersFeature:
+        return cast("RemindersFeature", self.feature("reminders"))
 
     @property
     def scope(self) -> str:
@@ -160,8 +216,8 @@ class Hive:
             self._started.append(feature)
 
         manager = self.config.manager.name
-        first_start = self.registry.manager() is None
-        if first_start:
+        self.first_start = self.registry.manager() is None
+        if self.first_start:
             await self.registry.register(manager, "manager", runtime=self.default_runtime())
         for name in self.registry.names():
             await self.open_socket(name)
@@ -174,13 +230,8 @@ class Hive:
             stall_seconds=self.config.sockets.host_stream_stall_seconds,
         )
         await self._host.start()
-        lifecycle = getattr(self, "lifecycle", None)
-        if first_start and lifecycle is not None:
-            lifecycle.set_desired(manager, "running")  # the hive's first start brings it up
         for feature in self.features:
-            hook = getattr(feature, "after_start", None)
-            if hook is not None:
-                await hook()
+            await feature.after_start()
         self.tasks.spawn("retention", self._retention_loop, restart=True)
         self.tasks.spawn("agent-states", self._agent_states_loop, restart=True)
         self.hub.publish("hive_started", home=str(self.paths.home))
@@ -266,8 +317,7 @@ class Hive:
 
     def socket_owner(self, name: str) -> int | None:
         """The uid that must be able to connect to this agent's sockets (None: ours)."""
-        lifecycle = getattr(self, "lifecycle", None)
-        return lifecycle.sandbox_uid(name) if lifecycle is not None else None
+        return self.launcher.sandbox_uid(name) if self.launcher is not None else None
 
     async def close_socket(self, name: str) -> None:
         server = self._sockets.pop(name, None)
@@ -284,13 +334,12 @@ class Hive:
     # -- operations used by every surface ----------------------------------------------------
 
     async def spawn(self, name: str, runtime: str | None = None) -> None:
-        """Create an agent now: register it, open its socket and (through the lifecycle, when
+        """Create an agent now: register it, open its socket and (through the launcher, when
         installed) start its sandbox."""
-        lifecycle = getattr(self, "lifecycle", None)
-        if lifecycle is not None:
+        if self.launcher is not None:
             if self.registry.get(name) is not None:
                 raise Conflict(f'agent "{name}" already exists')
-            await lifecycle.spawn_agent(name, runtime=runtime)
+            await self.launcher.spawn_agent(name, runtime=runtime)
             return
         rec = await self.registry.register(name, "agent", runtime=runtime or self.default_runtime())
         await self.open_socket(rec.name)
@@ -322,9 +371,3 @@ class Hive:
                 await asyncio.wait_for(self._stop.wait(), cfg.sweep_interval_seconds)
             if self._stop.is_set():
                 return
-
-
-def _default_features() -> list[Feature]:
-    from hyperhive.core.features import default_features
-
-    return default_features()

@@ -26,9 +26,9 @@ import logging
 import os
 import shutil
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hyperhive.claudebin import claude_binary_or_none
 from hyperhive.core.feature import BaseFeature
@@ -43,6 +43,28 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+
+class ConfigOps(Protocol):
+    """What the lifecycle needs of the config repos (core/configs.py)."""
+
+    def applied_sha(self, name: str) -> str | None: ...
+
+    async def ensure_applied(self, name: str) -> str | None: ...
+
+    async def remove_applied(self, name: str) -> bool: ...
+
+    def manager_binds(self) -> list[tuple[Path, str, bool]]: ...
+
+
+class ModelSockets(Protocol):
+    """What the lifecycle needs of the model proxy (core/modelproxy.py): each agent's model
+    socket open while it may run."""
+
+    async def open(self, name: str) -> None: ...
+
+    async def close(self, name: str) -> None: ...
+
+
 KICK = (
     "you were just (re)started; your notes are in {state}; your conversation (session) "
     "continues where it left off"
@@ -52,9 +74,26 @@ INSIDE_STATE = "/state"
 
 
 class Lifecycle(BaseFeature):
+    """`configs` / `model_sockets`: the config repos and model proxy, when the hive runs them
+    (without configs an agent runs from whatever `applied/<name>` holds; without the proxy its
+    claude reaches the model directly). Both start before the lifecycle."""
+
     name = "lifecycle"
 
-    def __init__(self, runtime_factory: Any = None) -> None:
+    def __init__(
+        self,
+        *,
+        configs: ConfigOps | None = None,
+        model_sockets: ModelSockets | None = None,
+        runtime_factory: Callable[[str], Runtime] | None = None,
+    ) -> None:
+        self.configs = configs
+        self.model_sockets = model_sockets
+        self.after = tuple(
+            n
+            for n, dep in (("configs", configs), ("model_proxy", model_sockets))
+            if dep is not None
+        )
         self._runtime_factory = runtime_factory
         self._runtimes: dict[str, Runtime] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -66,17 +105,17 @@ class Lifecycle(BaseFeature):
 
     async def start(self, hive: Hive) -> None:
         self.hive = hive
-        hive.lifecycle = self
-        configs = getattr(hive, "configs", None)
-        if configs is not None:
-            configs.repo_owner = self._repo_owner
         from hyperhive.core import verbs_lifecycle
 
         verbs_lifecycle.register(hive, self)
 
     async def after_start(self) -> None:
-        """Called by the hive once sockets are open: adopt or start agents that should run."""
-        proxy = getattr(self.hive, "model_proxy", None)
+        """Called by the hive once sockets are open: adopt or start agents that should run
+        (on the hive's first start, the manager it just registered)."""
+        manager = self.hive.registry.manager()
+        if self.hive.first_start and manager is not None:
+            self.set_desired(manager.name, "running")
+        proxy = self.model_sockets
         for rec in self.hive.registry.all():
             if rec.runtime == "external":
                 continue
@@ -173,10 +212,8 @@ class Lifecycle(BaseFeature):
 
     def config_rev(self, name: str) -> str:
         """The applied config revision a sandbox would be built from."""
-        configs = getattr(self.hive, "configs", None)
-        if configs is not None:
-            rev: str = configs.applied_sha(name) or ""
-            return rev
+        if self.configs is not None:
+            return self.configs.applied_sha(name) or ""
         path = self.hive.paths.applied_dir(name) / "agent.toml"
         try:
             import hashlib
@@ -192,7 +229,7 @@ class Lifecycle(BaseFeature):
 
         return UidTable(self.hive.paths.home / "uids.json").allocate(name)
 
-    def _repo_owner(self, name: str) -> tuple[int, int] | None:
+    def repo_owner(self, name: str) -> tuple[int, int] | None:
         """Config repos belong to the manager's uid, so it can commit in them."""
         manager = self.hive.registry.manager()
         uid = self.sandbox_uid(manager.name) if manager is not None else None
@@ -277,9 +314,8 @@ class Lifecycle(BaseFeature):
         if claude is not None and isolated:
             ro.append((claude, claude))
         rw: list[tuple[Path, Path]] = []
-        configs = getattr(hive, "configs", None)
-        if rec.kind == "manager" and configs is not None:
-            for host, inside, writable in configs.manager_binds():
+        if rec.kind == "manager" and self.configs is not None:
+            for host, inside, writable in self.configs.manager_binds():
                 (rw if writable else ro).append((Path(host), Path(inside)))
         return LaunchSpec(
             name=name,
@@ -329,9 +365,8 @@ class Lifecycle(BaseFeature):
         await self.hive.broker.system_event(name, "kick", note=KICK.format(state=state))
 
     async def _launch(self, name: str) -> RuntimeStatus:
-        configs = getattr(self.hive, "configs", None)
-        if configs is not None:  # agents made without an approval still get a config repo
-            await configs.ensure_applied(name)
+        if self.configs is not None:  # agents made without an approval still get a config repo
+            await self.configs.ensure_applied(name)
             self.hive.agent_configs.invalidate(name)
         await self._follow_configured_runtime(name)
         if self.hive.registry.require(name).runtime == "external":  # moved outside the hive
@@ -342,9 +377,8 @@ class Lifecycle(BaseFeature):
         for d in (spec.state_dir, spec.log_dir, spec.sock_dir, spec.shared_dir):
             d.mkdir(parents=True, exist_ok=True)
         await self.hive.open_socket(name)
-        proxy = getattr(self.hive, "model_proxy", None)
-        if proxy is not None:
-            await proxy.open(name)
+        if self.model_sockets is not None:
+            await self.model_sockets.open(name)
         self.expected_exit.discard(name)
         if self.hive.registry.require(name).runtime in ("bwrap", "process"):
             # they start a python harness, which may not write .pyc files (a read-only
@@ -481,9 +515,8 @@ class Lifecycle(BaseFeature):
                         extra={"action": "destroy_halt", "agent": name},
                     )
             await self.hive.close_socket(name)
-            proxy = getattr(self.hive, "model_proxy", None)
-            if proxy is not None:
-                await proxy.close(name)
+            if self.model_sockets is not None:
+                await self.model_sockets.close(name)
             await self.hive.registry.remove(name)
             self.set_desired(name, "stopped")
         if purge:
@@ -495,9 +528,8 @@ class Lifecycle(BaseFeature):
             raise Conflict(f"{name} is a live agent: destroy it first")
         paths = self.hive.paths
         found = False
-        configs = getattr(self.hive, "configs", None)
-        if configs is not None:
-            found = await configs.remove_applied(name)  # a symlink to kept trees
+        if self.configs is not None:
+            found = await self.configs.remove_applied(name)  # a symlink to kept trees
         for d in (
             paths.agent_dir(name),
             paths.applied_dir(name),
@@ -528,9 +560,6 @@ class Lifecycle(BaseFeature):
             return fields
         st = await self.runtime_for(agent).status(agent)
         fields["running"] = st.running
-        watch = getattr(self.hive, "crash_watch", None)
-        if watch is not None:
-            fields.update(watch.flags(agent))
         return fields
 
     def guard_manager_target(self, caller: Caller, name: str) -> None:

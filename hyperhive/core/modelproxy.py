@@ -15,86 +15,15 @@ what happened), never a bare close (which the CLI reports as a misleading ECONNR
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 import os
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from hyperhive import safefs
 from hyperhive.core.feature import BaseFeature
-
-if TYPE_CHECKING:
-    from hyperhive.core.hive import Hive
+from hyperhive.netio import bad_gateway, splice
 
 logger = logging.getLogger(__name__)
-
-
-async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, OSError):
-        pass
-    finally:
-        with contextlib.suppress(Exception):
-            if writer.can_write_eof():
-                writer.write_eof()
-
-
-async def splice(
-    a: tuple[asyncio.StreamReader, asyncio.StreamWriter],
-    b: tuple[asyncio.StreamReader, asyncio.StreamWriter],
-) -> None:
-    try:
-        await asyncio.gather(pump(a[0], b[1]), pump(b[0], a[1]))
-    finally:
-        for w in (a[1], b[1]):
-            w.close()
-
-
-_REQUEST_READ = 10.0  # seconds to read a request we are going to refuse
-_BODY_MAX = 64 << 20
-
-
-async def bad_gateway(
-    r: asyncio.StreamReader, w: asyncio.StreamWriter, endpoint: str, cause: str
-) -> None:
-    """Read one HTTP request from `r` (head and `content-length` body) and answer 502 with an
-    Anthropic-shaped error naming `endpoint` and `cause`; then close `w`."""
-    message = f"hive model proxy: cannot reach the model endpoint {endpoint}: {cause}"
-    body = json.dumps(
-        {"type": "error", "error": {"type": "api_error", "message": message}}
-    ).encode()
-    try:
-        async with asyncio.timeout(_REQUEST_READ):
-            head = await r.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = min(int(value.strip() or 0), _BODY_MAX)
-            if length:
-                await r.readexactly(length)
-        w.write(
-            b"HTTP/1.1 502 Bad Gateway\r\ncontent-type: application/json\r\n"
-            + f"content-length: {len(body)}\r\n".encode()
-            + b"connection: close\r\n\r\n"
-            + body
-        )
-        await w.drain()
-    except (
-        OSError,
-        ValueError,
-        TimeoutError,
-        asyncio.IncompleteReadError,
-        asyncio.LimitOverrunError,
-    ):
-        pass  # the agent hung up or sent no request: nothing to answer
-    finally:
-        w.close()
 
 
 class ModelProxy(BaseFeature):
@@ -103,10 +32,6 @@ class ModelProxy(BaseFeature):
     def __init__(self) -> None:
         self._servers: dict[str, asyncio.Server] = {}
         self._conns: set[asyncio.Task[None]] = set()
-
-    async def start(self, hive: Hive) -> None:
-        self.hive = hive
-        hive.model_proxy = self
 
     def endpoint(self, name: str) -> str:
         """The configured endpoint of agent `name`."""

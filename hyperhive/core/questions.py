@@ -125,22 +125,21 @@ class QuestionsFeature(BaseFeature):
 
     name = "questions"
 
+    def __init__(self) -> None:
+        self._inflight = Inflight()
+
     async def start(self, hive: Hive) -> None:
         await super().start(hive)
         self.store: QuestionStore = SqliteQuestionStore(hive.db)
-        self._inflight = Inflight()
         self.scheduler = DeadlineScheduler(
             "question-deadlines", hive.clock, self._next_deadline, self.expire_due
         )
-        hive.questions = self
         hive.followups.add_source("q", self._open_followups, self._cancel_followup)
         _register_verbs(hive, self)
         self.scheduler.start(hive.tasks)
 
     async def aclose(self) -> None:
-        inflight = getattr(self, "_inflight", None)
-        if inflight is not None:
-            await inflight.aclose()
+        await self._inflight.aclose()
 
     # -- the API every surface uses --------------------------------------------------------
 

@@ -125,21 +125,20 @@ class RemindersFeature(BaseFeature):
 
     name = "reminders"
 
+    def __init__(self) -> None:
+        self._inflight = Inflight()
+
     async def start(self, hive: Hive) -> None:
         await super().start(hive)
         self.store: ReminderStore = SqliteReminderStore(hive.db)
-        self._inflight = Inflight()
         self.scheduler = DeadlineScheduler(
             "reminders", hive.clock, self._next_due, self.deliver_due
         )
-        hive.reminders = self
         _register_verbs(hive, self)
         self.scheduler.start(hive.tasks)
 
     async def aclose(self) -> None:
-        inflight = getattr(self, "_inflight", None)
-        if inflight is not None:
-            await inflight.aclose()
+        await self._inflight.aclose()
 
     async def status_fields(self, agent: str) -> dict[str, Any]:
         return {"pending_reminders": await self.store.count_pending(agent)}

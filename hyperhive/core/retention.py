@@ -24,7 +24,7 @@ from pathlib import Path
 
 from hyperhive import safefs
 from hyperhive.clock import iso
-from hyperhive.core.db import harden
+from hyperhive.db import harden
 
 logger = logging.getLogger(__name__)
 

@@ -53,7 +53,7 @@ async def status_row(hive: Hive, name: str) -> AgentStatusRow:
 
 async def _open_question(hive: Hive, name: str) -> str | None:
     """The oldest open operator question of `name`'s current incarnation, as a note."""
-    questions = getattr(hive, "questions", None)  # a hive may run without the feature
+    questions = hive.questions if hive.runs("questions") else None  # a hive may run without it
     if questions is None:
         return None
     pending = await questions.store.pending(name)

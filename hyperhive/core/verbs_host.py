@@ -71,7 +71,7 @@ def register(hive: Hive) -> None:
     async def urls(caller: Caller, req: Urls) -> UrlsOk:
         # the address actually bound (a configured port 0 means "any free port"); none while
         # no dashboard serves
-        url: str | None = getattr(hive, "dashboard_url", None) or None
+        url = hive.dashboard_url or None
         host = urlsplit(url).hostname if url else None
         domain = host or hive.config.dashboard.listen.rsplit(":", 1)[0]
         return UrlsOk(urls=UrlSet(domain=domain, dashboard=url))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hyperhive.core.db import Database, Migration, execute_script
+from hyperhive.db import Database, Migration, execute_script
 
 EVENTS_DB = "hyperhive-events.sqlite"
 

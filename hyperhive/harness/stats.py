@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperhive import safefs
-from hyperhive.core.db import (
+from hyperhive.db import (
     Database,
     Migration,
     connect_foreign_ro,

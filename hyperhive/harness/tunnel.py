@@ -16,7 +16,7 @@ import socket
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from hyperhive.core.modelproxy import bad_gateway, splice
+from hyperhive.netio import bad_gateway, splice
 
 
 class ModelTunnel:

@@ -15,7 +15,7 @@ Routes (JSON; every error in the one error shape `{"ok": false, "error", "code"}
     POST /api/compact      compact the conversation (now if idle, else after the turn)
     POST /send             inject a message into this agent's own inbox (sender: the agent);
                            the operator's messages go through the core's proxy instead
-    GET  /                 a copy of the page (see hyperhive/web/agent_page.py), when installed;
+    GET  /                 a copy of the page (see hyperhive/agentpage.py), when installed;
                            the core serves its own (hyperhive/web/proxy.py)
 
 Invariants:
@@ -49,12 +49,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from hyperhive.client.agent import AgentClient, RetryPolicy
-from hyperhive.errors import BadRequest, HiveError, NotFound, Unavailable, error_body
+from hyperhive.errors import BadRequest, HiveError, Unavailable
 from hyperhive.eventring import ResyncNeeded
 from hyperhive.harness.events import AgentEvent
-from hyperhive.httpbody import SEND_BODY_MAX, read_json
+from hyperhive.httpapi import error_response, http_error_response, read_message_body
 from hyperhive.httpserver import serve_unix
-from hyperhive.wire.framing import BODY_MAX
 
 if TYPE_CHECKING:
     from hyperhive.harness.loop import Harness
@@ -66,12 +65,6 @@ INBOX_ROWS = 30
 STATS_ROWS = 10
 SSE_PING = 15
 ENVELOPE = ("id", "ts", "kind")
-
-
-def error_response(exc: BaseException, status: int | None = None) -> JSONResponse:
-    """The one error shape as an HTTP response (status from the error unless given)."""
-    code = status or (exc.http_status if isinstance(exc, HiveError) else 500)
-    return JSONResponse(error_body(exc), status_code=code)
 
 
 class PageClient:
@@ -147,17 +140,6 @@ def _after(request: Request) -> int:
     return after
 
 
-async def read_message_body(request: Request) -> str:
-    """The text of a `{"body": ...}` JSON request (the harness's and the core's `/send`)."""
-    body = await read_json(request, SEND_BODY_MAX)
-    text = body.get("body") if isinstance(body, dict) else None
-    if not isinstance(text, str) or not text.strip():
-        raise BadRequest("field 'body' must be a non-empty string")
-    if len(text) > BODY_MAX:
-        raise BadRequest(f"the message is {len(text)} characters; the limit is {BODY_MAX}")
-    return text
-
-
 def api_routes(h: Harness, core: PageClient) -> list[BaseRoute]:
     async def api_state(request: Request) -> Response:
         return JSONResponse(await state_body(h, core))
@@ -214,20 +196,6 @@ async def _hive_error(request: Request, exc: Exception) -> Response:
     return error_response(exc)
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    if exc.status_code == 404:
-        err: HiveError = NotFound(f"no such page or API route: {request.url.path}")
-    elif exc.status_code == 405:
-        err = BadRequest(f"{request.method} is not allowed on {request.url.path}")
-    else:
-        err = HiveError(str(exc.detail))
-    resp = error_response(err, exc.status_code)
-    if exc.headers:
-        resp.headers.update(exc.headers)  # a 405's `Allow`
-    return resp
-
-
 async def _internal_error(request: Request, exc: Exception) -> Response:
     logger.exception("agent web route failed", exc_info=exc, extra={"action": "web_error"})
     return error_response(exc, 500)
@@ -249,7 +217,7 @@ def build_app(
         routes=routes,
         exception_handlers={
             HiveError: _hive_error,
-            HTTPException: _http_error,
+            HTTPException: http_error_response,
             Exception: _internal_error,
         },
     )
@@ -260,7 +228,7 @@ def build_app(
 def installed_page() -> PageRoutes | None:
     """The page's routes, when the web package is installed."""
     try:
-        from hyperhive.web.agent_page import page_routes
+        from hyperhive.agentpage import page_routes
     except ImportError:
         return None
     return page_routes

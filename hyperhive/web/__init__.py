@@ -8,8 +8,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from hyperhive.agentpage import ASSETS_DIR as WEB_DIR
+from hyperhive.agentpage import STATIC_DIR, TEMPLATES_DIR
 
-WEB_DIR = Path(__file__).parent
-TEMPLATES_DIR = WEB_DIR / "templates"
-STATIC_DIR = WEB_DIR / "static"
+__all__ = ["STATIC_DIR", "TEMPLATES_DIR", "WEB_DIR"]

@@ -1,6 +1,6 @@
 """Each agent's page, served by the core: at `/agent/<name>/` inside the dashboard
 (`agent_proxy_routes`) and at the root of the agent's own port (`agent_port_app`, see
-`hyperhive.core.agentports`).
+`hyperhive.web.agentports`).
 
 What goes where:
 - `GET /` and `/static/*`: the core renders the page and serves the assets itself, from its
@@ -38,12 +38,11 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hyperhive import safefs
-from hyperhive.errors import BadRequest, HiveError, NotFound, Unavailable
-from hyperhive.harness.web import error_response, read_message_body
-from hyperhive.httpbody import read_body
+from hyperhive.agentpage import favicon, page_response, render_page, static_app
+from hyperhive.errors import HiveError, NotFound, Unavailable
+from hyperhive.httpapi import error_response, http_error_response, read_body, read_message_body
 from hyperhive.names import validate_name
 from hyperhive.paths import WEB_SOCK
-from hyperhive.web.agent_page import favicon, page_response, render_page, static_app
 from hyperhive.web.dashboard.security import Guard
 
 if TYPE_CHECKING:
@@ -278,24 +277,12 @@ def agent_port_app(
     too), else a loopback `Host` only; a CSRF token on state-changing requests; cookies named
     by `port`."""
 
-    async def http_error(request: Request, exc: Exception) -> Response:
-        status = exc.status_code if isinstance(exc, HTTPException) else 500
-        err: HiveError = (
-            NotFound(f"no such page or API route: {request.url.path}")
-            if status == 404
-            else BadRequest(f"{request.method} is not allowed on {request.url.path}")
-        )
-        resp = error_response(err, status)
-        if isinstance(exc, HTTPException) and exc.headers:
-            resp.headers.update(exc.headers)  # a 405's `Allow`
-        return resp
-
     app = Starlette(
         routes=[
             Route("/favicon.ico", favicon, methods=["GET"]),
             *AgentProxy(hive, closing).routes(lambda request: name),
         ],
-        exception_handlers={HTTPException: http_error},
+        exception_handlers={HTTPException: http_error_response},
     )
     # HTML/JS/JSON gzipped; the event stream is not (excluded by its content type)
     return Guard(GZipMiddleware(app, minimum_size=1024), token=token, loopback_only=True, port=port)

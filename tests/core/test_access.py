@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from hyperhive.assembly import build_hive
 from hyperhive.config import Access, HiveConfig
-from hyperhive.core.hive import Hive
 from hyperhive.errors import ConfigError
 from hyperhive.harness.main import bind_unix
 from hyperhive.paths import HivePaths
@@ -62,7 +62,7 @@ def open_parent(paths: HivePaths) -> None:
 async def test_another_user_reaches_no_socket(paths: HivePaths, hive_config: HiveConfig) -> None:
     """Issue #12: web.sock was 0666 in 0755 dirs under a 0755 home: any local user could post
     as the agent, read its inbox and cancel its turns."""
-    async with Hive(paths, hive_config) as hive:
+    async with build_hive(paths, hive_config) as hive:
         await hive.spawn("alice")
         web = bind_unix(paths.web_sock("alice"))  # as the harness binds it
         try:
@@ -80,7 +80,7 @@ async def test_a_group_the_operator_chooses_reaches_host_sock_only(
     paths: HivePaths, hive_config: HiveConfig, nogroup: str
 ) -> None:
     config = hive_config.model_copy(update={"access": Access(group=nogroup)})
-    async with Hive(paths, config) as hive:
+    async with build_hive(paths, config) as hive:
         await hive.spawn("alice")
         web = bind_unix(paths.web_sock("alice"))
         try:
@@ -99,5 +99,5 @@ async def test_an_unknown_group_is_a_config_error(
 ) -> None:
     config = hive_config.model_copy(update={"access": Access(group="no-such-group-hh")})
     with pytest.raises(ConfigError, match=r"access\.group"):
-        async with Hive(paths, config):
+        async with build_hive(paths, config):
             pass

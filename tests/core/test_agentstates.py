@@ -15,7 +15,7 @@ from hyperhive.core.hive import Hive
 from hyperhive.errors import BadRequest
 from hyperhive.paths import HivePaths
 from hyperhive.runtime.fake import FakeRuntime, FakeWorld
-from tests.core.test_lifecycle import features
+from tests.support.lifecycle import fake_hive
 from tests.support.waiting import eventually
 
 
@@ -107,7 +107,7 @@ def world() -> FakeWorld:
 @pytest.fixture
 async def fhive(paths: HivePaths, world: FakeWorld) -> AsyncIterator[Hive]:
     cfg = HiveConfig(defaults=Defaults(runtime="fake"))
-    async with Hive(paths, cfg, features=features(world, [])) as h:
+    async with fake_hive(paths, cfg, world) as h:
         yield h
 
 

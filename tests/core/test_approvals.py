@@ -52,7 +52,7 @@ class RecordingLifecycle:
 @pytest.fixture
 async def lc(hive: Hive) -> RecordingLifecycle:
     fake = RecordingLifecycle(hive)
-    hive.lifecycle = fake  # type: ignore[assignment]
+    hive.approvals.lifecycle = fake
     return fake
 
 
@@ -447,11 +447,11 @@ async def test_manager_tools_over_mcp(hive: Hive, lc: RecordingLifecycle) -> Non
 @pytest.fixture
 async def real_hive(paths: HivePaths) -> AsyncIterator[Hive]:
     from hyperhive.runtime.fake import FakeWorld
-    from tests.support.lifecycle import features
+    from tests.support.lifecycle import fake_hive
 
     world = FakeWorld()
     cfg = HiveConfig(defaults=Defaults(runtime="fake"))
-    async with Hive(paths, cfg, features=features(world, [])) as h:
+    async with fake_hive(paths, cfg, world) as h:
         h.fake_world = world  # type: ignore[attr-defined]
         yield h
 

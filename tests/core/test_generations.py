@@ -15,7 +15,7 @@ from hyperhive.core.hive import Hive
 from hyperhive.errors import Conflict
 from hyperhive.paths import HivePaths
 from hyperhive.runtime.fake import FakeWorld
-from tests.core.test_lifecycle import features
+from tests.support.lifecycle import fake_hive
 
 
 def agent(hive: Hive, name: str) -> AgentClient:
@@ -100,7 +100,7 @@ def world() -> FakeWorld:
 @pytest.fixture
 async def fhive(paths: HivePaths, world: FakeWorld) -> AsyncIterator[Hive]:
     cfg = HiveConfig(defaults=Defaults(runtime="fake"))
-    async with Hive(paths, cfg, features=features(world, [])) as h:
+    async with fake_hive(paths, cfg, world) as h:
         yield h
 
 

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from hyperhive.assembly import build_hive
 from hyperhive.client.agent import NO_RETRY, AgentClient
 from hyperhive.client.host import HostClient
 from hyperhive.config import Defaults, Delivery, HiveConfig
@@ -132,7 +133,7 @@ async def test_parked_recv_vanishing_leases_nothing(hive: Hive) -> None:
 @pytest.fixture
 async def quick_hive(paths: HivePaths) -> AsyncIterator[Hive]:
     cfg = HiveConfig(defaults=Defaults(runtime="external"), delivery=Delivery(lease_seconds=0.3))
-    async with Hive(paths, cfg) as h:
+    async with build_hive(paths, cfg) as h:
         yield h
 
 

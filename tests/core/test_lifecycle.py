@@ -18,7 +18,7 @@ from hyperhive.core.hive import Hive
 from hyperhive.errors import Conflict, Forbidden, NotFound, Unavailable
 from hyperhive.paths import HivePaths
 from hyperhive.runtime.fake import FakeRuntime, FakeWorld
-from tests.support.lifecycle import features
+from tests.support.lifecycle import fake_hive
 from tests.support.waiting import eventually
 
 
@@ -30,7 +30,7 @@ def world() -> FakeWorld:
 @pytest.fixture
 async def fhive(paths: HivePaths, world: FakeWorld) -> AsyncIterator[Hive]:
     cfg = HiveConfig(defaults=Defaults(runtime="fake"))
-    async with Hive(paths, cfg, features=features(world, [])) as h:
+    async with fake_hive(paths, cfg, world) as h:
         yield h
 
 
@@ -105,16 +105,16 @@ async def test_daemon_restart_adopts_instead_of_duplicating(
 ) -> None:
     cfg = HiveConfig(defaults=Defaults(runtime="fake"))
     runtimes: list[FakeRuntime] = []
-    async with Hive(paths, cfg, features=features(world, runtimes)) as h:
+    async with fake_hive(paths, cfg, world, runtimes) as h:
         await h.spawn("alice")
         pid = world.agents["alice"].pid
     runtimes.clear()
-    async with Hive(paths, cfg, features=features(world, runtimes)) as h:
+    async with fake_hive(paths, cfg, world, runtimes) as h:
         assert world.agents["alice"].pid == pid  # same sandbox, adopted
         calls = [c for rt in runtimes for c in rt.calls]
         assert ("adopt", "alice") in calls and ("start", "alice") not in calls
         world.agents["alice"].exit_code = 1  # it died while the daemon was down
-    async with Hive(paths, cfg, features=features(world, [])) as h:
+    async with fake_hive(paths, cfg, world) as h:
         assert world.agents["alice"].running  # desired=running: started again on boot
         assert world.agents["alice"].pid != pid
 
@@ -355,7 +355,7 @@ async def test_a_start_that_fails_at_boot_is_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     cfg = HiveConfig(defaults=Defaults(runtime="fake"))
-    async with Hive(paths, cfg, features=features(world, [])) as h:
+    async with fake_hive(paths, cfg, world) as h:
         await h.spawn("alice")
     world.agents["alice"].exit_code = 1  # it died while the daemon was down
 
@@ -364,7 +364,7 @@ async def test_a_start_that_fails_at_boot_is_logged(
 
     monkeypatch.setattr(FakeRuntime, "start", refuse)
     with caplog.at_level(logging.WARNING, logger="hyperhive.core.lifecycle"):
-        async with Hive(paths, cfg, features=features(world, [])):
+        async with fake_hive(paths, cfg, world):
             pass
     failed = [r for r in caplog.records if getattr(r, "action", "") == "boot_start_failed"]
     assert {getattr(r, "agent", "") for r in failed} >= {"alice"}

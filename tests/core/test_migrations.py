@@ -6,8 +6,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from hyperhive.core.db import Database
 from hyperhive.core.store.sqlite_migrations import MIGRATIONS
+from hyperhive.db import Database
 
 
 def test_migration_names_are_unique_and_ordered() -> None:

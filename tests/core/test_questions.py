@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from hyperhive.assembly import build_hive
 from hyperhive.client.agent import NO_RETRY, AgentClient
 from hyperhive.client.host import HostClient
 from hyperhive.clock import Clock, ManualClock
@@ -151,21 +152,21 @@ async def test_ttl_expires_once_and_wakes_the_asker(hive: Hive, manual_clock: Ma
 async def test_expiry_exactly_once_across_a_restart(
     paths: HivePaths, hive_config: HiveConfig, manual_clock: ManualClock
 ) -> None:
-    async with Hive(paths, hive_config, clock=manual_clock) as h1:
+    async with build_hive(paths, hive_config, clock=manual_clock) as h1:
         await h1.spawn("alice")
         q = await h1.questions.ask("alice", "before lunch?", ttl_seconds=60)
         other = await h1.questions.ask("alice", "later", ttl_seconds=600)
         await h1.questions.scheduler.wait_idle()
         assert (await h1.questions.get(q.id)).open
     await manual_clock.advance(120)  # the deadline passes while no daemon runs
-    async with Hive(paths, hive_config, clock=manual_clock) as h2:
+    async with build_hive(paths, hive_config, clock=manual_clock) as h2:
         await h2.questions.scheduler.wait_idle()
         assert (await h2.questions.get(q.id)).answer == "[expired]"
         assert (await h2.questions.get(other.id)).open  # re-armed, not expired
         async with agent(h2, "alice") as alice:
             got = await alice.call("recv", max=32)
         assert [e["id"] for e in answered_events(got["messages"])] == [q.id]
-    async with Hive(paths, hive_config, clock=manual_clock) as h3:
+    async with build_hive(paths, hive_config, clock=manual_clock) as h3:
         await h3.questions.scheduler.wait_idle()
         await manual_clock.advance(600)  # the re-armed deadline fires in the new daemon
         await h3.questions.scheduler.wait_idle()

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from hyperhive.assembly import build_hive
 from hyperhive.client.agent import NO_RETRY, AgentClient
 from hyperhive.client.host import HostClient
 from hyperhive.clock import Clock, ManualClock
@@ -128,17 +129,17 @@ async def test_pending_reminders_in_agent_status(hive: Hive, manual_clock: Manua
 async def test_reminder_survives_a_restart(
     paths: HivePaths, hive_config: HiveConfig, manual_clock: ManualClock
 ) -> None:
-    async with Hive(paths, hive_config, clock=manual_clock) as h1:
+    async with build_hive(paths, hive_config, clock=manual_clock) as h1:
         await h1.spawn("alice")
         r = await h1.reminders.schedule("alice", "after the restart", delay_seconds=60)
         await h1.reminders.scheduler.wait_idle()
     await manual_clock.advance(120)
-    async with Hive(paths, hive_config, clock=manual_clock) as h2:
+    async with build_hive(paths, hive_config, clock=manual_clock) as h2:
         await h2.reminders.scheduler.wait_idle()
         async with agent(h2, "alice") as alice:
             got = await alice.call("recv", max=32)
         assert [m["body"] for m in reminders_in(got["messages"])] == ["after the restart"]
-    async with Hive(paths, hive_config, clock=manual_clock) as h3:
+    async with build_hive(paths, hive_config, clock=manual_clock) as h3:
         await h3.reminders.scheduler.wait_idle()
         assert await reminder_bodies(h3, "alice") == ["after the restart"]  # not again
         row = await h3.reminders.store.get(r.id)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+from hyperhive.assembly import build_hive
 from hyperhive.config import HiveConfig, Sockets
 from hyperhive.core.events import EventHub, ResyncNeeded
 from hyperhive.core.hive import Hive
@@ -66,7 +67,7 @@ async def test_a_host_subscriber_that_never_reads_is_dropped(
     paths: HivePaths, hive_config: HiveConfig
 ) -> None:
     config = hive_config.model_copy(update={"sockets": Sockets(host_stream_stall_seconds=0.5)})
-    async with Hive(paths, config) as hive:
+    async with build_hive(paths, config) as hive:
         await hive.spawn("alice")
         _reader, writer = await subscribe(hive)
         host = hive._host

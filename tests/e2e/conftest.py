@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from hyperhive.assembly import build_hive
 from hyperhive.config import Defaults, HiveConfig, ModelEndpoint
 from hyperhive.core.hive import Hive
 from hyperhive.harness.stats import read_stats
@@ -50,7 +51,7 @@ async def make_hive(short_tmp: Path) -> AsyncIterator[MakeHive]:
             model_endpoint=ModelEndpoint(**endpoint),
             **cfg,
         )
-        hive = await stack.enter_async_context(Hive(HivePaths(short_tmp / "h"), config))
+        hive = await stack.enter_async_context(build_hive(HivePaths(short_tmp / "h"), config))
         hives.append(hive)
         return hive, sim
 

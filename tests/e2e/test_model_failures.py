@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from hyperhive.core.db import connect_foreign_ro
 from hyperhive.core.hive import Hive
+from hyperhive.db import connect_foreign_ro
 from hyperhive.names import OPERATOR
 from tests.e2e.conftest import MakeHive, turns
 from tests.support.waiting import eventually

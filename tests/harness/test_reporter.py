@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hyperhive.assembly import build_hive
 from hyperhive.config import HiveConfig
 from hyperhive.core.hive import Hive
 from hyperhive.harness.reporter import StateReporter, StateTracker
@@ -76,12 +77,12 @@ async def test_reports_reach_the_core_and_survive_its_restart(paths: HivePaths) 
         # the core is not up yet: set() returns at once, the report waits
         reporter.set({"state": "idle"})
         assert not Path(sock).exists()
-        async with Hive(paths, cfg) as hive:
+        async with build_hive(paths, cfg) as hive:
             await eventually(lambda: reported(hive, "manager") == "idle", 20, "first report")
             reporter.set({"state": "in_turn", "tool": "Bash"})
             await eventually(lambda: reported(hive, "manager") == "in_turn", 10, "in_turn")
             rep = hive.agent_states.reported("manager")
             assert rep is not None and rep.tool == "Bash"
         # a new core knows nothing until the reporter, seeing its connection close, re-sends
-        async with Hive(paths, cfg) as hive:
+        async with build_hive(paths, cfg) as hive:
             await eventually(lambda: reported(hive, "manager") == "in_turn", 20, "re-sent")

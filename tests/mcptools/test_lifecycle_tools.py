@@ -10,7 +10,7 @@ from hyperhive.config import Defaults, HiveConfig
 from hyperhive.core.hive import Hive
 from hyperhive.paths import HivePaths
 from hyperhive.runtime.fake import FakeWorld
-from tests.support.lifecycle import features
+from tests.support.lifecycle import fake_hive
 from tests.support.mcp import mcp_session
 
 
@@ -18,7 +18,7 @@ from tests.support.mcp import mcp_session
 async def fhive(paths: HivePaths) -> AsyncIterator[tuple[Hive, FakeWorld]]:
     world = FakeWorld()
     cfg = HiveConfig(defaults=Defaults(runtime="fake"))
-    async with Hive(paths, cfg, features=features(world, [])) as h:
+    async with fake_hive(paths, cfg, world) as h:
         yield h, world
 
 

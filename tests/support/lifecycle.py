@@ -1,27 +1,24 @@
-"""The daemon's default features with the shipped fake runtime and a crash watch that ticks only
+"""The daemon's default assembly with the shipped fake runtime and a crash watch that ticks only
 when poked (deterministic lifecycle tests)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from hyperhive.core.crashwatch import CrashWatch
-from hyperhive.core.features import default_features
-from hyperhive.core.lifecycle import Lifecycle
+from hyperhive.assembly import build_hive
+from hyperhive.config import HiveConfig
+from hyperhive.core.hive import Hive
+from hyperhive.paths import HivePaths
 from hyperhive.runtime.fake import FakeRuntime, FakeWorld
 
 
-def features(world: FakeWorld, runtimes: list[FakeRuntime]) -> list[Any]:
+def fake_hive(
+    paths: HivePaths, cfg: HiveConfig, world: FakeWorld, runtimes: list[FakeRuntime] | None = None
+) -> Hive:
+    """The default hive, its runtimes fakes in `world` (each made is appended to `runtimes`)."""
+
     def factory(name: str) -> FakeRuntime:
         rt = FakeRuntime(world)
-        runtimes.append(rt)
+        if runtimes is not None:
+            runtimes.append(rt)
         return rt
 
-    out: list[Any] = []
-    for f in default_features():
-        if isinstance(f, Lifecycle):
-            f = Lifecycle(runtime_factory=factory)
-        elif isinstance(f, CrashWatch):
-            f = CrashWatch(interval=3600)  # ticks only when poked: deterministic
-        out.append(f)
-    return out
+    return build_hive(paths, cfg, runtime_factory=factory, crash_interval=3600)

@@ -7,6 +7,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 
+from hyperhive.assembly import build_hive
 from hyperhive.config import HiveConfig, Sockets
 from hyperhive.core.hive import Hive
 from hyperhive.paths import HivePaths
@@ -20,7 +21,7 @@ def with_sockets(config: HiveConfig, **limits: float) -> HiveConfig:
 
 @contextlib.asynccontextmanager
 async def hive_with(paths: HivePaths, config: HiveConfig) -> AsyncIterator[Hive]:
-    async with Hive(paths, config) as hive:
+    async with build_hive(paths, config) as hive:
         await hive.spawn("alice")
         yield hive
 

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+from hyperhive.assembly import build_hive
 from hyperhive.config import HiveConfig
 from hyperhive.core.hive import Hive
 from hyperhive.paths import HivePaths
@@ -21,7 +22,7 @@ from hyperhive.paths import HivePaths
 def hive_in_thread(
     paths: HivePaths,
     config: HiveConfig,
-    features: list[Any] | None = None,
+    build: Callable[[HivePaths, HiveConfig], Hive] = build_hive,
     setup: Callable[[Hive], Awaitable[None]] | None = None,
 ) -> Iterator[Hive]:
     ready = threading.Event()
@@ -30,8 +31,7 @@ def hive_in_thread(
     async def run() -> None:
         stop = asyncio.Event()
         box["stop"] = (asyncio.get_running_loop(), stop)
-        kwargs = {} if features is None else {"features": features}
-        async with Hive(paths, config, **kwargs) as hive:
+        async with build(paths, config) as hive:
             if setup is not None:
                 await setup(hive)
             box["hive"] = hive

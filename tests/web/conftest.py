@@ -8,18 +8,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from typing import Any
 
 import httpx
 import pytest
 
+from hyperhive.assembly import build_hive
 from hyperhive.clock import iso
 from hyperhive.config import Dashboard, Defaults, HiveConfig
-from hyperhive.core.crashwatch import CrashWatch
-from hyperhive.core.features import default_features
 from hyperhive.core.hive import Hive
-from hyperhive.core.lifecycle import Lifecycle
 from hyperhive.paths import HivePaths
 from hyperhive.runtime.fake import FakeRuntime, FakeWorld
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, screenshot_dir, set_expect_timeout
@@ -30,17 +28,18 @@ NARROW = {"width": 390, "height": 844}
 SCREENSHOTS = screenshot_dir()
 
 
-def fake_features(world: FakeWorld) -> list[Any]:
-    """The default features with the lifecycle on the fake runtime and a crash watch that
-    only ticks when poked (deterministic)."""
-    out: list[Any] = []
-    for f in default_features():
-        if isinstance(f, Lifecycle):
-            f = Lifecycle(runtime_factory=lambda name: FakeRuntime(world))
-        elif isinstance(f, CrashWatch):
-            f = CrashWatch(interval=3600)
-        out.append(f)
-    return out
+def fake_hive(
+    paths: HivePaths, config: HiveConfig, world: FakeWorld, without: Collection[str] = ()
+) -> Hive:
+    """The default hive with the lifecycle on the fake runtime and a crash watch that only
+    ticks when poked (deterministic)."""
+    return build_hive(
+        paths,
+        config,
+        runtime_factory=lambda name: FakeRuntime(world),
+        crash_interval=3600,
+        without=without,
+    )
 
 
 def dash_config(**dashboard: Any) -> HiveConfig:
@@ -58,7 +57,7 @@ def world() -> FakeWorld:
 @pytest.fixture
 async def dhive(paths: HivePaths, world: FakeWorld) -> AsyncIterator[Hive]:
     """A real core with its dashboard on a free port; agents on the fake runtime."""
-    async with Hive(paths, dash_config(), features=fake_features(world)) as hive:
+    async with fake_hive(paths, dash_config(), world) as hive:
         yield hive
 
 

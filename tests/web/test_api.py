@@ -19,7 +19,7 @@ from hyperhive.runtime.fake import FakeWorld
 from hyperhive.web.dashboard.api import api_specs
 from tests.support.httpapi import assert_error, fill
 from tests.support.waiting import eventually
-from tests.web.conftest import DashClient, dash_config, fake_features
+from tests.web.conftest import DashClient, dash_config, fake_hive
 
 
 async def call(c: DashClient, method: str, url: str, raw: bytes | None = None) -> httpx.Response:
@@ -162,7 +162,7 @@ async def test_non_loopback_bind_without_a_token_refuses_to_start(
     monkeypatch.delenv("HIVE_DASHBOARD", raising=False)  # the config's address must win
     config = dash_config(listen="0.0.0.0:0")
     with pytest.raises(ConfigError, match="operator token"):
-        async with Hive(paths, config, features=fake_features(FakeWorld())):
+        async with fake_hive(paths, config, FakeWorld()):
             pass
 
 
@@ -174,7 +174,7 @@ async def test_a_token_guards_every_request(
     token_file = short_tmp / "token"
     token_file.write_text(token + "\n")
     config = dash_config(listen="0.0.0.0:0", token_file=str(token_file))
-    async with Hive(paths, config, features=fake_features(FakeWorld())) as hive:
+    async with fake_hive(paths, config, FakeWorld()) as hive:
         port = hive.dashboard_url.rsplit(":", 1)[1].rstrip("/")
         base = f"http://127.0.0.1:{port}"
         async with httpx.AsyncClient(base_url=base) as anon:
@@ -293,7 +293,7 @@ async def test_last_event_id_wins_over_since(dhive: Hive, client: DashClient) ->
 async def test_open_streams_end_when_the_hive_closes(
     paths: HivePaths, caplog: pytest.LogCaptureFixture
 ) -> None:
-    hive = Hive(paths, dash_config(), features=fake_features(FakeWorld()))
+    hive = fake_hive(paths, dash_config(), FakeWorld())
     await hive.start()
     async with httpx.AsyncClient(base_url=hive.dashboard_url, timeout=30) as http:
         async with http.stream("GET", "/dashboard/stream") as resp:

@@ -21,16 +21,16 @@ from hyperhive.core.hive import Hive
 from hyperhive.paths import HivePaths
 from hyperhive.runtime.fake import FakeWorld
 from tests.support.threaded import hive_in_thread
-from tests.web.conftest import fake_features
+from tests.web.conftest import fake_hive
 
 TOKEN = "conformance-token-0123456789"
 EXAMPLES = 15  # per operation and generation mode: seconds, not minutes
 SKIPPED = {"/dashboard/stream"}
 
 
-def features() -> list[object]:
-    """The fake-runtime features without the agent ports (fixed port range, shared machine)."""
-    return [f for f in fake_features(FakeWorld()) if f.name != "agent_ports"]
+def build(paths: HivePaths, config: HiveConfig) -> Hive:
+    """The fake-runtime hive without the agent ports (fixed port range, shared machine)."""
+    return fake_hive(paths, config, FakeWorld(), without={"agent_ports"})
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def served(short_tmp: Path) -> Iterator[str]:
     async def setup(hive: Hive) -> None:
         await hive.spawn("alice")
 
-    with hive_in_thread(HivePaths(short_tmp / "h"), config, features(), setup) as hive:
+    with hive_in_thread(HivePaths(short_tmp / "h"), config, build, setup) as hive:
         yield hive.dashboard_url.rstrip("/")
 
 

@@ -9,7 +9,7 @@ import asyncio
 from urllib.parse import urlsplit
 
 from hyperhive.core.hive import Hive
-from hyperhive.httpbody import SEND_BODY_MAX
+from hyperhive.httpapi import SEND_BODY_MAX
 from hyperhive.web.dashboard.api import BODY_BYTES_MAX, api_specs
 from tests.support.httpapi import assert_error, fill
 from tests.web.conftest import DashClient

@@ -14,16 +14,15 @@ import random
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import httpx
 import pytest
 import uvicorn
 
+from hyperhive.assembly import build_hive
 from hyperhive.config import HiveConfig
-from hyperhive.core.feature import Feature
-from hyperhive.core.features import default_features
 from hyperhive.core.hive import Hive
 from hyperhive.harness.events import EventBus
 from hyperhive.harness.loop import HarnessOptions, event_kind, event_payload
@@ -31,8 +30,10 @@ from hyperhive.harness.reporter import StateReporter, StateTracker
 from hyperhive.harness.stats import TurnStatRow, TurnStats
 from hyperhive.harness.stream import parse_line
 from hyperhive.httpserver import QuietServer, serve_unix
+from hyperhive.netio import bind_with_retry
 from hyperhive.paths import HivePaths
-from hyperhive.runtime.ports import PORT_BASE, PORT_SPAN, bind_with_retry
+from hyperhive.web.agentports import AgentPorts
+from hyperhive.web.ports import PORT_BASE, PORT_SPAN
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, screenshot_dir, set_expect_timeout
 from tests.support.waiting import eventually
 
@@ -204,10 +205,17 @@ def uds_client(path: Path) -> httpx.AsyncClient:
     )
 
 
-def quiet_features(*keep: str) -> list[Feature]:
-    """The default features without the ones that listen on fixed TCP ports (the dashboard's
+QUIET = frozenset({"dashboard", "agent_ports"})
+
+
+def agent_ports(hive: Hive) -> AgentPorts:
+    return cast("AgentPorts", hive.feature("agent_ports"))
+
+
+def quiet_hive(paths: HivePaths, config: HiveConfig, *keep: str) -> Hive:
+    """The default hive without the features that listen on fixed TCP ports (the dashboard's
     7000, the agents' 8100-8999: other test runs on this machine may hold them)."""
-    return [f for f in default_features() if f.name not in {"dashboard", "agent_ports"} - set(keep)]
+    return build_hive(paths, config, without=QUIET - set(keep))
 
 
 def free_agent_port() -> int:
@@ -225,7 +233,7 @@ def free_agent_port() -> int:
 @pytest.fixture
 async def alice_hive(paths: HivePaths, hive_config: HiveConfig) -> AsyncIterator[Hive]:
     """The real core with an agent `alice` (external runtime: nothing launched)."""
-    async with Hive(paths, hive_config, features=quiet_features()) as hive:
+    async with quiet_hive(paths, hive_config) as hive:
         await hive.spawn("alice")
         yield hive
 

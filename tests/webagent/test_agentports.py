@@ -1,4 +1,4 @@
-"""Each agent's page on its sticky port (`hyperhive/core/agentports.py`): opened and closed
+"""Each agent's page on its sticky port (`hyperhive/web/agentports.py`): opened and closed
 with the agent, in status rows, behind the loopback/CSRF guard, same port after a restart."""
 
 from __future__ import annotations
@@ -10,18 +10,26 @@ from pathlib import Path
 import httpx
 import pytest
 
+from hyperhive.assembly import build_features
 from hyperhive.config import HiveConfig
-from hyperhive.core.agentports import AgentPorts, AgentPortServer
 from hyperhive.core.hive import Hive
 from hyperhive.core.status import status_row
 from hyperhive.harness.web import build_app
 from hyperhive.paths import HivePaths
+from hyperhive.web.agentports import AgentPorts, AgentPortServer
 from tests.support.waiting import eventually
-from tests.webagent.conftest import FakeHarness, free_agent_port, quiet_features, serve_uds
+from tests.webagent.conftest import (
+    QUIET,
+    FakeHarness,
+    agent_ports,
+    free_agent_port,
+    quiet_hive,
+    serve_uds,
+)
 
 
 def ports_hive(paths: HivePaths, config: HiveConfig) -> Hive:
-    return Hive(paths, config, features=quiet_features("agent_ports"))
+    return quiet_hive(paths, config, "agent_ports")
 
 
 @pytest.fixture
@@ -33,13 +41,13 @@ async def ported(paths: HivePaths, hive_config: HiveConfig) -> AsyncIterator[tup
     paths.port_file("alice").write_text(f"{port}\n")
     async with ports_hive(paths, hive_config) as hive:
         await hive.spawn("alice")
-        await eventually(lambda: hive.agent_ports.port("alice") == port, what="alice's port")
+        await eventually(lambda: agent_ports(hive).port("alice") == port, what="alice's port")
         yield hive, port
 
 
 async def test_port_opens_with_the_agent_and_shows_in_status(ported: tuple[Hive, int]) -> None:
     hive, port = ported
-    assert await hive.agent_ports.status_fields("alice") == {"web_port": port}
+    assert await agent_ports(hive).status_fields("alice") == {"web_port": port}
     row = await status_row(hive, "alice")
     assert getattr(row, "web_port", port) == port  # the wire row grows the field separately
     assert row.url is None  # no public domain configured
@@ -51,7 +59,7 @@ async def test_port_opens_with_the_agent_and_shows_in_status(ported: tuple[Hive,
         down = await http.get("/api/state")
         assert down.status_code == 502 and down.json()["code"] == "unavailable"
     await hive.registry.remove("alice")
-    await eventually(lambda: hive.agent_ports.port("alice") is None, what="the port to close")
+    await eventually(lambda: agent_ports(hive).port("alice") is None, what="the port to close")
     with pytest.raises(httpx.ConnectError):
         async with httpx.AsyncClient() as http:
             await http.get(f"http://127.0.0.1:{port}/")
@@ -85,22 +93,20 @@ async def test_port_is_sticky_across_restarts(paths: HivePaths, hive_config: Hiv
     name = "ported-agent"
     async with ports_hive(paths, hive_config) as hive:
         await hive.spawn(name)
-        await eventually(lambda: name in hive.agent_ports.servers, timeout=30, what="the port")
-        first = hive.agent_ports.port(name)
+        await eventually(lambda: name in agent_ports(hive).servers, timeout=30, what="the port")
+        first = agent_ports(hive).port(name)
     assert first is not None
     assert paths.port_file(name).read_text().strip() == str(first)
     async with ports_hive(paths, hive_config) as hive:
-        await eventually(lambda: name in hive.agent_ports.servers, timeout=30, what="the port")
-        assert hive.agent_ports.port(name) == first
+        await eventually(lambda: name in agent_ports(hive).servers, timeout=30, what="the port")
+        assert agent_ports(hive).port(name) == first
         async with httpx.AsyncClient() as http:
             page = await http.get(f"http://127.0.0.1:{first}/")
         assert f'<h1 id="agent-name">{name}</h1>' in page.text
 
 
 def test_feature_is_in_the_default_hive() -> None:
-    from hyperhive.core.features import default_features
-
-    assert any(isinstance(f, AgentPorts) for f in default_features())
+    assert any(isinstance(f, AgentPorts) for f in build_features()[0])
 
 
 class CountingPorts(AgentPorts):
@@ -122,8 +128,9 @@ async def test_each_port_is_opened_once_on_first_start(
     registration event and the start-up sweep): a port held elsewhere then cost two full
     rounds of bind retries."""
     ports = CountingPorts()
-    features = [ports if f.name == "agent_ports" else f for f in quiet_features("agent_ports")]
-    async with Hive(paths, hive_config, features=features) as hive:
+    features, lifecycle = build_features(without=QUIET - {"agent_ports"})
+    features = [ports if f.name == "agent_ports" else f for f in features]
+    async with Hive(paths, hive_config, features=features, launcher=lifecycle) as hive:
         await eventually(lambda: "manager" in ports.servers, timeout=30, what="the port")
         await asyncio.gather(*ports._tasks)
         assert ports.opens == ["manager"]
@@ -150,7 +157,7 @@ async def test_ports_close_together_on_shutdown(
         for name in names:
             await hive.spawn(name)
         await eventually(
-            lambda: set(names) <= set(hive.agent_ports.servers), timeout=60, what="every port"
+            lambda: set(names) <= set(agent_ports(hive).servers), timeout=60, what="every port"
         )
         monkeypatch.setattr(AgentPortServer, "aclose", traced)
     ends = [i for i, (kind, _) in enumerate(steps) if kind == "end"]
@@ -177,7 +184,7 @@ async def test_port_needs_the_operator_token_when_one_is_configured(
     paths.port_file("alice").write_text(f"{port}\n")
     async with ports_hive(paths, config) as hive:
         await hive.spawn("alice")
-        await eventually(lambda: hive.agent_ports.port("alice") == port, what="alice's port")
+        await eventually(lambda: agent_ports(hive).port("alice") == port, what="alice's port")
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
             state = await http.get("/api/state")
             assert state.status_code == 401 and state.json()["code"] == "unauthorized"

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
+from hyperhive.assembly import build_hive
 from hyperhive.config import Dashboard, Defaults, HiveConfig, ModelEndpoint
 from hyperhive.core.hive import Hive
 from hyperhive.harness.stats import read_stats
@@ -20,7 +21,7 @@ from hyperhive.paths import HivePaths
 from hyperhive.runtime.choose import sandbox_support
 from hyperhive.sim import Scenario, SimServer
 from tests.support.waiting import eventually
-from tests.webagent.conftest import NARROW, SCREENSHOTS, free_agent_port, new_page
+from tests.webagent.conftest import NARROW, SCREENSHOTS, agent_ports, free_agent_port, new_page
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -85,7 +86,7 @@ async def agents_stopped(paths: HivePaths, cfg: HiveConfig) -> AsyncIterator[Non
     try:
         yield
     finally:
-        async with Hive(paths, cfg) as hive:
+        async with build_hive(paths, cfg) as hive:
             for name in hive.registry.names():
                 with contextlib.suppress(Exception):
                     await hive.lifecycle.kill_agent(name)
@@ -128,10 +129,10 @@ async def test_the_page_end_to_end(browser: Any, short_tmp: Path) -> None:
     paths.port_file("alice").write_text(f"{port}\n")
     async with SimServer(Scenario.model_validate(SCENARIO)) as sim:
         cfg = config(sim)
-        async with agents_stopped(paths, cfg), Hive(paths, cfg) as hive:
+        async with agents_stopped(paths, cfg), build_hive(paths, cfg) as hive:
             await hive.spawn("alice")
             await alice_ready(hive)
-            await eventually(lambda: hive.agent_ports.port("alice") == port, 30, "alice's port")
+            await eventually(lambda: agent_ports(hive).port("alice") == port, 30, "alice's port")
             proxied = f"{hive.dashboard_url}agent/alice/"
             direct = f"http://127.0.0.1:{port}/"
 
@@ -218,11 +219,11 @@ async def test_the_agent_port_is_sticky_across_a_daemon_restart(
     async with SimServer(Scenario.model_validate(SCENARIO)) as sim:
         cfg = config(sim)
         async with agents_stopped(paths, cfg):
-            async with Hive(paths, cfg) as hive:
+            async with build_hive(paths, cfg) as hive:
                 await hive.spawn("alice")
                 await alice_ready(hive)
-                await eventually(lambda: "alice" in hive.agent_ports.servers, 60, "the port")
-                port = hive.agent_ports.port("alice")
+                await eventually(lambda: "alice" in agent_ports(hive).servers, 60, "the port")
+                port = agent_ports(hive).port("alice")
                 async with new_page(browser) as p:
                     await opened(p, f"http://127.0.0.1:{port}/")
                     await enter(p, "PING-1")
@@ -231,9 +232,9 @@ async def test_the_agent_port_is_sticky_across_a_daemon_restart(
                     await expect(rows(p, "k-turn_end", "turn done")).to_have_count(2)
                     before = await row_ids(p)
             # the daemon is gone; alice's sandbox and harness live on. A new daemon:
-            async with Hive(paths, cfg) as hive:
-                await eventually(lambda: "alice" in hive.agent_ports.servers, 60, "the port")
-                assert hive.agent_ports.port("alice") == port
+            async with build_hive(paths, cfg) as hive:
+                await eventually(lambda: "alice" in agent_ports(hive).servers, 60, "the port")
+                assert agent_ports(hive).port("alice") == port
                 async with new_page(browser) as p:
                     await opened(p, f"http://127.0.0.1:{port}/")
                     await expect(p.locator("#live [data-id]")).to_have_count(len(before))

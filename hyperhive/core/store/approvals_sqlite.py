@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from hyperhive.core.db import Database
 from hyperhive.core.store.base import ApprovalStore
+from hyperhive.db import Database
 from hyperhive.errors import Conflict, NotFound
 from hyperhive.wire.approvals import ApprovalRow, ApprovalStatus
 

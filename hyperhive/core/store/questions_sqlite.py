@@ -12,8 +12,8 @@ import json
 import sqlite3
 from collections.abc import Sequence
 
-from hyperhive.core.db import Database
 from hyperhive.core.store.base import Decide, QuestionStore
+from hyperhive.db import Database
 from hyperhive.errors import NotFound
 from hyperhive.wire.followups import QuestionRow
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Collection
 
-from hyperhive.core.db import Database
 from hyperhive.core.store.base import ReminderStore
+from hyperhive.db import Database
 from hyperhive.errors import NotFound
 from hyperhive.wire.followups import ReminderRow
 

@@ -1,4 +1,4 @@
-"""SQLite implementations of the store interfaces, over `hyperhive.core.db.Database`.
+"""SQLite implementations of the store interfaces, over `hyperhive.db.Database`.
 
 Generations: a message is stamped, in its insert transaction, with the generation of the
 agent row of its recipient (0 when there is none: the operator); the unread queries and
@@ -11,9 +11,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Collection, Sequence
 
-from hyperhive.core.db import Database
 from hyperhive.core.records import AgentRecord, Message, NewMessage
 from hyperhive.core.store.base import AgentStore, MessageStore
+from hyperhive.db import Database
 
 # the row is addressed to the recipient's current incarnation (0: no such agent, the operator)
 _CURRENT = (

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from hyperhive.core.db import Migration, execute_script
+from hyperhive.db import Migration, execute_script
 
 
 def m0001_messages_agents(conn: sqlite3.Connection) -> None:

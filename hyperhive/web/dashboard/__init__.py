@@ -2,7 +2,8 @@
 
 Modules: `views` (pure shaping of core values) → `state` (`/api/state`) → `api` (every JSON
 route, one table) → `stream` (history + SSE) → `security` (token, session, CSRF) → `app` (the
-ASGI app) → `server` (bound and served in the daemon's loop). `core/dashboard.py` starts it.
+ASGI app) → `server` (bound and served in the daemon's loop). `feature` (the daemon's
+dashboard feature) starts it.
 """
 
 from __future__ import annotations

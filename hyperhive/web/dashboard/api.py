@@ -29,8 +29,8 @@ from starlette.routing import Route
 
 from hyperhive.config import format_validation_error
 from hyperhive.core.logs import MAX_LINES, read_logs
-from hyperhive.errors import BadRequest, Conflict, HiveError, NotFound, NotSupported, error_body
-from hyperhive.httpbody import SEND_BODY_MAX, parse_json, read_body
+from hyperhive.errors import BadRequest, Conflict, HiveError, NotFound
+from hyperhive.httpapi import SEND_BODY_MAX, error_response, parse_json, read_body
 from hyperhive.names import BROADCAST, NAME_PATTERN, OPERATOR, validate_name
 from hyperhive.web.dashboard.state import build_state
 from hyperhive.web.dashboard.views import build_inbox_views
@@ -123,11 +123,6 @@ class ApiSpec:
 
     def route(self) -> Route:
         return Route(self.path, _endpoint(self), methods=[self.method], name=self.summary)
-
-
-def error_response(exc: BaseException) -> JSONResponse:
-    status = exc.http_status if isinstance(exc, HiveError) else 500
-    return JSONResponse(error_body(exc), status_code=status)
 
 
 async def parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
@@ -223,17 +218,7 @@ _DONE = {
 
 
 def _lifecycle(hive: Hive) -> Lifecycle:
-    lc: Lifecycle | None = getattr(hive, "lifecycle", None)
-    if lc is None:
-        raise NotSupported("this hive runs without the lifecycle feature")
-    return lc
-
-
-def _feature(hive: Hive, attr: str) -> Any:
-    feature = getattr(hive, attr, None)
-    if feature is None:
-        raise NotSupported(f"this hive runs without the {attr} feature")
-    return feature
+    return hive.lifecycle  # FeatureMissing (NotSupported) when the hive runs without it
 
 
 async def _agent_action(hive: Hive, action: str, name: str) -> None:
@@ -343,7 +328,7 @@ def api_specs(hive: Hive) -> list[ApiSpec]:
     async def answer(request: Request, body: BaseModel) -> dict[str, Any]:
         assert isinstance(body, AnswerBody)
         qid = id_param(request)
-        q = await _feature(hive, "questions").answer(qid, body.options, body.text)
+        q = await hive.questions.answer(qid, body.options, body.text)
         return {"message": f"answered #{q.id} for {q.asker}: {q.answer}", "answer": q.answer}
 
     @add(
@@ -355,7 +340,7 @@ def api_specs(hive: Hive) -> list[ApiSpec]:
     )
     async def cancel(request: Request, body: BaseModel) -> dict[str, Any]:
         qid = id_param(request)
-        questions = _feature(hive, "questions")
+        questions = hive.questions
         q, won = await questions.cancel(qid)
         if not won:
             raise Conflict(f"question #{qid} is already resolved (answer: {q.answer})")
@@ -374,7 +359,7 @@ def api_specs(hive: Hive) -> list[ApiSpec]:
     async def approve(request: Request, body: BaseModel) -> dict[str, Any]:
         assert isinstance(body, NoteBody)
         aid = id_param(request)
-        row = await _feature(hive, "approvals").approve(aid, body.note)
+        row = await hive.approvals.approve(aid, body.note)
         return {"message": f"approved #{row.id} ({row.kind} {row.agent}): {row.note}".rstrip(": ")}
 
     @add(
@@ -388,7 +373,7 @@ def api_specs(hive: Hive) -> list[ApiSpec]:
     async def deny(request: Request, body: BaseModel) -> dict[str, Any]:
         assert isinstance(body, NoteBody)
         aid = id_param(request)
-        row = await _feature(hive, "approvals").deny(aid, body.note)
+        row = await hive.approvals.deny(aid, body.note)
         return {"message": f"denied #{row.id} ({row.kind} {row.agent})"}
 
     @add(
@@ -400,7 +385,7 @@ def api_specs(hive: Hive) -> list[ApiSpec]:
     )
     async def request_spawn(request: Request, body: BaseModel) -> dict[str, Any]:
         assert isinstance(body, SpawnBody)
-        row = await _feature(hive, "approvals").request_spawn(
+        row = await hive.approvals.request_spawn(
             body.name, requested_by=OPERATOR, description=body.description
         )
         return {"message": f"queued approval #{row.id}: spawn {row.agent}", "id": row.id}
@@ -425,7 +410,7 @@ def api_specs(hive: Hive) -> list[ApiSpec]:
         assert isinstance(body, ReviveBody)
         name = agent_param(request)
         require_tombstone(name)
-        row = await _feature(hive, "approvals").request_spawn(
+        row = await hive.approvals.request_spawn(
             name,
             requested_by=OPERATOR,
             description=body.description or f"revive {name} from its kept state",

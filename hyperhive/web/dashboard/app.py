@@ -34,10 +34,10 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp
 
-from hyperhive.errors import BadRequest, HiveError, NotFound, error_body
+from hyperhive.agentpage import favicon
+from hyperhive.httpapi import error_response, http_error_response
 from hyperhive.web import STATIC_DIR, TEMPLATES_DIR
-from hyperhive.web.agent_page import favicon
-from hyperhive.web.dashboard.api import api_specs, error_response
+from hyperhive.web.dashboard.api import api_specs
 from hyperhive.web.dashboard.openapi import openapi_document
 from hyperhive.web.dashboard.security import Guard
 from hyperhive.web.dashboard.state import build_state
@@ -111,18 +111,6 @@ def build_app(
     async def openapi_json(request: Request) -> Response:
         return JSONResponse(openapi)
 
-    async def not_found(request: Request, exc: Exception) -> Response:
-        status = exc.status_code if isinstance(exc, HTTPException) else 404
-        err: HiveError
-        if status == 404:
-            err = NotFound(f"no route {request.method} {request.url.path}")
-        else:
-            err = BadRequest(f"{request.method} {request.url.path}: {getattr(exc, 'detail', exc)}")
-            err.http_status = status
-        # a 405 keeps Starlette's `Allow` header (RFC 9110 requires it)
-        headers = exc.headers if isinstance(exc, HTTPException) else None
-        return JSONResponse(error_body(err), status_code=status, headers=headers)
-
     async def server_error(request: Request, exc: Exception) -> Response:
         logger.exception("dashboard request failed", extra={"action": "dashboard_error"})
         return error_response(exc)
@@ -139,7 +127,7 @@ def build_app(
     ]
     app = Starlette(
         routes=routes,
-        exception_handlers={HTTPException: not_found, Exception: server_error},
+        exception_handlers={HTTPException: http_error_response, Exception: server_error},
     )
     # SSE is excluded by content type (an event stream must never wait in a gzip buffer)
     zipped = GZipMiddleware(app, minimum_size=GZIP_MIN_BYTES)

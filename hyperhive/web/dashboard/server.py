@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Self
 
 from hyperhive.errors import ConfigError, Unavailable
 from hyperhive.httpserver import EmbeddedServer
-from hyperhive.runtime.ports import bind_with_retry
+from hyperhive.netio import bind_with_retry
 from hyperhive.web.dashboard.app import build_app
 from hyperhive.web.dashboard.security import is_loopback, split_listen
 

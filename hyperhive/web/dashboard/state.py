@@ -24,17 +24,17 @@ async def build_state(hive: Hive) -> dict[str, Any]:
     now = hive.clock.now()
     rows = await status_rows(hive)
     containers, any_stale = views.build_container_views(rows)
-    lifecycle = getattr(hive, "lifecycle", None)
+    lifecycle = hive.lifecycle if hive.runs("lifecycle") else None
     transients = views.build_transient_views(
         dict(lifecycle.transients) if lifecycle is not None else {}, (r.name for r in rows)
     )
-    approvals_feature = getattr(hive, "approvals", None)
+    approvals_feature = hive.approvals if hive.runs("approvals") else None
     approvals: list[views.ApprovalView] = []
     if approvals_feature is not None:
         pending = await approvals_feature.pending()
         diffs = {a.id: await approvals_feature.diff_html(a.id) for a in pending}
         approvals = views.build_approval_views(pending, diffs, now)
-    questions_feature = getattr(hive, "questions", None)
+    questions_feature = hive.questions if hive.runs("questions") else None
     questions = (
         views.build_question_views(await questions_feature.pending(), now)
         if questions_feature is not None

@@ -25,7 +25,8 @@ from starlette.responses import JSONResponse, Response
 
 from hyperhive.core.events import HiveEvent, ResyncNeeded
 from hyperhive.errors import BadRequest
-from hyperhive.web.dashboard.api import error_response, int_query
+from hyperhive.httpapi import error_response
+from hyperhive.web.dashboard.api import int_query
 
 if TYPE_CHECKING:
     from hyperhive.core.hive import Hive

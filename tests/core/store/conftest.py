@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 
 import pytest
 
-from hyperhive.core.db import Database
 from hyperhive.core.store import memory
 from hyperhive.core.store.approvals_sqlite import SqliteApprovalStore
 from hyperhive.core.store.base import (
@@ -25,6 +24,7 @@ from hyperhive.core.store.questions_sqlite import SqliteQuestionStore
 from hyperhive.core.store.reminders_sqlite import SqliteReminderStore
 from hyperhive.core.store.sqlite import SqliteAgentStore, SqliteMessageStore
 from hyperhive.core.store.sqlite_migrations import MIGRATIONS
+from hyperhive.db import Database
 
 BACKENDS = ["sqlite", "memory"]
 S = TypeVar("S")

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 from hyperhive.core.feature import BaseFeature
 
 if TYPE_CHECKING:
-    from hyperhive.core.hive import Hive
     from hyperhive.web.dashboard.server import DashboardServer
 
 logger = logging.getLogger(__name__)
@@ -34,9 +33,6 @@ class DashboardFeature(BaseFeature):
     def __init__(self, listen: str | None = None) -> None:
         self.listen = listen
         self.server: DashboardServer | None = None
-
-    async def start(self, hive: Hive) -> None:
-        self.hive = hive
 
     def address(self) -> str:
         return self.listen or os.environ.get(ENV) or self.hive.config.dashboard.listen

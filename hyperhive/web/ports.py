@@ -1,4 +1,4 @@
-"""Sticky per-agent web ports and the one bind-with-retry helper every HTTP server uses.
+"""Sticky per-agent web ports (binding one: `hyperhive.netio.bind_with_retry`).
 
 Invariants:
 - An agent's port is stored in its port file (`HivePaths.port_file(name)`) on first allocation
@@ -8,22 +8,16 @@ Invariants:
   port something on the host listens on (another hive's agents: a probe bind). When all 900
   are held a warning is logged and the bare hash is returned (not stored, so a later call can
   still find a free port).
-- `bind_with_retry` retries only EADDRINUSE (250 ms doubling, capped at 2 s, 12 tries); any other
-  bind error fails at once. It returns a bound, listening, non-blocking socket, which a raw
-  asyncio server or uvicorn (`Server.serve(sockets=[sock])`) can take over.
 """
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import logging
 import os
 import socket
 from collections.abc import Callable, Mapping
 from pathlib import Path
-
-from hyperhive.errors import Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -114,52 +108,3 @@ def allocate_port(
         extra={"action": "port_exhausted", "agent": name, "port": first},
     )
     return first
-
-
-def _listen_socket(host: str, port: int, backlog: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(backlog)
-        sock.setblocking(False)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-async def bind_with_retry(
-    host: str,
-    port: int,
-    *,
-    backlog: int = 128,
-    tries: int = 12,
-    first_delay: float = 0.25,
-    max_delay: float = 2.0,
-    agent: str = "",
-) -> socket.socket:
-    """A listening TCP socket on (host, port), retrying while the port is still in use (a
-    previous daemon's socket in TIME_WAIT or a slow-dying process)."""
-    delay = first_delay
-    for attempt in range(1, tries + 1):
-        try:
-            return _listen_socket(host, port, backlog)
-        except OSError as exc:
-            if exc.errno != errno.EADDRINUSE:
-                raise Unavailable(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
-            if attempt == tries:
-                raise Unavailable(
-                    f"cannot listen on {host}:{port}: still in use after {tries} tries"
-                ) from exc
-            logger.info(
-                "port %s:%d in use, retrying in %.2fs",
-                host,
-                port,
-                delay,
-                extra={"action": "bind_retry", "agent": agent, "port": port},
-            )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, max_delay)
-    raise AssertionError("unreachable")

@@ -36,7 +36,8 @@ from hyperhive.core.events import HiveEvent
 from hyperhive.core.feature import BaseFeature
 from hyperhive.errors import HiveError
 from hyperhive.httpserver import QuietServer
-from hyperhive.runtime.ports import allocate_port, bind_with_retry
+from hyperhive.netio import bind_with_retry
+from hyperhive.web.ports import allocate_port
 
 if TYPE_CHECKING:
     from hyperhive.core.hive import Hive
@@ -129,7 +130,6 @@ class AgentPorts(BaseFeature):
 
         self.hive = hive
         self.token = load_token(hive.config.dashboard.token_file)
-        hive.agent_ports = self
 
     async def after_start(self) -> None:
         # listen from here on, in the same step as the sweep: an agent registered during the

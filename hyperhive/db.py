@@ -43,15 +43,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 from hyperhive import safefs
 from hyperhive.errors import Unavailable
 
-if TYPE_CHECKING:
-    from hyperhive.core.tasks import Supervisor
-
 logger = logging.getLogger(__name__)
+
+
+class TaskWatcher(Protocol):
+    """What the database needs of the daemon's supervisor (`hyperhive.core.tasks.Supervisor`)."""
+
+    def watch(self, task: asyncio.Task[Any], *, critical: bool = True) -> None: ...
+
+
 T = TypeVar("T")
 
 
@@ -205,7 +210,7 @@ class Database:
         *,
         checkpoint_interval: float = CHECKPOINT_INTERVAL,
         wal_limit_bytes: int = WAL_LIMIT_BYTES,
-        tasks: Supervisor | None = None,
+        tasks: TaskWatcher | None = None,
     ) -> None:
         self.path = path
         self.checkpoint_interval = checkpoint_interval

@@ -1,5 +1,6 @@
 """The per-agent page: a live terminal into one agent, served by its harness next to its API
-(`hyperhive.harness.web`).
+(`hyperhive.harness.web`) and by the core (`hyperhive.web.proxy`). Ground: both sides import
+it, neither the other; its templates and assets are data files under `hyperhive/web/`.
 
 `page_routes(h)` adds `GET /` (the page, `templates/agent.html`), `/favicon.ico` and
 `/static/*` (the shared assets: `agent.js`, `sharedstream.js`, `agent.css` and the dashboard's
@@ -18,20 +19,21 @@ from __future__ import annotations
 
 import hashlib
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from hyperhive.web import STATIC_DIR, TEMPLATES_DIR
-
 if TYPE_CHECKING:
     from jinja2 import Environment
 
-    from hyperhive.harness.loop import Harness
 
+ASSETS_DIR = Path(__file__).parent / "web"  # the templates and assets the web package ships
+TEMPLATES_DIR = ASSETS_DIR / "templates"
+STATIC_DIR = ASSETS_DIR / "static"
 ASSETS = ("agent.css", "sharedstream.js", "agent.js", "theme.css")
 ROLE_LABEL = {"manager": "m1nd", "agent": "ag3nt"}
 
@@ -101,7 +103,23 @@ def static_app() -> StaticFiles:
     return StaticFiles(directory=STATIC_DIR)
 
 
-def page_routes(h: Harness) -> list[BaseRoute]:
+class PageOwner(Protocol):
+    """What the page shows of its agent (the harness, `hyperhive.harness.loop.Harness`)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def state(self) -> str: ...
+
+
+def page_routes(h: PageOwner) -> list[BaseRoute]:
     """`/` and `/static` on the harness's own socket (the core serves its own copy)."""
 
     async def page(request: Request) -> Response:

@@ -1,20 +1,17 @@
-"""Sticky web ports (fnv1a hash, collision probing, wrap, exhaustion) and bind_with_retry."""
+"""Sticky web ports (fnv1a hash, collision probing, wrap, exhaustion)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
 from pathlib import Path
 
 import pytest
 
-from hyperhive.errors import Unavailable
-from hyperhive.runtime.ports import (
+from hyperhive.web.ports import (
     PORT_BASE,
     PORT_SPAN,
     allocate_port,
-    bind_with_retry,
     fnv1a_32,
     hash_port,
     read_port,
@@ -86,40 +83,6 @@ def test_exhaustion_warns_and_returns_hash(
         )
     assert any(getattr(r, "action", "") == "port_exhausted" for r in caplog.records)
     assert not (tmp_path / "late").exists()
-
-
-async def test_bind_with_retry_waits_for_the_port() -> None:
-    blocker = socket.socket()
-    blocker.bind(("127.0.0.1", 0))
-    blocker.listen()
-    port = blocker.getsockname()[1]
-    loop = asyncio.get_running_loop()
-    loop.call_later(0.05, blocker.close)  # the old owner goes away while we retry
-    sock = await bind_with_retry("127.0.0.1", port, first_delay=0.02, tries=12)
-    try:
-        assert sock.getsockname()[1] == port
-        server = await asyncio.start_server(lambda r, w: w.close(), sock=sock)
-        server.close()
-        await server.wait_closed()
-    finally:
-        sock.close()
-
-
-async def test_bind_with_retry_gives_up() -> None:
-    blocker = socket.socket()
-    blocker.bind(("127.0.0.1", 0))
-    blocker.listen()
-    try:
-        with pytest.raises(Unavailable, match="still in use after 3 tries"):
-            await bind_with_retry("127.0.0.1", blocker.getsockname()[1], tries=3, first_delay=0.01)
-    finally:
-        blocker.close()
-
-
-async def test_other_bind_errors_fail_at_once() -> None:
-    with pytest.raises(Unavailable, match="cannot listen"):
-        # TEST-NET address: not local, EADDRNOTAVAIL (nothing is sent)
-        await bind_with_retry("192.0.2.1", 8100, tries=12, first_delay=10)
 
 
 def test_a_port_held_outside_the_hive_is_skipped(tmp_path: Path) -> None:

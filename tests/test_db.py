@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from hyperhive.core.db import Database, Migration, connect_foreign_ro
 from hyperhive.core.hive import Hive
 from hyperhive.core.tasks import Supervisor
+from hyperhive.db import Database, Migration, connect_foreign_ro
 from hyperhive.errors import Unavailable
 from tests.support.waiting import eventually
 
@@ -88,7 +88,7 @@ async def test_open_retries_a_moment_of_read_only_side_files(
 ) -> None:
     """A root reader that just created the -shm owns it for an instant: the owner's open
     retries instead of dying with "attempt to write a readonly database"."""
-    import hyperhive.core.db as db_mod
+    import hyperhive.db as db_mod
 
     real = db_mod.run_migrations
     calls = 0
