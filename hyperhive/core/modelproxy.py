@@ -15,6 +15,7 @@ what happened), never a bare close (which the CLI reports as a misleading ECONNR
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from urllib.parse import urlsplit
@@ -32,6 +33,7 @@ class ModelProxy(BaseFeature):
     def __init__(self) -> None:
         self._servers: dict[str, asyncio.Server] = {}
         self._conns: set[asyncio.Task[None]] = set()
+        self._opening = asyncio.Lock()
 
     def endpoint(self, name: str) -> str:
         """The configured endpoint of agent `name`."""
@@ -47,8 +49,8 @@ class ModelProxy(BaseFeature):
     async def open(self, name: str) -> None:
         if name in self._servers or self.target(name) is None:
             return
+        # a squatted path (a dir, a link) never stops the hive: prepare_socket clears it
         path = self.hive.paths.sock_dir(name) / "model.sock"
-        safefs.prepare_socket(path)  # a squatted path (a dir, a link) never stops the hive
 
         async def on_conn(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
             task = asyncio.current_task()
@@ -73,7 +75,11 @@ class ModelProxy(BaseFeature):
                 return
             await splice((r, w), upstream)
 
-        server = await asyncio.start_unix_server(on_conn, path=str(path))
+        async with self._opening:  # one bind at a time: two opens never race on one path
+            if name in self._servers:
+                return
+            safefs.prepare_socket(path)
+            server = await asyncio.start_unix_server(on_conn, path=str(path))
         owner = self.hive.socket_owner(name)
         if owner is not None:  # only the agent's own uid may use its model socket
             os.chown(path, owner, -1)
@@ -84,6 +90,8 @@ class ModelProxy(BaseFeature):
         server = self._servers.pop(name, None)
         if server is not None:
             server.close()
+            with contextlib.suppress(Exception):
+                await server.wait_closed()
 
     async def aclose(self) -> None:
         for name in list(self._servers):

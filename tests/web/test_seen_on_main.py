@@ -134,7 +134,8 @@ async def test_kill_asks_first_and_a_dismissed_dialog_changes_nothing(
 ) -> None:
     await dhive.spawn("alice")
     alice = row(page, "alice")
-    await expect(alice.locator(".badge.ok")).to_have_text("running")
+    # one state badge per agent: the fake runtime runs alice, but no harness reports yet
+    await expect(alice.locator(".badge.state")).to_have_text("starting")
     asked: list[str] = []
 
     async def dismiss(dialog: Dialog) -> None:
