@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import uvicorn
+
+from hyperhive.netio import bind_unix
 
 logger = logging.getLogger(__name__)
 
@@ -61,9 +62,7 @@ async def serve_unix(app: Any, path: Path, sock: socket.socket | None = None) ->
     it 0666: any local user could use the page)."""
     own = None
     if sock is None:
-        with contextlib.suppress(OSError):  # web/ in a sandbox: the core made it already
-            path.parent.mkdir(parents=True, exist_ok=True)
-        own = sock = _bind_private(path)
+        own = sock = bind_unix(path)
     config = uvicorn.Config(
         app, uds=str(path), log_level="warning", lifespan="off", access_log=False
     )
@@ -79,22 +78,6 @@ async def serve_unix(app: Any, path: Path, sock: socket.socket | None = None) ->
             own.close()
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # noqa: ASYNC240 - unlinking a socket file does not block
-
-
-def _bind_private(path: Path, backlog: int = 2048) -> socket.socket:
-    """A listening unix socket at `path` (a stale file replaced), mode 0600 before listen."""
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.bind(str(path))
-        os.chmod(path, 0o600)
-        sock.listen(backlog)
-        sock.setblocking(False)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
 
 
 class EmbeddedServer:

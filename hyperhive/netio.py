@@ -17,7 +17,9 @@ import contextlib
 import errno
 import json
 import logging
+import os
 import socket
+from pathlib import Path
 
 from hyperhive.errors import Unavailable
 
@@ -137,3 +139,24 @@ async def bind_with_retry(
             await asyncio.sleep(delay)
             delay = min(delay * 2, max_delay)
     raise AssertionError("unreachable")
+
+
+def bind_unix(path: Path, backlog: int = 2048) -> socket.socket:
+    """A listening, non-blocking unix socket at `path` (a stale socket file is replaced),
+    mode 0600 before it listens (the owner's own: for an agent's `web.sock`, only it and the
+    root core may connect; see `hyperhive.core.access`) and uvicorn's default backlog. A
+    missing parent directory is made when it can be (in a sandbox the core made it)."""
+    with contextlib.suppress(OSError):  # made by the core in a sandbox (it owns the parent)
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(str(path))
+        os.chmod(path, 0o600)
+        sock.listen(backlog)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock

@@ -29,6 +29,7 @@ from pathlib import Path
 from hyperhive.clock import parse_iso
 from hyperhive.harness.loop import Harness, HarnessOptions
 from hyperhive.harness.tunnel import ModelTunnel
+from hyperhive.netio import bind_unix
 from hyperhive.paths import WEB_DIR, WEB_SOCK
 
 logger = logging.getLogger(__name__)
@@ -87,26 +88,6 @@ async def _serve_web_once_up(harness: Harness, path: Path) -> None:
         sock.close()
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # noqa: ASYNC240 - unlinking a socket file does not block
-
-
-def bind_unix(path: Path, backlog: int = 2048) -> socket.socket:
-    """A listening, non-blocking unix socket at `path` (a stale socket file is replaced),
-    mode 0600 (the agent's own: only it and the root core may connect; see
-    `hyperhive.core.access`) and uvicorn's default backlog."""
-    with contextlib.suppress(OSError):  # made by the core in a sandbox (it owns the parent)
-        path.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.bind(str(path))
-        os.chmod(path, 0o600)
-        sock.listen(backlog)
-        sock.setblocking(False)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
 
 
 async def first_connection(sock: socket.socket) -> None:
