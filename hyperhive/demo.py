@@ -64,7 +64,7 @@ def format_event(kind: str, data: dict[str, Any], tty: bool) -> str | None:
         return f"  ✉ {_c('amber', who, tty)}: {body[:140]}"
     if kind == "transient_set":
         return _c("mauve", f"  ◐ {data['agent']} {data['transient']}…", tty)
-    if kind == "agent_state" and data.get("failed"):
+    if kind == "agent_axes" and data.get("failed"):
         return _c("red", f"  ✖ {data['agent']} crashed", tty)
     if kind == "question_added":
         deadline = f" (deadline {data['deadline_at']})" if data.get("deadline_at") else ""
@@ -112,7 +112,7 @@ class Milestones:
             self.seen.add("spawn")
         elif kind == "approval_added" and data.get("kind") == "apply_commit":
             self.seen.add("apply")
-        elif kind == "agent_state" and data.get("failed"):
+        elif kind == "agent_axes" and data.get("failed"):
             self.seen.add("crash")
         if len(self.seen) != before:
             self.changed.set()

@@ -78,7 +78,7 @@ async def test_favicon_is_served(dhive: Hive, client: DashClient) -> None:
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("image/svg+xml")
     await dhive.spawn("alice")
-    port = dhive.agent_ports.port("alice")
+    port = dhive.feature("agent_ports").port("alice")  # type: ignore[attr-defined]
     if port is not None:  # the agent's own port (when the machine had one free)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as agent:
             assert (await agent.get("/favicon.ico")).status_code == 200
