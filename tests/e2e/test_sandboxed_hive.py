@@ -98,7 +98,18 @@ def harness_pids(log_dir: Path) -> list[int]:
     for d in record.get("cgroup", {}).values():
         with contextlib.suppress(OSError):
             procs.update(int(p) for p in Path(d, "cgroup.procs").read_text().split())
-    return sorted(p for p in procs if is_harness(" ".join(proc_cmdline(p))))
+    found = {p for p in procs if is_harness(" ".join(proc_cmdline(p)))}
+    # a harness's own child between its fork and its exec (the claude CLI it is starting)
+    # still shows the harness's command line for a moment: not a second harness
+    return sorted(p for p in found if _ppid(p) not in found)
+
+
+def _ppid(pid: int) -> int | None:
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("PPid:"):
+                return int(line.split()[1])
+    return None
 
 
 def is_harness(cmdline: str) -> bool:
