@@ -8,6 +8,7 @@ layer (it imports core and web); nothing below it imports it.
 Who depends on whom (constructor arguments; each also declares `after`, its start order):
 
     model_proxy, threads, questions, reminders          (none)
+    budgets      ← questions (asks the operator when a breaker trips; may be None)
     configs      ← lifecycle.repo_owner (bound late: the two refer to each other)
     lifecycle    ← configs, model_proxy
     approvals    ← configs, lifecycle
@@ -22,6 +23,7 @@ from collections.abc import Callable, Collection
 from hyperhive.clock import Clock
 from hyperhive.config import FREE_PORT_LISTEN, HiveConfig
 from hyperhive.core.approvals import ApprovalsFeature
+from hyperhive.core.budgets import BudgetsFeature
 from hyperhive.core.configs import ConfigRepos
 from hyperhive.core.crashwatch import CrashWatch
 from hyperhive.core.feature import Feature
@@ -41,6 +43,7 @@ FEATURES = (
     "model_proxy",
     "followups",
     "questions",
+    "budgets",
     "reminders",
     "configs",
     "approvals",
@@ -80,10 +83,12 @@ def build_features(
     )
     if wanted("lifecycle"):
         lifecycle = Lifecycle(configs=configs, model_sockets=proxy, runtime_factory=runtime_factory)
+    questions = QuestionsFeature() if wanted("questions") else None
     out: list[Feature | None] = [
         proxy,
         FollowupsFeature() if wanted("followups") else None,
-        QuestionsFeature() if wanted("questions") else None,
+        questions,
+        BudgetsFeature(questions) if wanted("budgets") else None,
         RemindersFeature() if wanted("reminders") else None,
         configs,
         ApprovalsFeature(configs, lifecycle) if configs and wanted("approvals") else None,

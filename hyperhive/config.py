@@ -12,6 +12,7 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from hyperhive.budgetconfig import Budgets
 from hyperhive.errors import ConfigError
 from hyperhive.names import NAME_PATTERN
 
@@ -120,6 +121,7 @@ class HiveConfig(_Strict):
     limits: Limits = Field(default_factory=Limits)
     manager: ManagerCfg = Field(default_factory=ManagerCfg)
     delivery: Delivery = Field(default_factory=Delivery)
+    budgets: Budgets = Field(default_factory=Budgets)  # hyperhive.budgetconfig
 
 
 def format_validation_error(source: str, exc: ValidationError) -> str:

@@ -55,6 +55,7 @@ from hyperhive.harness.prompt import system_prompt, wake_prompt
 from hyperhive.harness.reporter import StateReporter, StateTracker
 from hyperhive.harness.retry import TurnRetry, prompt_recorded, public_note, retry_prompt
 from hyperhive.harness.stats import TurnStatRow, TurnStats
+from hyperhive.harness.usage import report_turn
 from hyperhive.harness.stream import OutcomeKind, TurnOutcome, TurnTally
 from hyperhive.harness.streamevents import ApiRetry, Event, StreamLine
 
@@ -644,3 +645,4 @@ class Harness:
         row.harness_ms = round((time.monotonic() - t0) * 1000 - cli_ms)
         self.last_turn = dataclasses.asdict(row)
         await self.stats.record(row)
+        await report_turn(self.client, row, self.name)
