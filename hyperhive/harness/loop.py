@@ -55,9 +55,9 @@ from hyperhive.harness.prompt import system_prompt, wake_prompt
 from hyperhive.harness.reporter import StateReporter, StateTracker
 from hyperhive.harness.retry import TurnRetry, prompt_recorded, public_note, retry_prompt
 from hyperhive.harness.stats import TurnStatRow, TurnStats
-from hyperhive.harness.usage import report_turn
 from hyperhive.harness.stream import OutcomeKind, TurnOutcome, TurnTally
 from hyperhive.harness.streamevents import ApiRetry, Event, StreamLine
+from hyperhive.harness.usage import report_turn
 
 logger = logging.getLogger(__name__)
 
