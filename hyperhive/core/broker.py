@@ -36,7 +36,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
-from hyperhive.clock import Clock, iso
+from hyperhive.clock import Clock, iso, parse_iso
 from hyperhive.core.events import EventHub
 from hyperhive.core.records import Message, NewMessage
 from hyperhive.core.registry import AgentRegistry
@@ -183,6 +183,8 @@ class Broker:
         self.policy: SendPolicy | None = None
         self._acks: list[Lease] = []  # written replies whose messages are not marked yet
         self._ack_tasks: set[asyncio.Task[None]] = set()
+        # (recipient, seconds from send to a parked recv taking it): the wake latency (metrics)
+        self.wake_observers: list[Callable[[str, float], None]] = []
         registry.on_change(self._agent_changed)
 
     def _agent_changed(self, name: str) -> None:
@@ -267,16 +269,25 @@ class Broker:
         """Lease up to `max_n` unread messages; park up to `wait_seconds` for the first."""
         deadline = time.monotonic() + (wait_seconds or 0.0)
         ib = self._inbox(name)
+        parked = False
         while True:
             seen = self.wakeups.version(name)
             if not self._paused(name):
                 lease = await self._take(name, ib, max_n)
                 if lease is not None:
+                    if parked and self.wake_observers:
+                        self._observe_wake(name, lease)
                     return lease
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return Lease(name, [], 0)
+            parked = True
             await self.wakeups.wait(name, seen, remaining)
+
+    def _observe_wake(self, name: str, lease: Lease) -> None:
+        latency = max(0.0, self.clock.now() - parse_iso(lease.messages[-1].sent_at))
+        for fn in self.wake_observers:
+            fn(name, latency)
 
     async def _take(self, name: str, ib: _Inbox, max_n: int) -> Lease | None:
         if ib.queue is None and ib.loadable:

@@ -171,6 +171,13 @@ class Lifecycle(BaseFeature):
                 self._runtimes[rt_name] = make_runtime(rt_name, **options)
         return self._runtimes[rt_name]
 
+    def resource_usage(self, name: str) -> dict[str, float]:
+        """The agent's sandbox's memory and CPU now (metrics); empty when unknown."""
+        try:
+            return self.runtime_for(name).resource_usage(name)
+        except Exception:  # an unknown runtime or a racing destroy: no figures, no error
+            return {}
+
     # -- desired state ----------------------------------------------------------------------
 
     def _desired_file(self, name: str) -> Path:
