@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -30,9 +31,13 @@ def _cell(row: dict[str, Any], key: str) -> str:
     return "-"
 
 
+def _cell_of(key: str) -> Callable[[dict[str, Any]], str]:
+    return lambda row: _cell(row, key)
+
+
 def _text(data: dict[str, Any]) -> str:
     cols: list[Column] = [("AGENT", lambda r: r["agent"])]
-    cols += [(SHORT[k], lambda r, k=k: _cell(r, k)) for k in SHORT]
+    cols += [(SHORT[k], _cell_of(k)) for k in SHORT]
     cols.append(("USED", lambda r: f"{r['worst']:.0%}"))
     cols.append(
         ("BREAKER", lambda r: f"TRIPPED: {r['tripped']['reason']}" if r.get("tripped") else "ok")
