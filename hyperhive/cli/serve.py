@@ -9,6 +9,7 @@ import signal
 
 import click
 
+from hyperhive import tracing
 from hyperhive.aio import aio_run
 from hyperhive.assembly import build_hive
 from hyperhive.cli.common import Ctx, pass_ctx, setup_logging
@@ -73,7 +74,10 @@ async def serve_forever(ctx: Ctx, dashboard: str | None = None) -> None:
 def serve(ctx: Ctx, dashboard: str | None) -> None:
     """Run the hive core daemon in the foreground (clean shutdown on SIGINT/SIGTERM)."""
     setup_logging(ctx.verbose, logging.INFO)
-    aio_run(serve_forever(ctx, dashboard))
+    try:
+        aio_run(serve_forever(ctx, dashboard))
+    finally:
+        tracing.shutdown()  # flush the last spans (a no-op when tracing is off)
 
 
 COMMANDS = [serve]

@@ -36,6 +36,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
+from hyperhive import tracing
 from hyperhive.clock import Clock, iso, parse_iso
 from hyperhive.core.events import EventHub
 from hyperhive.core.records import Message, NewMessage
@@ -166,6 +167,17 @@ def _expire(fut: asyncio.Future[bool]) -> None:
         fut.set_result(False)
 
 
+def _operator_span(to: str) -> str | None:
+    """A trace starts where the operator speaks: a short span, named on the message."""
+    t = tracing.tracer(__name__)
+    if t is None:
+        return None
+    with t.start_as_current_span(
+        "operator message", attributes={"hyperhive.to": to, "hyperhive.sender": OPERATOR}
+    ) as span:
+        return tracing.traceparent_of(span)
+
+
 class Broker:
     def __init__(
         self,
@@ -217,7 +229,14 @@ class Broker:
         self.registry.require(to)
         return [to]
 
-    async def send(self, sender: str, to: str, body: str, kind: str = "message") -> list[Message]:
+    async def send(
+        self,
+        sender: str,
+        to: str,
+        body: str,
+        kind: str = "message",
+        trace_parent: str | None = None,
+    ) -> list[Message]:
         if not body:
             raise BadRequest("message body is empty")
         recipients = self._recipients(sender, to)
@@ -226,8 +245,10 @@ class Broker:
                 await self.policy(sender, r)
         if not recipients:
             return []
+        if trace_parent is None and sender == OPERATOR and tracing.enabled():
+            trace_parent = _operator_span(to)
         stored = await self.store.insert_messages(
-            [NewMessage(sender, r, body, kind) for r in recipients],
+            [NewMessage(sender, r, body, kind, trace_parent) for r in recipients],
             iso(self.clock.now()),
             on_commit=self._committed,
         )

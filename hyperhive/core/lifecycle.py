@@ -30,6 +30,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from hyperhive import tracing
 from hyperhive.claudebin import claude_binary_or_none
 from hyperhive.core.feature import BaseFeature
 from hyperhive.core.rpc import Caller
@@ -290,7 +291,8 @@ class Lifecycle(BaseFeature):
             "--state-dir",
             state,
         ]
-        env = {**cfg.env, **self.model_env(name)}
+        # OTEL_*: the harness traces its turns when the core does (docs/operations.md)
+        env = {**tracing.passthrough_env(), **cfg.env, **self.model_env(name)}
         timeout = cfg.turn_timeout_seconds
         if timeout is None:
             timeout = hive.config.defaults.turn_timeout_seconds

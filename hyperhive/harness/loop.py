@@ -42,6 +42,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,7 @@ from hyperhive.harness.retry import TurnRetry, prompt_recorded, public_note, ret
 from hyperhive.harness.stats import TurnStatRow, TurnStats
 from hyperhive.harness.stream import OutcomeKind, TurnOutcome, TurnTally
 from hyperhive.harness.streamevents import ApiRetry, Event, StreamLine
+from hyperhive.harness.turntrace import TurnTracer
 from hyperhive.harness.usage import report_turn
 
 logger = logging.getLogger(__name__)
@@ -104,6 +106,10 @@ class HarnessOptions:
             ),
             turn_timeout=float(env.get("HIVE_TURN_TIMEOUT", "0")),
         )
+
+
+def _trace(tracer: TurnTracer, ev: Any) -> None:
+    tracer.on_event(ev.kind, ev.payload)
 
 
 def event_kind(ev: Event) -> str:
@@ -162,6 +168,9 @@ class Harness:
         self._stopping = asyncio.Event()
         self._idle = asyncio.Event()
         self.run_dir = opts.state_dir / ".hyperhive"
+        self.tracer = TurnTracer.create(self.run_dir, self)  # None unless tracing is on
+        if self.tracer is not None:
+            self.bus.add_listener(partial(_trace, self.tracer))
         self.config_dir = opts.state_dir / ".claude"
         self.last_turn: dict[str, Any] | None = None
         self._handled: deque[int] = deque(maxlen=HANDLED_MEMORY)
@@ -221,7 +230,8 @@ class Harness:
             )
         )
         mcp, extra_allow, warnings = cs.mcp_config(
-            [self.opts.python, "-m", "hyperhive.mcptools", "--socket", str(self.opts.socket)],
+            [self.opts.python, "-m", "hyperhive.mcptools", "--socket", str(self.opts.socket)]
+            + (["--trace-file", str(self.tracer.file)] if self.tracer is not None else []),
             {},
             self.config.extra_mcp_servers,
         )
@@ -542,6 +552,7 @@ class Harness:
                 "unread": remaining,
                 "kind": msg.get("kind", "message"),
                 "id": msg["id"],
+                **({"trace_parent": msg["trace_parent"]} if msg.get("trace_parent") else {}),
             },
         )
         try:

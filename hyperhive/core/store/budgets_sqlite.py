@@ -11,7 +11,8 @@ from hyperhive.db import Database, execute_script
 
 
 def m0005_budgets(conn: sqlite3.Connection) -> None:
-    """Budgets: one usage row per reported turn, the tripped breakers, the operator's raises."""
+    """Budgets: one usage row per reported turn, the tripped breakers, the operator's raises;
+    and the trace context a message carries (`messages.trace_parent`, NULL when not traced)."""
     execute_script(
         conn,
         """
@@ -40,7 +41,8 @@ def m0005_budgets(conn: sqlite3.Connection) -> None:
             amount REAL NOT NULL,
             until TEXT NOT NULL
         );
-        CREATE INDEX budget_raises_by_agent ON budget_raises(agent, until)
+        CREATE INDEX budget_raises_by_agent ON budget_raises(agent, until);
+        ALTER TABLE messages ADD COLUMN trace_parent TEXT
         """,
     )
 
