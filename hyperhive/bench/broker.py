@@ -22,6 +22,15 @@ from hyperhive.db import wal_size
 from hyperhive.paths import HivePaths
 
 
+# the benchmark floods on purpose: the runaway guard (docs/operations.md) would pause senders
+FLOOD_CONFIG = """[defaults]
+runtime = "external"
+[budgets]
+runaway_messages_per_minute = 0
+runaway_exchanges_per_minute = 0
+"""
+
+
 @dataclass
 class BrokerResult:
     agents: int
@@ -170,5 +179,5 @@ async def _settled_wal(paths: HivePaths, timeout: float = 15.0) -> int:
 
 
 def run_broker_bench(agents: int, messages: int, rate: float | None, senders: int) -> BrokerResult:
-    with throwaway_daemon() as (paths, pid):
+    with throwaway_daemon(config=FLOOD_CONFIG) as (paths, pid):
         return aio_run(_run(paths, pid, agents, messages, rate, senders))

@@ -38,11 +38,13 @@ def cpu_seconds(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def throwaway_daemon(extra_env: dict[str, str] | None = None) -> Iterator[tuple[HivePaths, int]]:
+def throwaway_daemon(
+    extra_env: dict[str, str] | None = None, config: str = '[defaults]\nruntime = "external"\n'
+) -> Iterator[tuple[HivePaths, int]]:
     home = Path(tempfile.mkdtemp(dir="/tmp", prefix="hhb"))
     paths = HivePaths(home)
     # the benchmark's clients are the agents: nothing is launched for them
-    paths.config_file.write_text('[defaults]\nruntime = "external"\n')
+    paths.config_file.write_text(config)
     log = open(home / "serve.log", "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "hyperhive.cli", "serve"],
