@@ -30,6 +30,8 @@ import asyncio
 import contextlib
 import logging
 import math
+import time
+from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hyperhive.budgetconfig import LIMIT_KEYS, effective_limits
@@ -41,7 +43,7 @@ from hyperhive.core.rpc import Caller
 from hyperhive.core.runaway import RunawayGuard
 from hyperhive.core.store.budgets_base import BudgetStore, Trip
 from hyperhive.core.store.budgets_sqlite import SqliteBudgetStore
-from hyperhive.errors import HiveError
+from hyperhive.errors import HiveError, Unavailable
 from hyperhive.names import OPERATOR, SYSTEM
 from hyperhive.wire.attention import AttentionItem
 from hyperhive.wire.base import Ok
@@ -63,6 +65,7 @@ HIVE_KEY = "hive_cost_usd_per_day"
 RESUME_ONCE = "resume once"
 KEEP_PAUSED = "keep paused"
 KEEP_USAGE_SECONDS = 2 * 86400.0
+REPORTS_PER_MINUTE = 120
 RAISE_WINDOW = {HIVE_KEY: 86400.0}  # how long a raise of a non-window limit lasts (else 1 h)
 
 
@@ -100,6 +103,7 @@ class BudgetsFeature(BaseFeature):
         self._paused_seen: set[str] = set()  # tripped agents whose pause we have seen
         self._warned: set[tuple[str, str]] = set()
         self._worst: dict[str, float] = {}  # the meter, per agent (updated on every report)
+        self._reports: dict[str, deque[float]] = {}  # report times (monotonic), last minute
         self.guard = RunawayGuard()
         self._runaway_raised: dict[tuple[str, str], float] = {}  # (agent, key) -> extra allowed
 
@@ -166,7 +170,16 @@ class BudgetsFeature(BaseFeature):
     # -- usage --------------------------------------------------------------------------------
 
     async def record(self, agent: str, rep: ReportTurn) -> None:
-        """Store one turn's usage and check the agent's limits."""
+        """Store one turn's usage and check the agent's limits. An agent reporting more than
+        `REPORTS_PER_MINUTE` turns a minute is refused (`unavailable`): a turn takes seconds,
+        and the usage table must not be an agent's way to fill the disk."""
+        seen = self._reports.setdefault(agent, deque())
+        mono = time.monotonic()
+        while seen and seen[0] <= mono - 60:
+            seen.popleft()
+        if len(seen) >= REPORTS_PER_MINUTE:
+            raise Unavailable(f"more than {REPORTS_PER_MINUTE} turn reports in a minute")
+        seen.append(mono)
         now = self.hive.clock.now()
         tokens = rep.input_tokens + rep.output_tokens
         await self.store.add_usage(agent, iso(now), rep.model, tokens, rep.cost_usd)

@@ -14,7 +14,7 @@ from hyperhive.budgetconfig import AgentLimitsCfg, Budgets
 from hyperhive.client.agent import NO_RETRY, AgentClient
 from hyperhive.client.host import HostClient
 from hyperhive.config import Defaults, HiveConfig
-from hyperhive.core.budgets import BudgetsFeature
+from hyperhive.core.budgets import REPORTS_PER_MINUTE, BudgetsFeature
 from hyperhive.core.hive import Hive
 from hyperhive.paths import HivePaths
 from tests.support.waiting import eventually
@@ -200,9 +200,16 @@ async def test_a_trip_and_its_question_survive_a_restart(
 async def test_bad_reports_are_refused_with_the_error_shape(hive: Hive) -> None:
     await hive.spawn("alice")
     async with agent(hive, "alice") as alice:
+        for _ in range(REPORTS_PER_MINUTE):
+            await alice.call("report_turn")
+        answer = await alice.request_answer({"cmd": "report_turn"})
+        assert answer.body["ok"] is False and answer.body["code"] == "unavailable"
         answer = await alice.request_answer({"cmd": "report_turn", "input_tokens": -1})
         assert answer.body["ok"] is False and answer.body["code"] == "bad_request"
         answer = await alice.request_answer({"cmd": "report_turn", "cost_usd": "lots"})
         assert answer.body["ok"] is False
     rows = (await HostClient(hive.paths.host_sock).call("budgets"))["agents"]
-    assert all(u["used"] == 0 for r in rows for u in r["limits"])
+    alice = next(r for r in rows if r["agent"] == "alice")
+    turns = next(u for u in alice["limits"] if u["key"] == "turns_per_hour")
+    assert turns["used"] == REPORTS_PER_MINUTE  # the refused ones were not stored
+    assert all(u["used"] == 0 for u in alice["limits"] if u["key"] != "turns_per_hour")
