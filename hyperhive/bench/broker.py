@@ -21,7 +21,6 @@ from hyperhive.client.host import HostClient
 from hyperhive.db import wal_size
 from hyperhive.paths import HivePaths
 
-
 # the benchmark floods on purpose: the runaway guard (docs/operations.md) would pause senders
 FLOOD_CONFIG = """[defaults]
 runtime = "external"
