@@ -16,6 +16,7 @@ from hyperhive.client.host import HostClient
 from hyperhive.config import Defaults, HiveConfig
 from hyperhive.core.budgets import REPORTS_PER_MINUTE, BudgetsFeature
 from hyperhive.core.hive import Hive
+from hyperhive.core.store.budgets_base import Trip
 from hyperhive.paths import HivePaths
 from tests.support.waiting import eventually
 
@@ -213,3 +214,34 @@ async def test_bad_reports_are_refused_with_the_error_shape(hive: Hive) -> None:
     turns = next(u for u in alice["limits"] if u["key"] == "turns_per_hour")
     assert turns["used"] == REPORTS_PER_MINUTE  # the refused ones were not stored
     assert all(u["used"] == 0 for u in alice["limits"] if u["key"] != "turns_per_hour")
+
+
+async def test_the_hive_wide_daily_cost_trips_the_agent_that_crosses_it(paths: HivePaths) -> None:
+    async with build_hive(paths, config(hive_cost_usd_per_day=1.0)) as hive:
+        await hive.spawn("alice")
+        await hive.spawn("bob")
+        async with agent(hive, "alice") as alice, agent(hive, "bob") as bob:
+            await report(alice, 0.6)
+            assert budgets(hive).tripped() == {}
+            await report(bob, 0.5)
+        [(name, trip)] = budgets(hive).tripped().items()
+        assert name == "bob" and trip.key == "hive_cost_usd_per_day"
+        assert "the hive's" in trip.reason and await paused(hive, "bob")
+        assert not await paused(hive, "alice")
+        data = await HostClient(hive.paths.host_sock).call("budgets")
+        assert data["hive"]["used"] == pytest.approx(1.1) and data["hive"]["fraction"] > 1
+
+
+async def test_a_stored_trip_whose_pause_never_happened_pauses_on_start(
+    paths: HivePaths, hive_config: HiveConfig
+) -> None:
+    async with build_hive(paths, hive_config) as hive:
+        await hive.spawn("alice")
+        # a crash between storing the trip and pausing the agent
+        await budgets(hive).store.trip(Trip("alice", "turns_per_hour", "over", "2026", 1.0))
+        assert not await paused(hive, "alice")
+    async with build_hive(paths, hive_config) as hive:
+        assert await paused(hive, "alice")
+        assert set(budgets(hive).tripped()) == {"alice"}
+        await hive.registry.update("alice", paused=False)  # the operator unpauses by hand
+        await eventually(lambda: budgets(hive).tripped() == {}, what="trip ended")
