@@ -105,6 +105,7 @@ class BudgetsFeature(BaseFeature):
         self._worst: dict[str, float] = {}  # the meter, per agent (updated on every report)
         self._reports: dict[str, deque[float]] = {}  # report times (monotonic), last minute
         self.guard = RunawayGuard()
+        self._last_batch: dict[str, tuple[str, object]] = {}  # sender -> its last (sender, sent_at)
         self._runaway_raised: dict[tuple[str, str], float] = {}  # (agent, key) -> extra allowed
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -403,7 +404,13 @@ class BudgetsFeature(BaseFeature):
             per_sender += int(self._runaway_raised.get((sender, "runaway_messages_per_minute"), 0))
         if per_pair:
             per_pair += int(self._runaway_raised.get((sender, "runaway_exchanges_per_minute"), 0))
-        hit = self.guard.observe(sender, to, self.hive.clock.now(), per_sender, per_pair)
+        # the copies of one broadcast share their sent_at: the sender is counted once
+        batch = (sender, data.get("sent_at"))
+        first_copy = batch != self._last_batch.get(sender)
+        self._last_batch[sender] = batch
+        hit = self.guard.observe(
+            sender, to, self.hive.clock.now(), per_sender, per_pair, count_sender=first_copy
+        )
         if hit is not None:
             self._spawn(self._trip(sender, hit.key, hit.reason, hit.limit))
 

@@ -2,8 +2,9 @@
 minute, independent of money. Pure (no I/O): the budgets feature feeds it `message_sent`
 events and trips the breaker when `observe` names a limit.
 
-Invariants: only agent-to-agent mail counts (the operator and `system` never trip it, nor do
-broadcasts' copies count more than once per recipient); a limit of 0 is off; a count is over
+Invariants: only agent mail counts (the operator and `system` never trip it); a broadcast
+counts once for its sender (`count_sender=False` for its other copies) and once per pair;
+a limit of 0 is off; a count is over
 the limit when it exceeds it (N allowed, N+1 trips); `forget(agent)` restarts the agent's
 counts (after the operator resumed it).
 """
@@ -36,14 +37,21 @@ class RunawayGuard:
         return len(q)
 
     def observe(
-        self, sender: str, to: str, now: float, per_sender: int, per_pair: int
+        self,
+        sender: str,
+        to: str,
+        now: float,
+        per_sender: int,
+        per_pair: int,
+        count_sender: bool = True,
     ) -> Runaway | None:
         """One message `sender` → `to` at `now`; the limit it broke, if any."""
         self._last[(sender, to)] = now
         q = self._sent.setdefault(sender, deque())
-        q.append(now)
+        if count_sender:
+            q.append(now)
         n = self._count(q, now)
-        if per_sender and n > per_sender:
+        if per_sender and count_sender and n > per_sender:
             return Runaway(
                 "runaway_messages_per_minute",
                 f"runaway: {sender} sent {n} messages in a minute (limit {per_sender})",

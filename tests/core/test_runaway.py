@@ -13,6 +13,14 @@ def test_more_than_n_messages_a_minute_from_one_sender() -> None:
     assert hit is not None and hit.key == "runaway_messages_per_minute" and hit.limit == 3
 
 
+def test_a_broadcast_counts_once_for_its_sender() -> None:
+    g = RunawayGuard()
+    for i in range(3):
+        for n, to in enumerate(("b", "c", "d")):
+            assert g.observe("alice", to, float(i), 3, 0, count_sender=n == 0) is None
+    assert g.observe("alice", "b", 4.0, 3, 0) is not None
+
+
 def test_the_window_slides() -> None:
     g = RunawayGuard()
     for i in range(3):
