@@ -51,6 +51,7 @@ async def test_metrics_count_what_happens(dhive: Hive, client: DashClient) -> No
         await dhive.broker.send("operator", "alice", "wake up")
         got = await asyncio.wait_for(parked, 30)
         assert [m["body"] for m in got["messages"]] == ["wake up"]
+        await alice.call("ack")
         await dhive.broker.send("operator", "alice", "still unread")
         await alice.call(
             "report_turn",
@@ -70,6 +71,8 @@ async def test_metrics_count_what_happens(dhive: Hive, client: DashClient) -> No
     assert value(s, "hyperhive_messages_sent_total", agent="operator") == 2
     assert value(s, "hyperhive_messages_sent_total", agent="alice") == 1
     assert value(s, "hyperhive_messages_pending", agent="alice") == 1
+    # the start-up kick (acknowledged by the parked recv) and "wake up"
+    assert value(s, "hyperhive_messages_delivered_total", agent="alice") == 2
     assert value(s, "hyperhive_messages_pending", agent="manager") >= 1
     assert value(s, "hyperhive_recv_wake_latency_seconds_count", agent="alice") >= 1
     assert value(s, "hyperhive_turns_total", agent="alice", result="ok") == 1
