@@ -25,10 +25,11 @@ from hyperhive.assembly import build_hive
 from hyperhive.config import HiveConfig
 from hyperhive.core.hive import Hive
 from hyperhive.harness.events import EventBus
-from hyperhive.harness.loop import HarnessOptions, event_kind, event_payload
+from hyperhive.harness.options import HarnessOptions
 from hyperhive.harness.reporter import StateReporter, StateTracker
 from hyperhive.harness.stats import TurnStatRow, TurnStats
 from hyperhive.harness.stream import parse_line
+from hyperhive.harness.streamevents import event_kind, event_payload
 from hyperhive.httpserver import QuietServer, serve_unix
 from hyperhive.netio import bind_with_retry
 from hyperhive.paths import HivePaths
