@@ -10,7 +10,9 @@ Invariants:
   Who holds a lease, and when it times out, is the connection's business
   (`core/leases.py`). Delivery is therefore at-least-once; ids let clients drop duplicates.
 - A parked recv waits on an in-process wake-up (a per-recipient version counter + futures),
-  never a poll loop, and wakes the moment a message for it commits.
+  never a poll loop, and wakes the moment a message for it commits. A commit by another
+  process on a shared PostgreSQL database arrives as `remote_committed` (LISTEN/NOTIFY, see
+  `core/store/pg/`): the recipient's index is dropped and reloaded from the store.
 - Unread index: per recipient, the broker keeps its unread, unleased messages in memory
   (`_Inbox.queue`), so a recv is a pop, not a query. The database stays the truth: the index
   is filled from it on first use and afterwards only by the store's `on_commit` hook (which
@@ -249,6 +251,19 @@ class Broker:
                 preview=m.body[:200],
                 sent_at=m.sent_at,
             )
+
+    def remote_committed(self, recipients: Collection[str]) -> None:
+        """Another process (a node sharing a PostgreSQL database) committed messages for
+        `recipients`: their indexes are dropped (and any load in flight invalidated), so the
+        next recv reads the store, and parked recvs wake. Called by the storage's wake-up
+        channel on the event loop."""
+        for name in recipients:
+            ib = self._inboxes.get(name)
+            if ib is not None:
+                ib.drop()
+                ib.pushes += 1
+                ib.loadable = True
+            self.wakeups.notify(name)
 
     async def system_event(self, to: str, event: str, **data: object) -> list[Message]:
         """Drop a `system` event into an inbox (body = JSON {"event": ..., ...})."""
