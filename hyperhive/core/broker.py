@@ -93,7 +93,9 @@ class _Inbox:
         if len(q) >= INDEX_MAX_MESSAGES or self.size + len(m.body) > INDEX_MAX_BYTES:
             self.drop()
             return
-        if q and q[-1].id > m.id:  # commits resolve in id order; this keeps it if not
+        if m.id in self.leased:  # a load read the row before its commit hook ran
+            return
+        if q and q[-1].id >= m.id:  # commits resolve in id order; this keeps it if not
             self.merge([m])
         else:
             q.append(m)
@@ -138,6 +140,10 @@ class Wakeups:
 
     def version(self, name: str) -> int:
         return self._version.get(name, 0)
+
+    def waiting(self) -> set[str]:
+        """Names with a parked waiter."""
+        return {n for n, w in self._waiters.items() if w}
 
     def notify(self, name: str) -> None:
         self._version[name] = self._version.get(name, 0) + 1
@@ -252,11 +258,13 @@ class Broker:
                 sent_at=m.sent_at,
             )
 
-    def remote_committed(self, recipients: Collection[str]) -> None:
+    def remote_committed(self, recipients: Collection[str] | None) -> None:
         """Another process (a node sharing a PostgreSQL database) committed messages for
-        `recipients`: their indexes are dropped (and any load in flight invalidated), so the
-        next recv reads the store, and parked recvs wake. Called by the storage's wake-up
-        channel on the event loop."""
+        `recipients` (None: anyone, the wake-up channel reconnected): their indexes are dropped
+        (and any load in flight invalidated), so the next recv reads the store, and parked
+        recvs wake. Called by the storage's wake-up channel on the event loop."""
+        if recipients is None:
+            recipients = set(self._inboxes) | self.wakeups.waiting()
         for name in recipients:
             ib = self._inboxes.get(name)
             if ib is not None:

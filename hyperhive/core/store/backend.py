@@ -43,7 +43,8 @@ if TYPE_CHECKING:
     from hyperhive.db import Database, TaskWatcher
 
 ENV_URL = "HIVE_DATABASE_URL"
-RemoteMessages = Callable[[Collection[str]], None]
+# recipients whose mail another process committed; None: unknown, maybe anyone's (reconnect)
+RemoteMessages = Callable[[Collection[str] | None], None]
 
 
 def database_url(flag: str | None, file_url: str = "", env: dict[str, str] | None = None) -> str:
@@ -97,7 +98,7 @@ class Storage(abc.ABC):
         """Call `cb(recipients)` when another process commits messages for them."""
         self._remote.append(cb)
 
-    def _remote_committed(self, recipients: Collection[str]) -> None:
+    def _remote_committed(self, recipients: Collection[str] | None) -> None:
         for cb in list(self._remote):
             cb(recipients)
 
