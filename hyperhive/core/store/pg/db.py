@@ -94,7 +94,12 @@ class PgDb:
         except PoolTimeout as exc:
             await self.pool.close()
             raise Unavailable(f"cannot reach the database: {exc}") from exc
-        await self.write(migrate)
+        try:  # not through the writer: a migration is a multi-statement script (no pipeline)
+            async with self.pool.connection() as conn, conn.transaction():
+                await migrate(conn)
+        except BaseException:
+            await self.pool.close()
+            raise
 
     async def aclose(self) -> None:
         self._closed = True
@@ -192,10 +197,13 @@ class PgDb:
     ) -> list[Any]:
         committing = False
         try:
-            await conn.execute("BEGIN")
-            values = [await fn(conn) for fn in fns]
-            committing = True
-            await conn.execute("COMMIT")
+            # pipeline mode: BEGIN travels with the first statement, COMMIT with the last
+            # (a round trip is what a write costs on a busy host, not the statement)
+            async with conn.pipeline():
+                await conn.execute("BEGIN")
+                values = [await fn(conn) for fn in fns]
+                committing = True
+                await conn.execute("COMMIT")
             return values
         except psycopg.OperationalError as exc:
             if conn.broken and not committing:
