@@ -28,13 +28,29 @@ def bench() -> None:
     type=click.IntRange(1, 64),
     help="Concurrent sender connections.",
 )
+@click.option(
+    "--db",
+    metavar="URL",
+    default=None,
+    help="Also run on this PostgreSQL database (a scratch schema, dropped after), beside "
+    "sqlite in the same run.",
+)
 @json_option
-def broker(agents: int, messages: int, rate: float | None, senders: int, as_json: bool) -> None:
+def broker(
+    agents: int, messages: int, rate: float | None, senders: int, db: str | None, as_json: bool
+) -> None:
     """Send→recv-wake latency and throughput through a real daemon over unix sockets."""
-    from hyperhive.bench.broker import run_broker_bench
+    from hyperhive.bench.broker import run_broker_bench, run_broker_compare
 
-    result = run_broker_bench(agents, messages, rate, senders)
-    click.echo(result.to_json() if as_json else result.human())
+    if db is None:
+        result = run_broker_bench(agents, messages, rate, senders)
+        click.echo(result.to_json() if as_json else result.human())
+        return
+    results = run_broker_compare(agents, messages, rate, senders, db)
+    if as_json:
+        click.echo("[" + ", ".join(r.to_json() for r in results) + "]")
+    else:
+        click.echo("\n".join(r.human() for r in results))
 
 
 @bench.command("turn")

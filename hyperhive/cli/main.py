@@ -55,6 +55,7 @@ def _register() -> None:
         agents,
         approvals,
         bench,
+        db,
         demo,
         lifecycle,
         messages,
@@ -62,7 +63,18 @@ def _register() -> None:
         serve,
     )
 
-    for mod in (serve, demo, agents, lifecycle, agent, messages, questions, approvals, bench):
+    for mod in (
+        serve,
+        demo,
+        agents,
+        lifecycle,
+        agent,
+        messages,
+        questions,
+        approvals,
+        bench,
+        db,
+    ):
         for command in mod.COMMANDS:
             cli.add_command(command)
     try:
