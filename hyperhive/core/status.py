@@ -43,6 +43,7 @@ async def status_row(hive: Hive, name: str) -> AgentStatusRow:
             transient=fields.get("transient"),
             crashed=bool(fields.get("failed")),
             paused=rec.paused,
+            node_lost=bool(fields.pop("node_lost", False)),
             open_question=await _open_question(hive, name),
             report=hive.agent_states.reported(name),
         ),
