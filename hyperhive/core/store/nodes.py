@@ -37,6 +37,12 @@ def new_secret() -> str:
 
 
 class NodeStore(abc.ABC):
+    async def open(self) -> None:
+        """Connect / create what the backend needs (most need nothing)."""
+
+    async def aclose(self) -> None:
+        return None
+
     @abc.abstractmethod
     async def heartbeat(self, row: NodeRow) -> None:
         """Insert or replace the node's row."""
