@@ -125,8 +125,10 @@ def build_hive(
     without: Collection[str] = (),
     node: str | None = None,
     node_store: Callable[[Hive], NodeStore] | None = None,
+    database: str | None = None,
 ) -> Hive:
-    """A hive with the default features (see `build_features` for the options)."""
+    """A hive with the default features (see `build_features` for the options).
+    `database`: the storage URL (`hive serve --db`), over HIVE_DATABASE_URL and hive.toml."""
     features, lifecycle = build_features(
         dashboard=dashboard,
         runtime_factory=runtime_factory,
@@ -135,7 +137,9 @@ def build_hive(
         node=node,
         node_store=node_store,
     )
-    return Hive(paths, config, clock=clock, features=features, launcher=lifecycle)
+    return Hive(
+        paths, config, clock=clock, features=features, launcher=lifecycle, database=database
+    )
 
 
 def throwaway_hive(paths: HivePaths, config: HiveConfig | None = None) -> Hive:

@@ -119,6 +119,14 @@ class NodeCfg(_Strict):
     lost_after_seconds: float = Field(default=10.0, gt=0)
 
 
+class DatabaseCfg(_Strict):
+    """Where the hive's data lives (`hyperhive.core.store.backend`): "" = the sqlite file in
+    the hive home; `postgresql://USER@HOST/DB` = a PostgreSQL database (every node of one hive
+    points at the same one). `hive serve --db` and `HIVE_DATABASE_URL` override it."""
+
+    url: str = ""
+
+
 class ManagerCfg(_Strict):
     name: str = Field(default="manager", pattern=NAME_PATTERN)
 
@@ -134,6 +142,7 @@ class HiveConfig(_Strict):
     manager: ManagerCfg = Field(default_factory=ManagerCfg)
     delivery: Delivery = Field(default_factory=Delivery)
     node: NodeCfg = Field(default_factory=NodeCfg)
+    database: DatabaseCfg = Field(default_factory=DatabaseCfg)
 
 
 def format_validation_error(source: str, exc: ValidationError) -> str:

@@ -109,12 +109,8 @@ class NodesFeature(BaseFeature):
     async def start(self, hive: Hive) -> None:
         await super().start(hive)
         self.node = self._resolve_name(hive)
-        if self._store_factory is not None:
-            self.store = self._store_factory(hive)
-        else:
-            from hyperhive.core.store.nodes_sqlite import SqliteNodeStore
-
-            self.store = SqliteNodeStore(hive.db)
+        self.store = self._store_factory(hive) if self._store_factory else default_store(hive)
+        await self.store.open()
         await self.refresh()
         for rec in hive.registry.all():  # a hive from before nodes: its agents are ours
             if rec.name not in self.placed:
@@ -236,6 +232,9 @@ class NodesFeature(BaseFeature):
         fwd = getattr(self, "forwarder", None)
         if fwd is not None:
             await fwd.aclose()
+        store = getattr(self, "store", None)
+        if store is not None and self._store_factory is None:
+            await store.aclose()
 
     async def _heartbeat_loop(self) -> None:
         every = self.hive.config.node.heartbeat_seconds
@@ -283,6 +282,21 @@ class NodesFeature(BaseFeature):
         if node in self.lost:
             out["node_lost"] = True
         return out
+
+
+def default_store(hive: Hive) -> NodeStore:
+    """The nodes table in the hive's own database: its sqlite file, or the PostgreSQL database
+    every node shares."""
+    from hyperhive.core.store.backend import sqlite_database
+
+    db = sqlite_database(hive.storage)
+    if db is not None:
+        from hyperhive.core.store.nodes_sqlite import SqliteNodeStore
+
+        return SqliteNodeStore(db)
+    from hyperhive.core.store.nodes_pg import PgNodeStore
+
+    return PgNodeStore(hive.database_url)
 
 
 def _neg(name: str) -> tuple[int, ...]:

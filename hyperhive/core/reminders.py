@@ -30,7 +30,6 @@ from hyperhive.core.deadlines import DeadlineScheduler, Inflight
 from hyperhive.core.feature import BaseFeature
 from hyperhive.core.rpc import Caller
 from hyperhive.core.store.base import ReminderStore
-from hyperhive.core.store.reminders_sqlite import SqliteReminderStore
 from hyperhive.errors import BadRequest
 from hyperhive.names import SYSTEM
 from hyperhive.wire.followups import (
@@ -130,7 +129,7 @@ class RemindersFeature(BaseFeature):
 
     async def start(self, hive: Hive) -> None:
         await super().start(hive)
-        self.store: ReminderStore = SqliteReminderStore(hive.db)
+        self.store: ReminderStore = hive.storage.reminders
         self.scheduler = DeadlineScheduler(
             "reminders", hive.clock, self._next_due, self.deliver_due
         )

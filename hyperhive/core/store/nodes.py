@@ -39,6 +39,7 @@ def new_secret() -> str:
 class NodeStore(abc.ABC):
     async def open(self) -> None:
         """Connect / create what the backend needs (most need nothing)."""
+        return None
 
     async def aclose(self) -> None:
         return None

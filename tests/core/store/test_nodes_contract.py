@@ -1,27 +1,47 @@
-"""The nodes store's contract, on every backend (memory, sqlite; PostgreSQL in
-tests/core/test_nodes_pg.py)."""
+"""The nodes store's contract, on every backend (memory, sqlite, PostgreSQL)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
 from hyperhive.core.store.nodes import MemoryNodeStore, NodeRow, NodeStore
+from hyperhive.core.store.nodes_pg import PgNodeStore
 from hyperhive.core.store.nodes_sqlite import SqliteNodeStore
 from hyperhive.core.store.sqlite_migrations import MIGRATIONS
 from hyperhive.db import Database
 from hyperhive.errors import Conflict
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 async def store(request: pytest.FixtureRequest, short_tmp: Path) -> AsyncIterator[NodeStore]:
     if request.param == "memory":
         yield MemoryNodeStore()
-        return
-    async with Database(short_tmp / "hive.db", MIGRATIONS) as db:
-        yield SqliteNodeStore(db)
+    elif request.param == "sqlite":
+        async with Database(short_tmp / "hive.db", MIGRATIONS) as db:
+            yield SqliteNodeStore(db)
+    else:
+        pg = PgNodeStore(request.getfixturevalue("pg_url")())
+        await pg.open()
+        try:
+            yield pg
+        finally:
+            await pg.aclose()
+
+
+async def test_pg_schema_is_created_once_by_concurrent_nodes(pg_url: Callable[[], str]) -> None:
+    url = pg_url()
+    stores = [PgNodeStore(url) for _ in range(3)]
+    await asyncio.gather(*(s.open() for s in stores))  # the advisory lock serialises them
+    try:
+        secrets = await asyncio.gather(*(s.secret() for s in stores))
+        assert len(set(secrets)) == 1
+    finally:
+        for s in stores:
+            await s.aclose()
 
 
 async def test_heartbeat_upserts_one_row_per_node(store: NodeStore) -> None:
