@@ -89,6 +89,7 @@ class NodesFeature(BaseFeature):
         self._store_factory = store
         self._now = now
         self.node = ""
+        self.shared = False  # set on start: the agents table is written by other nodes too
         self.store: NodeStore
         self.peer_url = ""  # set by the peer server once bound
         self.rows: dict[str, NodeRow] = {}  # last read of every node's row
@@ -110,6 +111,8 @@ class NodesFeature(BaseFeature):
         await super().start(hive)
         self.node = self._resolve_name(hive)
         self.store = self._store_factory(hive) if self._store_factory else default_store(hive)
+        # other processes write the agents table (PostgreSQL): follow it on every beat
+        self.shared = getattr(hive.storage, "kind", "sqlite") != "sqlite"
         await self.store.open()
         await self.refresh()
         for rec in hive.registry.all():  # a hive from before nodes: its agents are ours
@@ -194,7 +197,10 @@ class NodesFeature(BaseFeature):
         )
 
     async def refresh(self) -> None:
-        """Read every node's row and the placements; publish lost/back changes."""
+        """Read every node's row and the placements; publish lost/back changes. On a shared
+        database, also bring the registry up to what the other nodes changed."""
+        if self.shared:
+            await self.hive.registry.sync()
         rows = {r.name: r for r in await self.store.nodes()}
         self.placed = await self.store.placements()
         self.rows = rows
