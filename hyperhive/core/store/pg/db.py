@@ -92,6 +92,7 @@ class PgDb:
                 logger.warning(
                     "database connection lost (attempt %d): %s", attempt + 1, exc.__cause__
                 )
+                await self._drop_dead()
                 continue
             if on_commit is not None:
                 on_commit(value)
@@ -121,21 +122,35 @@ class PgDb:
         except psycopg.DataError as exc:
             raise BadRequest(f"the database refused a value: {exc}") from exc
 
+    async def _drop_dead(self) -> None:
+        await _drop_dead_conns(self.pool)
+
     async def read(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
         for _ in range(ATTEMPTS):
+            broken = False
             try:
                 async with self.pool.connection() as conn:
                     try:
                         return await fn(conn)
                     except psycopg.OperationalError as exc:
                         if conn.broken:
-                            continue
-                        raise Unavailable(f"the database failed: {exc}") from exc
+                            broken = True
+                        else:
+                            raise Unavailable(f"the database failed: {exc}") from exc
             except PoolTimeout as exc:
                 raise Unavailable(f"the database is unavailable: {exc}") from exc
             except psycopg.DataError as exc:
                 raise BadRequest(f"the database refused a value: {exc}") from exc
+            if broken:
+                await self._drop_dead()
         raise Unavailable("the database is unavailable (connection lost); try again")
+
+
+async def _drop_dead_conns(pool: AsyncConnectionPool[Conn]) -> None:
+    try:
+        await pool.check()  # the database came back: every idle connection is probably dead
+    except Exception:
+        logger.exception("checking the pool failed")
 
 
 async def _rollback(conn: Conn) -> None:
