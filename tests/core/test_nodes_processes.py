@@ -6,6 +6,7 @@ message delivered once acknowledged."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,15 +16,8 @@ import pytest
 from hyperhive.client.agent import NO_RETRY, AgentClient
 from hyperhive.client.host import HostClient
 from tests.support.daemon import DaemonProcess
+from tests.support.nodes import CONFIG, all_peers_up, nodes_live, status_of
 from tests.support.waiting import eventually
-
-CONFIG = """
-[defaults]
-runtime = "external"
-[node]
-heartbeat_seconds = 0.5
-lost_after_seconds = 5.0
-"""
 
 
 def node(home: Path, name: str, url: str, *extra: str, **kw: Any) -> DaemonProcess:
@@ -44,30 +38,16 @@ def two_nodes(short_tmp: Path, pg_url: Callable[[], str]) -> Iterator[tuple[Daem
         a.stop()
 
 
-async def nodes_live(d: DaemonProcess) -> dict[str, bool]:
-    rows = (await HostClient(d.paths.host_sock).call("nodes"))["nodes"]
-    return {r["name"]: r["live"] for r in rows}
-
-
-async def status_of(d: DaemonProcess, agent: str) -> dict[str, Any]:
-    rows = (await HostClient(d.paths.host_sock).call("agent_status"))["agent_statuses"]
-    return next(r for r in rows if r["name"] == agent)
-
-
 async def test_two_nodes_one_hive_and_a_node_killed(two_nodes: tuple[DaemonProcess, ...]) -> None:
     a, b = two_nodes
     host_a = HostClient(a.paths.host_sock)
-    await eventually(
-        lambda: _equals(nodes_live(a), {"node-a": True, "node-b": True}), what="both live"
-    )
+    await eventually(lambda: all_peers_up(a, {"node-a", "node-b"}), what="both nodes up")
     await host_a.call("spawn", name="alice", node="node-b")
     row = await status_of(a, "alice")
     assert row["node"] == "node-b"
     # mail sent on A wakes a recv parked on B (LISTEN/NOTIFY through the shared database)
     agent = AgentClient(b.paths.agent_sock("alice"), retry=NO_RETRY)
     try:
-        import asyncio
-
         parked = asyncio.create_task(agent.recv(wait_seconds=60, max=8))
         await eventually(lambda: _parked(b), what="recv parked on node-b")
         sent = await host_a.call("send", to="alice", body="across nodes")
