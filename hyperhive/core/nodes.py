@@ -92,12 +92,13 @@ class NodesFeature(BaseFeature):
         self.shared = False  # set on start: the agents table is written by other nodes too
         self.store: NodeStore
         self.peer_url = ""  # set by the peer server once bound
+        self.secret = ""
         self.rows: dict[str, NodeRow] = {}  # last read of every node's row
         self.placed: dict[str, str] = {}  # last read of agent → node
         self.lost: set[str] = set()
         self._started_at = now()
         self._beat_now = asyncio.Event()
-        self._first_read = asyncio.Event()
+        self._refreshing = asyncio.Lock()
 
     # -- identity and placement --------------------------------------------------------------
 
@@ -114,6 +115,7 @@ class NodesFeature(BaseFeature):
         # other processes write the agents table (PostgreSQL): follow it on every beat
         self.shared = getattr(hive.storage, "kind", "sqlite") != "sqlite"
         await self.store.open()
+        self.secret = await self.store.secret()  # the hive-wide peer secret
         await self.refresh()
         for rec in hive.registry.all():  # a hive from before nodes: its agents are ours
             if rec.name not in self.placed:
@@ -199,11 +201,15 @@ class NodesFeature(BaseFeature):
     async def refresh(self) -> None:
         """Read every node's row and the placements; publish lost/back changes. On a shared
         database, also bring the registry up to what the other nodes changed."""
-        if self.shared:
-            await self.hive.registry.sync()
-        rows = {r.name: r for r in await self.store.nodes()}
-        self.placed = await self.store.placements()
-        self.rows = rows
+        async with self._refreshing:  # one at a time: an older read never lands last
+            if self.shared:
+                await self.hive.registry.sync()
+            rows = {r.name: r for r in await self.store.nodes()}
+            self.placed = await self.store.placements()
+            self.rows = rows
+            self._seen_lost(rows)
+
+    def _seen_lost(self, rows: dict[str, NodeRow]) -> None:
         bound = self.hive.config.node.lost_after_seconds
         now = self._now()
         lost = {n for n, r in rows.items() if n != self.node and now - r.heartbeat_at > bound}
@@ -212,7 +218,6 @@ class NodesFeature(BaseFeature):
         for n in sorted(self.lost - lost):
             self._publish_change(n, "node_back")
         self.lost = lost
-        self._first_read.set()
 
     def _publish_change(self, node: str, kind: str) -> None:
         logger.warning("node %s: %s", node, kind, extra={"action": kind})

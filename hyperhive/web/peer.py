@@ -4,7 +4,9 @@ Routes (every one needs `Authorization: Bearer <hive secret>`, compared in const
 anything else answers 401 in the one error shape, whatever the address it listens on):
     POST /peer/rpc             one host verb (the host socket's JSON), run here as the operator
                                would run it on this node's host socket; never forwarded again
-    *    /agent/<name>/...     the agent's own page, for another node's dashboard
+    *    /peer/agent/<name>/P  the data routes of an agent's page (`web/proxy.py` FORWARDED:
+                               state, events, cancel, compact) for another node's dashboard,
+                               forwarded to the harness here
 
 Listens on `[node] peer_listen` (default loopback, any free port); `peer_url` (or the bound
 address) goes into this node's heartbeat so the others find it. A feature after `nodes`: it
@@ -27,7 +29,7 @@ from hyperhive.client.peer import FORWARDED_HEADER, PEER_RPC_PATH
 from hyperhive.core.feature import BaseFeature
 from hyperhive.core.nodeforward import FORWARDED
 from hyperhive.core.rpc import Caller
-from hyperhive.errors import BadRequest, Forbidden, HiveError, NotSupported
+from hyperhive.errors import BadRequest, Forbidden, HiveError, NotFound, NotSupported
 from hyperhive.httpapi import error_response, http_error_response
 from hyperhive.httpserver import EmbeddedServer
 from hyperhive.netio import bind_with_retry
@@ -87,7 +89,29 @@ def build_peer_app(hive: Hive, secret: str) -> ASGIApp:
         status = 200 if body.get("ok") is True else _status(body)
         return JSONResponse(body, status_code=status)
 
-    routes = [Route(PEER_RPC_PATH, rpc, methods=["POST"])]
+    from hyperhive.web.proxy import FORWARDED as PAGE_PATHS
+    from hyperhive.web.proxy import AgentProxy
+
+    proxy = AgentProxy(hive)
+
+    async def agent_page(request: Request) -> Response:
+        name = str(request.path_params["name"])
+        path = "/" + str(request.path_params["path"])
+        try:
+            if PAGE_PATHS.get(path) != request.method:
+                raise NotFound(f"{request.method} {path} is not part of an agent's page")
+            token = FORWARDED.set(request.headers.get(FORWARDED_HEADER) or "peer")
+            try:
+                return await proxy.forward(proxy.agent(name), path, request)
+            finally:
+                FORWARDED.reset(token)
+        except HiveError as exc:
+            return error_response(exc)
+
+    routes = [
+        Route(PEER_RPC_PATH, rpc, methods=["POST"]),
+        Route("/peer/agent/{name}/{path:path}", agent_page, methods=["GET", "POST"]),
+    ]
     app = Starlette(routes=routes, exception_handlers={Exception: http_error_response})
     return PeerGuard(app, secret)
 
