@@ -237,6 +237,11 @@ class NodesFeature(BaseFeature):
         from hyperhive.core.nodeforward import install_forwarding
 
         self.forwarder = install_forwarding(self.hive, self)
+        from hyperhive.core.noderelay import StatusRelay
+
+        self.relay = StatusRelay(self.hive, self)
+        self.relay.start()
+        self.relay.push_all_soon()
         self.hive.tasks.spawn("node-heartbeat", self._heartbeat_loop, restart=True)
 
     async def aclose(self) -> None:
@@ -253,6 +258,7 @@ class NodesFeature(BaseFeature):
             try:
                 await self.beat()
                 await self.refresh()
+                self.relay.push_all_soon()
             except Exception as exc:  # the database away for a while: keep the agents running
                 logger.warning("heartbeat failed: %r", exc, extra={"action": "heartbeat_failed"})
             with contextlib.suppress(TimeoutError):

@@ -57,8 +57,11 @@ async def test_two_nodes_one_hive_and_a_node_killed(two_nodes: tuple[DaemonProce
         b.kill9()
     finally:
         await agent.aclose()
-    await eventually(lambda: _equals(nodes_live(a), {"node-a": True, "node-b": False}),
-                     timeout=60, what="node-b seen lost")
+    await eventually(
+        lambda: _equals(nodes_live(a), {"node-a": True, "node-b": False}),
+        timeout=60,
+        what="node-b seen lost",
+    )
     row = await status_of(a, "alice")
     assert row["state"] == "node_lost" and row["unread"] == 1
     # node-b comes back: live again, it answers for its agent, and the mail is still there

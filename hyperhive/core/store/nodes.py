@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import abc
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from hyperhive.errors import Conflict
@@ -42,6 +43,15 @@ class NodeStore(abc.ABC):
         return None
 
     async def aclose(self) -> None:
+        return None
+
+    async def publish(self, payload: str) -> None:
+        """Push `payload` to every node's `subscribe` callback, this one's included (a
+        single-host backend has nobody to tell: no-op)."""
+        return None
+
+    def subscribe(self, cb: Callable[[str], None]) -> None:
+        """Call `cb(payload)` on the event loop for each payload any node publishes."""
         return None
 
     @abc.abstractmethod
@@ -76,6 +86,14 @@ class MemoryNodeStore(NodeStore):
         self._nodes: dict[str, NodeRow] = {}
         self._placed: dict[str, str] = {}
         self._secret: str | None = None
+        self._subscribers: list[Callable[[str], None]] = []
+
+    async def publish(self, payload: str) -> None:
+        for cb in list(self._subscribers):
+            cb(payload)
+
+    def subscribe(self, cb: Callable[[str], None]) -> None:
+        self._subscribers.append(cb)
 
     async def heartbeat(self, row: NodeRow) -> None:
         self._nodes[row.name] = replace(row)

@@ -1,16 +1,24 @@
 """PostgreSQL backend of the nodes store (`nodes.py`): the table every node of a hive across
 hosts beats into. psycopg 3 (async) with a small pool of its own, from the hive's database
-URL; its three tables are created once, under a transaction-scoped advisory lock, by whichever
+URL, and one LISTEN connection for `subscribe` (reconnecting while the database is away);
+its three tables are created once, under a transaction-scoped advisory lock, by whichever
 node opens first (the others wait for the lock, then find them).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
 from typing import Any
 
 from hyperhive.core.store.nodes import NodeRow, NodeStore, new_secret
 from hyperhive.errors import Conflict, Unavailable
 
+logger = logging.getLogger(__name__)
+
+CHANNEL = "hive_nodes"  # status rows of agents, pushed by the node that runs them
 SCHEMA_LOCK = 0x6E6F646573  # "nodes": the advisory lock id of this schema's creation
 
 SCHEMA = """
@@ -41,6 +49,9 @@ class PgNodeStore(NodeStore):
     def __init__(self, url: str) -> None:
         self.url = url
         self._pool: Any = None
+        self._subscribers: list[Callable[[str], None]] = []
+        self._listener: asyncio.Task[None] | None = None
+        self.listening = asyncio.Event()
 
     async def open(self) -> None:
         from psycopg_pool import AsyncConnectionPool
@@ -54,7 +65,42 @@ class PgNodeStore(NodeStore):
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
             await conn.execute(SCHEMA)
 
+    def subscribe(self, cb: Callable[[str], None]) -> None:
+        self._subscribers.append(cb)
+        if self._listener is None:
+            self._listener = asyncio.get_running_loop().create_task(
+                self._listen_forever(), name="nodes-listen"
+            )
+
+    async def publish(self, payload: str) -> None:
+        async with self._p().connection() as conn:
+            await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+
+    async def _listen_forever(self) -> None:
+        import psycopg
+
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+                async with conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    self.listening.set()
+                    async for note in conn.notifies():
+                        for cb in list(self._subscribers):
+                            cb(note.payload)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database away: try again (nodes keep running)
+                self.listening.clear()
+                logger.warning("nodes listener: %r; reconnecting", exc)
+                await asyncio.sleep(1.0)
+
     async def aclose(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
