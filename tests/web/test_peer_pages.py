@@ -74,6 +74,9 @@ async def test_agent_page_of_another_node(short_tmp: Path, pg_url: Callable[[], 
             async with httpx.AsyncClient(base_url=a.dashboard_url, trust_env=False) as raw:
                 http = DashClient(raw)
                 await http.open()
+                dash = (await http.get("/api/state")).json()
+                nodes = {c["name"]: c["node"] for c in dash["containers"]}
+                assert nodes == {"manager": "node-a", "alice": "node-b"}  # the whole hive
                 page = await http.get("/agent/alice/")
                 assert page.status_code == 200 and "alice" in page.text
                 state = await http.get("/agent/alice/api/state")
