@@ -28,11 +28,42 @@ def bench() -> None:
     type=click.IntRange(1, 64),
     help="Concurrent sender connections.",
 )
+@click.option(
+    "--nodes",
+    type=click.IntRange(1, 8),
+    default=None,
+    help="Spread the agents over N `hive serve` nodes on the --nodes-db PostgreSQL database "
+    "(cross-node wake, then one node killed: see docs/multihost.md).",
+)
+@click.option(
+    "--nodes-db",
+    metavar="URL",
+    envvar="HIVE_BENCH_NODES_DB",
+    help="postgresql://... for --nodes (an empty database the nodes may fill).",
+)
 @json_option
-def broker(agents: int, messages: int, rate: float | None, senders: int, as_json: bool) -> None:
+def broker(
+    agents: int,
+    messages: int,
+    rate: float | None,
+    senders: int,
+    nodes: int | None,
+    nodes_db: str | None,
+    as_json: bool,
+) -> None:
     """Send→recv-wake latency and throughput through a real daemon over unix sockets."""
     from hyperhive.bench.broker import run_broker_bench
 
+    if nodes is not None:
+        from hyperhive.bench.nodes import run_nodes_bench
+
+        if not nodes_db:
+            raise click.UsageError(
+                "--nodes needs --nodes-db postgresql://... (shared by the nodes)"
+            )
+        across = run_nodes_bench(nodes_db, nodes, agents, messages, rate, senders)
+        click.echo(across.to_json() if as_json else across.human())
+        return
     result = run_broker_bench(agents, messages, rate, senders)
     click.echo(result.to_json() if as_json else result.human())
 
