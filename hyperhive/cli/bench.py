@@ -29,17 +29,18 @@ def bench() -> None:
     help="Concurrent sender connections.",
 )
 @click.option(
+    "--db",
+    metavar="URL",
+    default=None,
+    help="Also run on this PostgreSQL database (a scratch schema, dropped after), beside "
+    "sqlite in the same run.",
+)
+@click.option(
     "--nodes",
     type=click.IntRange(1, 8),
     default=None,
-    help="Spread the agents over N `hive serve` nodes on the --nodes-db PostgreSQL database "
-    "(cross-node wake, then one node killed: see docs/multihost.md).",
-)
-@click.option(
-    "--nodes-db",
-    metavar="URL",
-    envvar="HIVE_BENCH_NODES_DB",
-    help="postgresql://... for --nodes (an empty database the nodes may fill).",
+    help="With --db: spread the agents over N `hive serve` nodes on that database (cross-node "
+    "wake; then one node is killed: see docs/multihost.md).",
 )
 @json_option
 def broker(
@@ -47,25 +48,36 @@ def broker(
     messages: int,
     rate: float | None,
     senders: int,
+    db: str | None,
     nodes: int | None,
-    nodes_db: str | None,
     as_json: bool,
 ) -> None:
     """Send→recv-wake latency and throughput through a real daemon over unix sockets."""
-    from hyperhive.bench.broker import run_broker_bench
+    from hyperhive.bench.broker import run_broker_bench, run_broker_compare
 
     if nodes is not None:
         from hyperhive.bench.nodes import run_nodes_bench
+        from hyperhive.bench.scratchdb import scratch_schema
 
-        if not nodes_db:
-            raise click.UsageError(
-                "--nodes needs --nodes-db postgresql://... (shared by the nodes)"
-            )
-        across = run_nodes_bench(nodes_db, nodes, agents, messages, rate, senders)
-        click.echo(across.to_json() if as_json else across.human())
+        if not db:
+            raise click.UsageError("--nodes needs --db postgresql://... (shared by the nodes)")
+        base = run_broker_bench(agents, messages, rate, senders)
+        with scratch_schema(db) as url:
+            across = run_nodes_bench(url, nodes, agents, messages, rate, senders)
+        if as_json:
+            click.echo("[" + base.to_json() + ", " + across.to_json() + "]")
+        else:
+            click.echo(base.human() + "\n" + across.human())
         return
-    result = run_broker_bench(agents, messages, rate, senders)
-    click.echo(result.to_json() if as_json else result.human())
+    if db is None:
+        result = run_broker_bench(agents, messages, rate, senders)
+        click.echo(result.to_json() if as_json else result.human())
+        return
+    results = run_broker_compare(agents, messages, rate, senders, db)
+    if as_json:
+        click.echo("[" + ", ".join(r.to_json() for r in results) + "]")
+    else:
+        click.echo("\n".join(r.human() for r in results))
 
 
 @bench.command("turn")

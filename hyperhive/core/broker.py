@@ -383,6 +383,12 @@ class Broker:
         while self._ack_tasks:
             await asyncio.gather(*list(self._ack_tasks), return_exceptions=True)
 
+    async def _settle_acks(self) -> None:
+        """Wait for the acks already in flight (not later ones: never starved by traffic)."""
+        tasks = list(self._ack_tasks)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
     def release(self, lease: Lease, why: str = "recv reply not written") -> None:
         """The messages are unread again (the reply was not written, the client gave them
         back, or its connection died or went silent): waiters wake."""
@@ -440,11 +446,13 @@ class Broker:
         return n
 
     async def recent(self, name: str, limit: int) -> list[Message]:
+        await self._settle_acks()  # read-your-acks: an acknowledged recv shows as delivered
         return await self.store.recent(name, limit)
 
     async def unread(self, name: str) -> int:
         """Messages waiting for `name`: undelivered and not leased to a recv (a batch a client
         holds unacknowledged is being read, as it was once written before leases were held)."""
+        await self._settle_acks()  # acks in flight: not unread, no longer leased once written
         leased = len(self._inbox(name).leased)
         return max(await self.store.count_undelivered(name) - leased, 0)
 

@@ -22,6 +22,7 @@ Invariants:
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -126,6 +127,9 @@ class RemindersFeature(BaseFeature):
 
     def __init__(self) -> None:
         self._inflight = Inflight()
+        # per agent: reminders whose message is committed but whose row is not marked yet
+        # (two writes; a reader between them must not count them pending)
+        self._unmarked: Counter[str] = Counter()
 
     async def start(self, hive: Hive) -> None:
         await super().start(hive)
@@ -140,7 +144,7 @@ class RemindersFeature(BaseFeature):
         await self._inflight.aclose()
 
     async def status_fields(self, agent: str) -> dict[str, Any]:
-        return {"pending_reminders": await self.store.count_pending(agent)}
+        return {"pending_reminders": await self.count_pending(agent)}
 
     # -- API --------------------------------------------------------------------------------
 
@@ -171,7 +175,7 @@ class RemindersFeature(BaseFeature):
         return r
 
     async def count_pending(self, agent: str) -> int:
-        return await self.store.count_pending(agent)
+        return max(await self.store.count_pending(agent) - self._unmarked[agent], 0)
 
     async def deliver_due(self, now: float) -> None:
         """Deliver every pending reminder due at or before `now`, `BATCH` at a time."""
@@ -204,9 +208,14 @@ class RemindersFeature(BaseFeature):
                 await self._failed(r, exc)
             else:
                 sent.append((r, msgs[0].id if msgs else 0))
+                self._unmarked[r.agent] += 1
         if not sent:
             return
-        await self.store.mark_delivered([r.id for r, _ in sent], iso(self.hive.clock.now()))
+        try:
+            await self.store.mark_delivered([r.id for r, _ in sent], iso(self.hive.clock.now()))
+        finally:
+            self._unmarked.subtract(r.agent for r, _ in sent)
+            self._unmarked += Counter()  # drop the zeros
         for r, message_id in sent:
             logger.info(
                 "reminder #%d delivered to %s",

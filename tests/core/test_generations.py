@@ -15,8 +15,8 @@ from hyperhive.core.hive import Hive
 from hyperhive.errors import Conflict
 from hyperhive.paths import HivePaths
 from hyperhive.runtime.fake import FakeWorld
-from tests.support.storage import query
 from tests.support.lifecycle import fake_hive
+from tests.support.storage import query
 
 
 def agent(hive: Hive, name: str) -> AgentClient:

@@ -16,7 +16,9 @@ Invariants:
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -220,22 +222,26 @@ def _load_sqlite(
 async def export_storage(storage: Storage, path: Path) -> dict[str, int]:
     """Write `storage`'s rows to `path` (created 0600: it holds every message)."""
     doc = await dump(storage)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", opener=lambda p, f: _open_private(p, f)) as f:
-        json.dump(doc, f, ensure_ascii=False)
-    tmp.replace(path)
+    await asyncio.to_thread(_write_private, path, doc)
     return {t: len(rows) for t, rows in doc["tables"].items()}
 
 
-def _open_private(path: str, flags: int) -> int:
-    import os
+def _write_private(path: Path, doc: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with open(fd, "w", encoding="utf-8") as f:
+        json.dump(doc, f, ensure_ascii=False)
+    tmp.replace(path)
 
-    return os.open(path, flags | os.O_NOFOLLOW, 0o600)
+
+def _read(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 async def import_storage(storage: Storage, path: Path) -> dict[str, int]:
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = await asyncio.to_thread(_read, path)
     except (OSError, ValueError) as exc:
         raise BadRequest(f"cannot read {path}: {exc}") from exc
     return await load(storage, doc)

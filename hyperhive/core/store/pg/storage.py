@@ -79,10 +79,11 @@ class PgStorage(Storage):
             try:
                 conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
             except psycopg.OperationalError as exc:
-                logger.warning(
-                    "wake-up channel: cannot connect (%s); retrying in %.2fs",
+                logger.log(
+                    logging.WARNING if delay == RECONNECT_MIN else logging.DEBUG,
+                    "wake-up channel: cannot connect (%s); retrying every %.1fs at most",
                     exc,
-                    delay,
+                    RECONNECT_MAX,
                     extra={"action": "pg_listen_retry"},
                 )
                 await asyncio.sleep(delay)
