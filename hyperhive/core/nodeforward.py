@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from hyperhive.client.peer import PeerClient
 from hyperhive.core.rpc import Caller, Handler, Result
-from hyperhive.errors import NotSupported
+from hyperhive.errors import NotSupported, Unavailable
 from hyperhive.names import validate_name
 from hyperhive.wire.base import Ok, Request
 from hyperhive.wire.host import (
@@ -97,6 +97,8 @@ class Forwarder:
 
     async def send(self, node: str, body: dict[str, Any]) -> dict[str, Any]:
         await self.nodes.refresh_if_unknown(node)
+        if node in self.nodes.lost:
+            raise Unavailable(f"node {node} is lost (no heartbeat): {body.get('cmd')} cannot run")
         client = await self.client()
         logger.info(
             "forwarding %s to node %s",
@@ -106,18 +108,21 @@ class Forwarder:
         )
         return await client.call(node, self.nodes.peer_url_of(node), body)
 
-    def remote_owner(self, name: str) -> str | None:
+    async def remote_owner(self, name: str) -> str | None:
         """The other node that runs `name`, or None when this one does (or the request was
-        forwarded here: then this node answers, whatever it thinks)."""
+        forwarded here: then this node answers, whatever it thinks). A name this node has not
+        seen placed yet is looked up in the store first (another node may just have placed it)."""
         if FORWARDED.get() is not None:
             return None
+        if name not in self.nodes.placed:
+            await self.nodes.refresh()
         owner = self.nodes.owner(name)
         return None if owner == self.nodes.node else owner
 
     # -- the wrappers ------------------------------------------------------------------------
 
     async def one_agent(self, caller: Caller, req: Any, inner: Handler) -> Result:
-        node = self.remote_owner(validate_name(req.name))
+        node = await self.remote_owner(validate_name(req.name))
         if node is None:
             return await inner(caller, req)
         return await self.send(node, req.model_dump(mode="json", exclude_none=True))
@@ -125,7 +130,7 @@ class Forwarder:
     async def scoped(self, caller: Caller, req: Any, inner: Handler) -> Result:
         groups: dict[str | None, list[str]] = defaultdict(list)
         for n in req.scope.agent_names:
-            groups[self.remote_owner(validate_name(n))].append(n)
+            groups[await self.remote_owner(validate_name(n))].append(n)
         for node, names in groups.items():
             part = req.model_copy(update={"scope": Scope(agent_names=names)})
             if node is None:
@@ -137,7 +142,7 @@ class Forwarder:
         return Ok()
 
     async def shell(self, caller: Caller, req: Any, inner: Handler) -> Result:
-        node = self.remote_owner(validate_name(req.name))
+        node = await self.remote_owner(validate_name(req.name))
         if node is None:
             return await inner(caller, req)
         raise NotSupported(f"{req.name} runs on node {node}: run `hive shell {req.name}` there")
@@ -150,7 +155,9 @@ class Forwarder:
             await self.nodes.refresh()
             target = self.nodes.pick(req.node)
         if target != self.nodes.node:
-            return await self.send(target, req.model_dump(mode="json", exclude_none=True))
+            answer = await self.send(target, req.model_dump(mode="json", exclude_none=True))
+            await self.nodes.refresh()  # its placement (and, shared, its registry row)
+            return answer
         await self.nodes.place_new(name, target)
         try:
             return await inner(caller, req.model_copy(update={"node": None}))
@@ -159,7 +166,7 @@ class Forwarder:
             raise
 
     async def manager(self, caller: Caller, req: Any, inner: Handler) -> Result:
-        node = self.remote_owner(validate_name(req.name))
+        node = await self.remote_owner(validate_name(req.name))
         if node is None:
             return await inner(caller, req)
         self.hive.lifecycle.guard_manager_target(caller, req.name)

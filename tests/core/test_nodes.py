@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from hyperhive.assembly import build_hive
+from hyperhive.client.agent import NO_RETRY, AgentClient
 from hyperhive.client.host import HostClient
 from hyperhive.config import Defaults, HiveConfig, NodeCfg
 from hyperhive.core.hive import Hive
@@ -158,6 +159,21 @@ async def test_lifecycle_verbs_are_forwarded_to_the_owning_node(
     await eventually(lambda: "alice" not in nodes_of(b).placed, what="unplaced")
 
 
+async def test_manager_tools_for_an_agent_elsewhere_are_forwarded(
+    two: tuple[Hive, Hive], worlds: tuple[FakeWorld, FakeWorld]
+) -> None:
+    a, _ = two
+    await HostClient(a.paths.host_sock).call("spawn", name="alice", node="node-b")
+    pid = worlds[1].agents["alice"].pid
+    async with AgentClient(a.paths.agent_sock("manager"), retry=NO_RETRY) as manager:
+        await manager.call("restart", name="alice")
+        assert worlds[1].agents["alice"].pid != pid
+        await manager.call("kill", name="alice")
+        assert not worlds[1].agents["alice"].running
+        await manager.call("start", name="alice")
+        assert worlds[1].agents["alice"].running
+
+
 async def test_default_placement_picks_the_live_node_with_most_free_memory(
     two: tuple[Hive, Hive],
 ) -> None:
@@ -227,6 +243,8 @@ async def test_a_lost_node_is_seen_and_its_agents_show_node_lost(
         assert nodes_of(a).owner("alice") == "node-b"
         with pytest.raises(Unavailable, match="'node-b' is lost"):
             await HostClient(a.paths.host_sock).call("spawn", name="bob", node="node-b")
+        with pytest.raises(Unavailable, match="node node-b is lost"):  # at once, no timeout
+            await HostClient(a.paths.host_sock).call("restart", name="alice")
         # node-b comes back: seen live again, and it re-adopts its agent's sandbox
         async with node_hive(short_tmp / "b", "node-b", store, worlds[1]) as b2:
             await eventually(lambda: "node-b" not in nodes_of(a).lost, what="node-b back")
