@@ -4,8 +4,10 @@ with the last row that node pushed.
 
 Pushed: when an event that changes an agent's status (`verbs_host.STATUS_EVENT_KINDS`) is
 published here for an agent this node runs, its row is recomputed and pushed (changes are
-coalesced per agent while a push is in flight), and every row again on each heartbeat (so a
-node that starts later, or missed a notification while the database was away, catches up).
+coalesced per agent while a push is in flight), and every row again every `FULL_PUSH_EVERY` (core/nodes.py)
+heartbeats and whenever another node appears (so a node that starts later, or missed a
+notification while the database was away, catches up). Nothing is pushed while no other node
+is live.
 
 Received: the row is kept (`rows`) and an `agent_updated` event with `relayed=True` is
 published here, so status subscribers and the dashboard redraw that agent; relayed events are
@@ -76,6 +78,8 @@ class StatusRelay:
             await self._wake.wait()
             self._wake.clear()
             batch, self._dirty = self._dirty, set()
+            if not any(self.nodes.is_live(n) for n in self.nodes.rows if n != self.nodes.node):
+                continue  # nobody else to tell (a single node, or every other one lost)
             for agent in sorted(batch):
                 if self.hive.registry.get(agent) is None or not self.nodes.owns(agent):
                     continue

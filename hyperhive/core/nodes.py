@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ENV = "HIVE_NODE"
+FULL_PUSH_EVERY = 5  # heartbeats between two pushes of every status row (core/noderelay.py)
 
 
 def host_node_name() -> str:
@@ -254,11 +255,15 @@ class NodesFeature(BaseFeature):
 
     async def _heartbeat_loop(self) -> None:
         every = self.hive.config.node.heartbeat_seconds
+        beats = 0
         while True:
             try:
                 await self.beat()
+                known = set(self.rows)
                 await self.refresh()
-                self.relay.push_all_soon()
+                beats += 1
+                if beats % FULL_PUSH_EVERY == 0 or set(self.rows) - known:
+                    self.relay.push_all_soon()
             except Exception as exc:  # the database away for a while: keep the agents running
                 logger.warning("heartbeat failed: %r", exc, extra={"action": "heartbeat_failed"})
             with contextlib.suppress(TimeoutError):
