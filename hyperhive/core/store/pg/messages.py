@@ -124,11 +124,12 @@ class PgMessageStore(MessageStore):
     ) -> int:
         async def fn(conn: Conn) -> int:
             cur = await conn.execute(
-                "UPDATE messages SET recipient_generation = %s WHERE recipient = %s"
-                " AND recipient_generation = %s AND delivered_at IS NULL",
+                "WITH u AS (UPDATE messages SET recipient_generation = %s WHERE recipient = %s"
+                " AND recipient_generation = %s AND delivered_at IS NULL RETURNING 1)"
+                " SELECT count(*) AS n FROM u",
                 (to_generation, recipient, from_generation),
             )
-            return cur.rowcount
+            return int((await cur.fetchone() or {"n": 0})["n"])
 
         return await self.db.write(fn)
 
@@ -157,9 +158,11 @@ class PgMessageStore(MessageStore):
     async def sweep_delivered(self, before: str) -> int:
         async def fn(conn: Conn) -> int:
             cur = await conn.execute(
-                "DELETE FROM messages WHERE delivered_at IS NOT NULL AND sent_at < %s", (before,)
+                "WITH d AS (DELETE FROM messages WHERE delivered_at IS NOT NULL AND sent_at < %s"
+                " RETURNING 1) SELECT count(*) AS n FROM d",
+                (before,),
             )
-            return cur.rowcount
+            return int((await cur.fetchone() or {"n": 0})["n"])
 
         return await self.db.write(fn)
 

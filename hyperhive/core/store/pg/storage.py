@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
-from hyperhive.core.store.backend import Storage
+from hyperhive.core.store.base import Storage
 from hyperhive.core.store.pg.approvals import PgApprovalStore
 from hyperhive.core.store.pg.db import PgDb
 from hyperhive.core.store.pg.followups import PgQuestionStore, PgReminderStore
 from hyperhive.core.store.pg.messages import CHANNEL, SEP, PgAgentStore, PgMessageStore
+from hyperhive.errors import Unavailable
 
 if TYPE_CHECKING:
     from hyperhive.db import TaskWatcher
@@ -35,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 RECONNECT_MIN = 0.05
 RECONNECT_MAX = 2.0
+LISTEN_START_TIMEOUT = 60.0
 
 
 class PgStorage(Storage):
@@ -62,7 +64,11 @@ class PgStorage(Storage):
         )
         if self._tasks is not None:
             self._tasks.watch(self._listener, critical=False)
-        await self.listening.wait()
+        try:  # a hang guard: the pool just connected, so LISTEN normally follows at once
+            await asyncio.wait_for(self.listening.wait(), LISTEN_START_TIMEOUT)
+        except TimeoutError:
+            await self.aclose()
+            raise Unavailable("the database's wake-up channel (LISTEN) did not start") from None
 
     async def aclose(self) -> None:
         if self._listener is not None:
