@@ -56,9 +56,11 @@ def _register() -> None:
         approvals,
         bench,
         budgets,
+        db,
         demo,
         lifecycle,
         messages,
+        nodes,
         questions,
         serve,
     )
@@ -74,6 +76,8 @@ def _register() -> None:
         approvals,
         budgets,
         bench,
+        db,
+        nodes,
     ):
         for command in mod.COMMANDS:
             cli.add_command(command)

@@ -28,7 +28,8 @@ from pathlib import Path
 
 from hyperhive import tracing
 from hyperhive.clock import parse_iso
-from hyperhive.harness.loop import Harness, HarnessOptions
+from hyperhive.harness.loop import Harness
+from hyperhive.harness.options import HarnessOptions
 from hyperhive.harness.tunnel import ModelTunnel
 from hyperhive.netio import bind_unix
 from hyperhive.paths import WEB_DIR, WEB_SOCK

@@ -64,6 +64,7 @@ class ContainerView(_View):
     state_since: str | None
     budget_used: float | None = None  # the highest fraction of its budget limits (the meter)
     budget_tripped: bool = False
+    node: str | None = None  # the node (host) that runs it (docs/multihost.md)
 
 
 class TransientView(_View):
@@ -225,6 +226,7 @@ def build_container_views(
             state_since=r.state_since,
             budget_used=r.budget_used,
             budget_tripped=bool(r.budget_tripped),
+            node=r.node,
         )
         for r in rows
     ]
