@@ -41,6 +41,7 @@ from hyperhive.core.events import HiveEvent
 from hyperhive.core.feature import BaseFeature
 from hyperhive.core.rpc import Caller
 from hyperhive.core.runaway import RunawayGuard
+from hyperhive.core.store.backend import sqlite_database
 from hyperhive.core.store.budgets_base import BudgetStore, Trip
 from hyperhive.core.store.budgets_memory import MemoryBudgetStore
 from hyperhive.core.store.budgets_sqlite import SqliteBudgetStore
@@ -122,7 +123,7 @@ class BudgetsFeature(BaseFeature):
 
     @staticmethod
     def _default_store(hive: Hive) -> BudgetStore:
-        db = getattr(hive, "db", None)  # the sqlite backend's database (absent on PostgreSQL)
+        db = sqlite_database(hive.storage)  # None on PostgreSQL
         if db is not None:
             return SqliteBudgetStore(db)
         logger.warning(
