@@ -22,10 +22,15 @@ START_TIMEOUT = 90.0
 
 class DaemonProcess:
     def __init__(
-        self, home: Path, *extra: str, config: str = '[defaults]\nruntime = "external"\n'
+        self,
+        home: Path,
+        *extra: str,
+        config: str = '[defaults]\nruntime = "external"\n',
+        prefix: tuple[str, ...] = (),
     ) -> None:
         self.paths = HivePaths(home)
         self.extra = extra
+        self.prefix = prefix  # argv before the interpreter (`ip netns exec NS`)
         home.mkdir(parents=True, exist_ok=True)
         if not self.paths.config_file.exists():
             self.paths.config_file.write_text(config)
@@ -36,7 +41,7 @@ class DaemonProcess:
         env = {**os.environ, "HIVE_HOME": str(self.paths.home)}
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "hyperhive.cli", "serve", *self.extra],
+                [*self.prefix, sys.executable, "-m", "hyperhive.cli", "serve", *self.extra],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
