@@ -59,6 +59,7 @@ def _register() -> None:
         demo,
         lifecycle,
         messages,
+        nodes,
         questions,
         serve,
     )
@@ -74,6 +75,7 @@ def _register() -> None:
         approvals,
         bench,
         db,
+        nodes,
     ):
         for command in mod.COMMANDS:
             cli.add_command(command)
