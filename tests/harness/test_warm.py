@@ -151,7 +151,9 @@ async def test_turns_share_one_process_and_report_exact_usage(
 
 
 async def test_interrupt_goes_through_the_control_protocol(claude_bin: Path, agent: Agent) -> None:
-    scenario = _scenario([{"id": "slow", "when_user_contains": "slow", "delay_ms": 60_000, "times": 1}])
+    scenario = _scenario(
+        [{"id": "slow", "when_user_contains": "slow", "delay_ms": 60_000, "times": 1}]
+    )
     async with SimServer(scenario, port=0) as sim:
         launch = _launch(claude_bin, agent, sim.url_for("alice"))
         async with (
