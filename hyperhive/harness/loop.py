@@ -188,7 +188,7 @@ class Harness:
             self.bus.publish("state", state=state)
 
     async def cancel(self) -> bool:
-        """Interrupt the running turn (SIGINT to the CLI), or end the wait before a failed
+        """Interrupt the running turn (the control protocol's `interrupt`), or end the wait before a failed
         turn's next attempt. False when neither is under way."""
         waiting = self._retry_cancel
         if waiting is not None:
