@@ -4,6 +4,7 @@ A throwaway hive of sandboxed agents (bwrap where it works) and `hive sim` answe
 the operator sends alice a message, alice's model sends it on to bob, bob's back to the
 operator; repeated `rounds` times, once with `warm_seconds = 0` (a `claude` process per turn)
 and once warm. Per hop (alice, bob), from the hive's own clock:
+- to turn: the message committed → the harness starts its turn (its stats row's start);
 - to model: the message committed → the agent's next model request arrives at the sim;
 - to reply: the message committed → the agent's own message committed.
 Then the memory of each agent's sandbox (RSS summed over its processes), idle after its
@@ -28,6 +29,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from hyperhive.clock import parse_iso
 from hyperhive.errors import Unavailable
 from hyperhive.harness.stats import read_stats
 
@@ -70,12 +72,14 @@ def _pct(values: list[float], q: float) -> float:
 class ModeResult:
     warm_seconds: float
     runtime: str
+    to_turn_ms: list[float] = field(default_factory=list)  # committed → the harness's turn
     to_model_ms: list[float] = field(default_factory=list)
     to_reply_ms: list[float] = field(default_factory=list)
     rss_mb: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> dict[str, float]:
         return {
+            "to_turn_p50": statistics.median(self.to_turn_ms),
             "to_model_p50": statistics.median(self.to_model_ms),
             "to_model_p99": _pct(self.to_model_ms, 0.99),
             "to_reply_p50": statistics.median(self.to_reply_ms),
@@ -108,6 +112,7 @@ class HopBench:
             rss = ", ".join(f"{a} {mb:.1f} MB" for a, mb in mode.rss_mb.items())
             lines += [
                 f"  {name} (warm_seconds={mode.warm_seconds:g}), {len(mode.to_reply_ms)} hops:",
+                f"    committed → turn starts     p50 {s['to_turn_p50']:7.0f} ms",
                 f"    committed → model request   p50 {s['to_model_p50']:7.0f} ms  "
                 f"p99 {s['to_model_p99']:7.0f} ms",
                 f"    committed → reply committed p50 {s['to_reply_p50']:7.0f} ms  "
@@ -199,6 +204,10 @@ async def _mode(
                         for n in AGENTS:
                             await _until(partial(turned, n, done[n]), f"{n}'s turn")
                         _hop_times(commits[mark_c:], requests[mark_r:], result)
+                        for n, sender in (("alice", "operator"), ("bob", "alice")):
+                            row = read_stats(hive.paths.state_dir(n), 1)[0][0]
+                            got = next(t for s, r, t in commits[mark_c:] if s == sender and r == n)
+                            result.to_turn_ms.append((parse_iso(row["started_at"]) - got) * 1000)
                     for name in AGENTS:
                         pids = sandbox_pids(hive.paths.logs_dir(name))
                         result.rss_mb[name] = round(memory_of(pids)[0], 1)
@@ -229,7 +238,10 @@ def _hop_times(
         out.to_reply_ms.append((sent - got) * 1000)
 
 
-async def _run(rounds: int, runtime: str | None, progress: Callable[[str], None]) -> HopBench:
+async def hop_bench(
+    rounds: int, runtime: str | None = None, progress: Callable[[str], None] = print
+) -> HopBench:
+    """Both modes, cold first (see the module's doc)."""
     load = os.getloadavg()
     cold = await _mode(0, rounds, runtime, progress)
     warm = await _mode(600, rounds, runtime, progress)
@@ -241,4 +253,4 @@ def run_hop_bench(
 ) -> HopBench:
     from hyperhive.aio import aio_run
 
-    return aio_run(_run(rounds, runtime, progress or (lambda _msg: None)))
+    return aio_run(hop_bench(rounds, runtime, progress or (lambda _msg: None)))

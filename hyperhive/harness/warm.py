@@ -5,7 +5,8 @@ stdio`).
 `WarmClaude` starts the CLI once; `turn(prompt)` writes one user message and gives a
 `WarmTurn` whose `lines()` / `wait()` / `interrupt()` mirror `ClaudeTurn`'s, so the harness
 loop drives either the same way. The turn ends at its `result` line; the process stays up for
-the next one. Closing stdin ends the process (exit 0).
+the next one. Closing stdin ends the process: exit 0, or 1 when its last turn ended in an
+error result (an interrupted one included), as in `-p` mode.
 
 Protocol, as the real CLI speaks it (claude-code.md "Streaming input and interrupts", captures
 `multiturn`, `queue`, `interrupt`, `can_use_tool`, `initialize`):

