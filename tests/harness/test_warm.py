@@ -27,6 +27,7 @@ from hyperhive.harness.settings import (
 from hyperhive.harness.stream import OutcomeKind
 from hyperhive.harness.streamevents import ToolResult, Usage
 from hyperhive.harness.warm import WarmClaude
+from hyperhive.harness.warmhooks import RefuseUnlisted
 from hyperhive.sim import Scenario, SimServer
 from tests.support.waiting import eventually
 
@@ -255,7 +256,7 @@ async def test_driver_keeps_warm_restarts_after_a_crash_and_expires(
             await eventually(lambda: exits, DEADLINE, "the crash is told")
             assert exits == [(-9, "crashed")] and not driver.warm
             async with driver.turn("three") as turn:
-                outcome, tally = await turn.wait()
+                outcome, _ = await turn.wait()
             assert outcome.ok and driver.starts == 2
             # the fresh process continued the same session
             assert "--continue" in driver._proc.argv  # type: ignore[union-attr]
@@ -280,3 +281,39 @@ async def test_cold_driver_runs_one_process_per_turn(claude_bin: Path, agent: Ag
                     assert (await turn.wait())[0].ok
                 assert not driver.warm
             assert driver.starts == 2
+
+
+async def test_the_harness_default_gate_keeps_the_lists_deciding(
+    claude_bin: Path, agent: Agent
+) -> None:
+    """`RefuseUnlisted`: a tool the allow list does not name is refused, as in `-p` mode."""
+    target = agent.cwd / "x"
+    scenario = _scenario(
+        [
+            {
+                "id": "write",
+                "when_user_contains": "write",
+                "reply": [
+                    {
+                        "type": "tool_use",
+                        "name": "Write",
+                        "input": {"file_path": str(target), "content": "x"},
+                    }
+                ],
+            },
+            {"id": "done", "when_tool_result_for": "Write", "text": "done"},
+        ]
+    )
+    settings = {"permissions": {"allow": ["Read"], "deny": []}}
+    async with SimServer(scenario, port=0) as sim:
+        launch = _launch(claude_bin, agent, sim.url_for("alice"), settings)
+        async with (
+            asyncio.timeout(DEADLINE),
+            WarmClaude(launch.argv, env=launch.env, cwd=launch.cwd, gate=RefuseUnlisted()) as proc,
+        ):
+            turn = await proc.turn("write it")
+            events = [e async for _raw, evs in turn.lines() for e in evs]
+            assert (await turn.wait())[0].ok
+    [result] = [e for e in events if isinstance(e, ToolResult)]
+    assert result.is_error and "haven't granted it yet" in result.content
+    assert not target.exists()
