@@ -50,7 +50,7 @@ from hyperhive.clock import iso
 from hyperhive.harness import settings as cs
 from hyperhive.harness.agentview import AgentView
 from hyperhive.harness.claude import run_compact
-from hyperhive.harness.driver import Launch, TurnDriver, TurnHandle
+from hyperhive.harness.driver import Launch, TurnHandle
 from hyperhive.harness.events import EventBus
 from hyperhive.harness.prompt import system_prompt, wake_prompt
 from hyperhive.harness.reporter import StateReporter, StateTracker
@@ -58,7 +58,7 @@ from hyperhive.harness.retry import TurnRetry, prompt_recorded, public_note, ret
 from hyperhive.harness.stats import TurnStatRow, TurnStats
 from hyperhive.harness.stream import OutcomeKind, TurnOutcome, TurnTally
 from hyperhive.harness.streamevents import ApiRetry, Event, StreamLine
-from hyperhive.harness.warmhooks import RefuseUnlisted, WarmHooks
+from hyperhive.harness.warmhooks import harness_driver
 
 logger = logging.getLogger(__name__)
 
@@ -157,16 +157,12 @@ class Harness:
         self.bus.add_listener(lambda ev: self.tracker.on_event(ev.kind, ev.ts, ev.payload))
         self.unread = 0
         self._turn: TurnHandle | None = None
-        hooks = WarmHooks(
-            self.bus, lambda ev: self.bus.publish(event_kind(ev), **event_payload(ev))
-        )
-        self.driver = TurnDriver(
+        # the `perms` work plugs the operator's gate in at `self.driver.gate`
+        self.driver = harness_driver(
+            self.bus,
             opts.warm_seconds,
             self._launch,
-            gate=RefuseUnlisted(),  # the `perms` work plugs the operator's gate in here
-            on_stray=hooks.on_stray,
-            on_start=hooks.on_start,
-            on_exit=hooks.on_exit,
+            lambda e: self.bus.publish(event_kind(e), **event_payload(e)),
         )
         self._cancel_requested = False
         self._timed_out = False  # the running/last attempt was stopped by `turn_timeout`
@@ -290,8 +286,8 @@ class Harness:
 
     async def run(self) -> None:
         async with self.bus, self.stats, self.reporter, self.driver:
-            self.driver.agent = self.name
             await self._introduce()
+            self.driver.agent = self.name
             self.bus.publish("harness_start", name=self.name, kind=self.kind, model=self.model)
             logger.info(
                 "harness up for %s",
