@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from hyperhive.core.store.search_sqlite import m0005_search
 from hyperhive.db import Migration, execute_script
 
 
@@ -148,4 +149,5 @@ MIGRATIONS: list[Migration] = [
     Migration("0002_questions_reminders", m0002_questions_reminders),
     Migration("0003_approvals", m0003_approvals),
     Migration("0004_generations", m0004_generations),
+    Migration("0005_search", m0005_search),  # full-text search (`search_sqlite.py`)
 ]
