@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hyperhive.errors import BadRequest
 from hyperhive.wire.base import Request, Response, verb
 
 Kind = Literal["message", "turn", "question", "approval"]
@@ -63,3 +64,20 @@ class SearchHit(BaseModel):
 class SearchOk(Response):
     hits: list[SearchHit]
     query: str  # the FTS query actually run (every term quoted)
+
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
+
+
+def parse_since(text: str) -> float:
+    """`90s`, `15m`, `2h`, `3d`, `1w` (or plain seconds) → seconds; `BadRequest` otherwise."""
+    raw = text.strip().lower()
+    unit = _UNITS.get(raw[-1:], None) if raw else None
+    num = raw[:-1] if unit is not None else raw
+    try:
+        value = float(num) * (unit or 1.0)
+    except ValueError:
+        raise BadRequest(f"bad duration {text[:40]!r}: want e.g. 30m, 2h, 7d") from None
+    if not 0 < value <= SINCE_MAX or value != value:
+        raise BadRequest(f"bad duration {text[:40]!r}: want more than 0 and at most 10 years")
+    return value

@@ -257,4 +257,3 @@ class SqliteSearchStore(SearchStore):
             return conn.execute("DELETE FROM turn_docs WHERE agent = ?", (agent,)).rowcount
 
         return await self.db.write(fn)
-

@@ -110,7 +110,9 @@ async def test_sweep_removes_rows_from_the_index(
 
 
 async def test_questions_and_their_answers(search: SearchStore, questions: QuestionStore) -> None:
-    row = await questions.insert("alice", "Which database should we use?", ["sqlite"], False, T0, None)
+    row = await questions.insert(
+        "alice", "Which database should we use?", ["sqlite"], False, T0, None
+    )
     [hit] = await search.search(q("database"))
     assert (hit.kind, hit.ref, hit.agent) == ("question", row.id, "alice")
     assert await search.search(q("postgres")) == []
