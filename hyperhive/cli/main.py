@@ -59,10 +59,11 @@ def _register() -> None:
         lifecycle,
         messages,
         questions,
+        search,
         serve,
     )
 
-    for mod in (serve, demo, agents, lifecycle, agent, messages, questions, approvals, bench):
+    for mod in (serve, demo, agents, lifecycle, agent, messages, questions, approvals, bench, search):
         for command in mod.COMMANDS:
             cli.add_command(command)
     try:
