@@ -63,7 +63,18 @@ def _register() -> None:
         serve,
     )
 
-    for mod in (serve, demo, agents, lifecycle, agent, messages, questions, approvals, bench, search):
+    for mod in (
+        serve,
+        demo,
+        agents,
+        lifecycle,
+        agent,
+        messages,
+        questions,
+        approvals,
+        bench,
+        search,
+    ):
         for command in mod.COMMANDS:
             cli.add_command(command)
     try:

@@ -33,7 +33,7 @@ def register(server: MCPServer, ctx: ToolContext) -> None:
         description=(
             "Full-text search of the hive's history: messages (body, sender, recipient), "
             "operator questions and their answers, approvals, and every agent's turns "
-            "(prompts, replies, tool calls and results). Words are ANDed; \"a phrase\" in "
+            '(prompts, replies, tool calls and results). Words are ANDed; "a phrase" in '
             "quotes matches in order; word* matches a prefix. Optional: agent (rows that "
             "agent took part in), kinds (any of message, turn, question, approval), since "
             "(e.g. 30m, 2h, 7d), limit (1..200, default 20). Newest first."

@@ -46,5 +46,5 @@ def test_bad_input_is_one_error_line(daemon: DaemonProcess) -> None:
         assert out.returncode == 1, (args, out.stdout)
         assert out.stderr.startswith("error:") and needle in out.stderr, out.stderr
         assert "Traceback" not in out.stderr
-    odd = hive(daemon, "search", 'NEAR(a', 'b:"c')
+    odd = hive(daemon, "search", "NEAR(a", 'b:"c')
     assert odd.returncode == 0 and odd.stdout.strip() == "(no match)", odd.stderr

@@ -473,4 +473,7 @@ def api_specs(hive: Hive) -> list[ApiSpec]:
         await hive.broker.mark_read(OPERATOR, ids)
         return {"message": f"marked {len(ids)} message(s) read"}
 
+    from hyperhive.web.dashboard.searchapi import search_spec
+
+    specs.append(search_spec(hive))
     return specs
