@@ -26,8 +26,8 @@ from typing import Any
 from hyperhive.aio import aio_run
 from hyperhive.bench.broker import _pct, reference_loop_ms
 from hyperhive.bench.daemon import throwaway_daemon
-from hyperhive.clock import iso
 from hyperhive.client.host import HostClient
+from hyperhive.clock import iso
 from hyperhive.core.records import NewMessage
 from hyperhive.core.store.search import TurnDoc
 from hyperhive.core.store.search_sqlite import SqliteSearchStore
