@@ -108,15 +108,19 @@ def build_hive(
     runtime_factory: Callable[[str], Runtime] | None = None,
     crash_interval: float = 2.0,
     without: Collection[str] = (),
+    database: str | None = None,
 ) -> Hive:
-    """A hive with the default features (see `build_features` for the options)."""
+    """A hive with the default features (see `build_features` for the options).
+    `database`: the storage URL (`hive serve --db`), over HIVE_DATABASE_URL and hive.toml."""
     features, lifecycle = build_features(
         dashboard=dashboard,
         runtime_factory=runtime_factory,
         crash_interval=crash_interval,
         without=without,
     )
-    return Hive(paths, config, clock=clock, features=features, launcher=lifecycle)
+    return Hive(
+        paths, config, clock=clock, features=features, launcher=lifecycle, database=database
+    )
 
 
 def throwaway_hive(paths: HivePaths, config: HiveConfig | None = None) -> Hive:

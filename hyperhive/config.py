@@ -106,6 +106,14 @@ class Delivery(_Strict):
     lease_seconds: float = Field(default=600.0, gt=0)
 
 
+class DatabaseCfg(_Strict):
+    """Where the hive's data lives (`hyperhive.core.store.backend`): "" = the sqlite file in
+    the hive home; `postgresql://USER@HOST/DB` = a PostgreSQL database (every node of one hive
+    points at the same one). `hive serve --db` and `HIVE_DATABASE_URL` override it."""
+
+    url: str = ""
+
+
 class ManagerCfg(_Strict):
     name: str = Field(default="manager", pattern=NAME_PATTERN)
 
@@ -120,6 +128,7 @@ class HiveConfig(_Strict):
     limits: Limits = Field(default_factory=Limits)
     manager: ManagerCfg = Field(default_factory=ManagerCfg)
     delivery: Delivery = Field(default_factory=Delivery)
+    database: DatabaseCfg = Field(default_factory=DatabaseCfg)
 
 
 def format_validation_error(source: str, exc: ValidationError) -> str:

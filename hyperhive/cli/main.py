@@ -55,6 +55,7 @@ def _register() -> None:
         agents,
         approvals,
         bench,
+        db,
         demo,
         lifecycle,
         messages,
@@ -73,6 +74,7 @@ def _register() -> None:
         questions,
         approvals,
         bench,
+        db,
         search,
     ):
         for command in mod.COMMANDS:

@@ -38,9 +38,9 @@ def _check_listen(ctx: click.Context, param: click.Parameter, value: str | None)
     return value
 
 
-async def serve_forever(ctx: Ctx, dashboard: str | None = None) -> None:
+async def serve_forever(ctx: Ctx, dashboard: str | None = None, db: str | None = None) -> None:
     config = with_dashboard(load_config(ctx.paths.config_file), dashboard)
-    async with build_hive(ctx.paths, config) as hive:
+    async with build_hive(ctx.paths, config, database=db) as hive:
         gc.freeze()  # start-up objects are long-lived: keep them out of every collection
         # every request allocates a few dozen short-lived containers; collecting the young
         # generation every 20,000 instead of 700 allocations costs ~10 % less CPU per message
@@ -69,11 +69,18 @@ async def serve_forever(ctx: Ctx, dashboard: str | None = None) -> None:
     "else 127.0.0.1:7000]. Port 0 picks a free port; a non-loopback address needs "
     "[dashboard] token_file.",
 )
+@click.option(
+    "--db",
+    metavar="URL",
+    default=None,
+    help="Where the hive's data lives: postgresql://USER@HOST/DB, or sqlite:///PATH "
+    "[default: HIVE_DATABASE_URL, else [database] url in hive.toml, else hive.db in the home].",
+)
 @pass_ctx
-def serve(ctx: Ctx, dashboard: str | None) -> None:
+def serve(ctx: Ctx, dashboard: str | None, db: str | None) -> None:
     """Run the hive core daemon in the foreground (clean shutdown on SIGINT/SIGTERM)."""
     setup_logging(ctx.verbose, logging.INFO)
-    aio_run(serve_forever(ctx, dashboard))
+    aio_run(serve_forever(ctx, dashboard, db))
 
 
 COMMANDS = [serve]
