@@ -163,9 +163,7 @@ def _queries(corpus: Corpus) -> dict[str, list[dict[str, Any]]]:
         "two words": [{"query": f"{rng.choice(mid)} {rng.choice(mid)}"} for _ in range(50)],
         "phrase": [{"query": phrase()} for _ in range(50)],
         "prefix": [{"query": rng.choice(mid)[:3] + "*"} for _ in range(50)],
-        "by agent": [
-            {"query": rng.choice(mid), "agent": rng.choice(AGENTS)} for _ in range(50)
-        ],
+        "by agent": [{"query": rng.choice(mid), "agent": rng.choice(AGENTS)} for _ in range(50)],
         "last day": [{"query": rng.choice(mid), "since_seconds": 86400} for _ in range(50)],
         "turns only": [{"query": rng.choice(mid), "kinds": ["turn"]} for _ in range(50)],
     }

@@ -25,7 +25,6 @@ from hyperhive.core.events import HiveEvent
 from hyperhive.core.feature import BaseFeature
 from hyperhive.core.rpc import Caller
 from hyperhive.core.store.search import SearchQuery, SearchStore, fts_query
-from hyperhive.core.store.search_sqlite import SqliteSearchStore
 from hyperhive.core.turnindex import index_agent
 from hyperhive.names import OPERATOR, validate_name
 from hyperhive.wire.search import Search, SearchFields, SearchHistory, SearchHit, SearchOk
@@ -63,7 +62,7 @@ class SearchFeature(BaseFeature):
 
     async def start(self, hive: Hive) -> None:
         self.hive = hive
-        self.store = SqliteSearchStore(hive.db)
+        self.store = hive.storage.search
 
         @hive.host_rpc.handle(Search)
         async def search(caller: Caller, req: Search) -> SearchOk:

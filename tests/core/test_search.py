@@ -102,7 +102,7 @@ async def test_turn_history_is_indexed_from_the_agent_store(hive: Hive) -> None:
     await hive.spawn("alice")
     state = hive.paths.state_dir("alice")
     state.mkdir(parents=True, exist_ok=True)
-    await publish_turn(state, "refactor walrus", tool_output="walrus.py:3: found")
+    await publish_turn(state, "refactor walrus", tool_output="found a walrus on line 3")
     await feature(hive).index_now()
     hits = await host_search(hive, query="walrus", kinds=["turn"])
     titles = [h["title"] for h in hits]

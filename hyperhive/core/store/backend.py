@@ -8,7 +8,7 @@
   hive (`hyperhive.core.store.pg.PgStorage`, psycopg 3 + its pool; imported only then).
 
 A `Storage` is an async context manager holding `messages`, `agents`, `questions`,
-`reminders`, `approvals`. The `Hive` opens it on start and hands the stores to the broker,
+`reminders`, `approvals`, `search`. The `Hive` opens it on start and hands the stores to the broker,
 the registry and the features (`hive.storage.questions`, ...); nothing else builds a store.
 
 Wake-ups: `on_remote_messages(cb)` registers `cb(recipients)`, called on the event loop when
@@ -37,6 +37,7 @@ from hyperhive.core.store.base import (
     QuestionStore,
     ReminderStore,
 )
+from hyperhive.core.store.search import SearchStore
 from hyperhive.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -90,6 +91,7 @@ class Storage(abc.ABC):
     questions: QuestionStore
     reminders: ReminderStore
     approvals: ApprovalStore
+    search: SearchStore  # full-text search over the others plus turn history (docs/search.md)
 
     def __init__(self) -> None:
         self._remote: list[RemoteMessages] = []
@@ -127,6 +129,7 @@ class SqliteStorage(Storage):
         from hyperhive.core.store.approvals_sqlite import SqliteApprovalStore
         from hyperhive.core.store.questions_sqlite import SqliteQuestionStore
         from hyperhive.core.store.reminders_sqlite import SqliteReminderStore
+        from hyperhive.core.store.search_sqlite import SqliteSearchStore
         from hyperhive.core.store.sqlite import SqliteAgentStore, SqliteMessageStore
         from hyperhive.core.store.sqlite_migrations import MIGRATIONS
         from hyperhive.db import Database
@@ -140,6 +143,7 @@ class SqliteStorage(Storage):
         self.questions = SqliteQuestionStore(self.db)
         self.reminders = SqliteReminderStore(self.db)
         self.approvals = SqliteApprovalStore(self.db)
+        self.search = SqliteSearchStore(self.db)
 
     async def open(self) -> None:
         await self.db.open()

@@ -14,6 +14,8 @@ from hyperhive.core.store.memory import (
     MemoryQuestionStore,
 )
 from hyperhive.core.store.memory_search import MemorySearchStore
+from hyperhive.core.store.pg.messages import PgMessageStore
+from hyperhive.core.store.pg.search import PgSearchStore
 from hyperhive.core.store.search import SearchQuery, SearchStore, TurnDoc, fts_query, segments
 from hyperhive.core.store.search_sqlite import SqliteSearchStore
 from hyperhive.core.store.sqlite import SqliteMessageStore
@@ -33,6 +35,9 @@ def search(
     if backend == "sqlite":
         assert isinstance(messages, SqliteMessageStore)
         return SqliteSearchStore(messages.db)
+    if backend == "postgresql":
+        assert isinstance(messages, PgMessageStore)
+        return PgSearchStore(messages.db)
     assert isinstance(messages, MemoryMessageStore)
     assert isinstance(questions, MemoryQuestionStore)
     assert isinstance(approvals, MemoryApprovalStore)
