@@ -70,7 +70,8 @@ _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
 
 
 def parse_since(text: str) -> float:
-    """`90s`, `15m`, `2h`, `3d`, `1w` (or plain seconds) → seconds; `BadRequest` otherwise."""
+    """`90s`, `15m`, `2h`, `3d`, `1w` (or plain seconds) → seconds (at most `SINCE_MAX`);
+    `BadRequest` otherwise."""
     raw = text.strip().lower()
     unit = _UNITS.get(raw[-1:], None) if raw else None
     num = raw[:-1] if unit is not None else raw
@@ -78,6 +79,10 @@ def parse_since(text: str) -> float:
         value = float(num) * (unit or 1.0)
     except ValueError:
         raise BadRequest(f"bad duration {text[:40]!r}: want e.g. 30m, 2h, 7d") from None
-    if not 0 < value <= SINCE_MAX or value != value:
-        raise BadRequest(f"bad duration {text[:40]!r}: want more than 0 and at most 10 years")
-    return value
+    if not value > 0:  # also NaN
+        raise BadRequest(f"bad duration {text[:40]!r}: want more than 0")
+    return min(value, SINCE_MAX)  # longer than the hive can remember: everything
+
+
+SINCE_PATTERN = r"^[1-9][0-9]{0,8}[smhdw]?$"  # what the dashboard's API documents for `since`
+KINDS_PATTERN = r"^(message|turn|question|approval)(,(message|turn|question|approval))*$"

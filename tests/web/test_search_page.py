@@ -1,6 +1,6 @@
 """The dashboard's search box in headless Chromium against a real core: hits with highlighted
-snippets (text, never markup), links to the agent page at the event, filters, and a bad query
-shown as an error (the API answers the one error shape)."""
+snippets (text, never markup), links to the agent page at the event, filters, and a query
+without a word shown as such; the API refuses bad parameters with the one error shape."""
 
 from __future__ import annotations
 
@@ -71,9 +71,12 @@ async def test_search_api_validates_with_the_error_shape(dhive: Hive, client: Da
     assert r.status_code == 200 and [h["kind"] for h in body["hits"]] == ["turn"]
     for params in (
         {},
-        {"q": "..."},
+        {"q": ""},
         {"q": "x", "kind": "bogus"},
+        {"q": "x", "kind": ""},
         {"q": "x", "since": "soon"},
+        {"q": "x", "since": ""},
+        {"q": "x", "since": "1.5h"},
         {"q": "x", "limit": "zero"},
         {"q": "x", "limit": "0"},
         {"q": "x" * 501},
@@ -82,5 +85,12 @@ async def test_search_api_validates_with_the_error_shape(dhive: Hive, client: Da
         body = r.json()
         assert r.status_code == 400, params
         assert body["ok"] is False and body["code"] == "bad_request" and body["error"]
-    r = await client.get("/api/search", params={"q": "x", "agent": "../etc"})
-    assert r.status_code == 400 and r.json()["code"] == "invalid_name"
+    for agent in ("../etc", ""):
+        r = await client.get("/api/search", params={"q": "x", "agent": agent})
+        assert r.status_code == 400 and r.json()["code"] == "invalid_name"
+    # no word in it: nothing matches, and the answer says why (the page shows it)
+    r = await client.get("/api/search", params={"q": "... --"})
+    body = r.json()
+    assert (
+        r.status_code == 200 and body["hits"] == [] and "nothing to search for" in body["message"]
+    )

@@ -60,9 +60,13 @@ class TurnDoc:
     body: str
 
 
+class NothingToSearch(BadRequest):
+    """The query holds no word (only spaces and punctuation)."""
+
+
 def clean(text: str) -> str:
-    """Text as indexed: the snippet markers removed."""
-    return text.replace(MARK_ON, "").replace(MARK_OFF, "")
+    """Text as indexed and searched: the snippet markers and NUL characters removed."""
+    return text.replace(MARK_ON, "").replace(MARK_OFF, "").replace("\x00", "")
 
 
 def fts_query(text: str) -> tuple[str, tuple[str, ...]]:
@@ -81,7 +85,7 @@ def fts_query(text: str) -> tuple[str, tuple[str, ...]]:
         parts.append(quoted + ("*" if prefix else ""))
         words.append(term.lower() + ("*" if prefix else ""))
     if not parts:
-        raise BadRequest(f"nothing to search for in {text[:80]!r}: give at least one word")
+        raise NothingToSearch(f"nothing to search for in {text[:80]!r}: give at least one word")
     return " ".join(parts), tuple(words)
 
 

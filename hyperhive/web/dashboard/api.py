@@ -38,7 +38,7 @@ from hyperhive.web.dashboard.views import build_inbox_views
 from hyperhive.wire.agent import BODY_MAX
 from hyperhive.wire.approvals import DESCRIPTION_MAX, NOTE_MAX
 from hyperhive.wire.followups import ANSWER_TEXT_MAX, OPTION_MAX, OPTIONS_MAX
-from hyperhive.wire.search import KINDS, LIMIT_MAX, QUERY_MAX
+from hyperhive.wire.search import KINDS, KINDS_PATTERN, LIMIT_MAX, QUERY_MAX, SINCE_PATTERN
 
 if TYPE_CHECKING:
     from hyperhive.core.hive import Hive
@@ -104,6 +104,8 @@ class QueryParam:
     enum: tuple[str, ...] = ()
     minimum: int | None = None
     maximum: int | None = None
+    required: bool = False
+    schema: dict[str, Any] = field(default_factory=dict)  # more of its JSON schema
 
 
 @dataclass(frozen=True)
@@ -483,10 +485,26 @@ def api_specs(hive: Hive) -> list[ApiSpec]:
         "Full-text search over messages, questions, approvals and turn history.",
         "search",
         query=(
-            QueryParam("q", "string", f"what to look for (words ANDed; ≤ {QUERY_MAX} characters)"),
-            QueryParam("agent", "string", "only rows this agent took part in"),
-            QueryParam("kind", "string", f"comma-separated kinds: {', '.join(KINDS)}"),
-            QueryParam("since", "string", "only the last duration, e.g. 30m, 2h, 7d"),
+            QueryParam(
+                "q",
+                "string",
+                f"what to look for (words ANDed; ≤ {QUERY_MAX} characters)",
+                required=True,
+                schema={"minLength": 1, "maxLength": QUERY_MAX},
+            ),
+            QueryParam("agent", "string", "only rows this agent took part in", schema=NAME_DOC),
+            QueryParam(
+                "kind",
+                "string",
+                f"comma-separated kinds: {', '.join(KINDS)}",
+                schema={"pattern": KINDS_PATTERN},
+            ),
+            QueryParam(
+                "since",
+                "string",
+                "only the last duration, e.g. 30m, 2h, 7d",
+                schema={"pattern": SINCE_PATTERN},
+            ),
             QueryParam(
                 "limit", "integer", f"how many hits (1..{LIMIT_MAX}, default 20)", (), 1, LIMIT_MAX
             ),

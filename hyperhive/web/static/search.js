@@ -59,9 +59,10 @@
       error.hidden = false;
       return;
     }
-    error.hidden = true;
+    error.hidden = !data.message;  // e.g. a query with no word in it
+    if (data.message) error.textContent = data.message;
     list.replaceChildren(...data.hits.map(hitRow));
-    $("search-empty").hidden = data.hits.length > 0;
+    $("search-empty").hidden = data.hits.length > 0 || Boolean(data.message);
     const count = document.querySelector('[data-count="search"]');
     if (count) count.textContent = String(data.hits.length);
   }
