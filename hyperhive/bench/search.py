@@ -4,8 +4,9 @@ over the host socket (`search`), so a latency is the full request → FTS5 → a
 The corpus is synthetic but shaped like a hive's: bodies of 8-40 words drawn from a 5,000-word
 vocabulary with Zipf-like frequencies (a few words are in most rows, most words in few), sent
 among 20 agents over 30 days; turn docs of 20-200 words. It is written before the daemon starts,
-through the same stores (so the FTS triggers index it as in production), and the write rate
-with the index is compared to the same writes with the message triggers dropped.
+through the same stores (so the index is kept as in production), and on sqlite the write rate
+with the index is compared to the same writes with the message triggers dropped. With
+`HIVE_DATABASE_URL=postgresql://...` the daemon and the corpus use that database instead.
 
 Query mix (each class run `rounds` times, interleaved): a rare word, a common word, two words,
 a quoted phrase, a prefix, a common word filtered by agent, by the last day, and turns only.
@@ -29,8 +30,8 @@ from hyperhive.bench.daemon import throwaway_daemon
 from hyperhive.client.host import HostClient
 from hyperhive.clock import iso
 from hyperhive.core.records import NewMessage
+from hyperhive.core.store.backend import backend_kind, database_url, open_storage
 from hyperhive.core.store.search import TurnDoc
-from hyperhive.core.store.search_sqlite import SqliteSearchStore
 from hyperhive.core.store.sqlite import SqliteMessageStore
 from hyperhive.core.store.sqlite_migrations import MIGRATIONS
 from hyperhive.db import Database
@@ -56,13 +57,14 @@ class SearchResult:
     insert_msgs_per_s_no_index: float = 0.0  # the same writes, message triggers dropped
     db_mb: float = 0.0
     reference_ms: float = 0.0
+    backend: str = "sqlite"  # HIVE_DATABASE_URL picks PostgreSQL (the daemon inherits it)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
 
     def human(self) -> str:
         lines = [
-            f"search: {self.messages:,} messages + {self.turns:,} turn docs, "
+            f"search ({self.backend}): {self.messages:,} messages + {self.turns:,} turn docs, "
             f"{self.queries} queries over the host socket",
             f"  latency  p50 {self.p50_ms:.2f} ms  p90 {self.p90_ms:.2f} ms  "
             f"p99 {self.p99_ms:.2f} ms  max {self.max_ms:.2f} ms",
@@ -72,10 +74,15 @@ class SearchResult:
                 f"    {name:<14} p50 {c['p50_ms']:7.2f} ms  p99 {c['p99_ms']:7.2f} ms  "
                 f"hits {c['hits']:.0f}"
             )
+        base = (
+            f" vs {self.insert_msgs_per_s_no_index:,.0f} msg/s without the triggers"
+            if self.insert_msgs_per_s_no_index
+            else ""
+        )
+        size = f"; database {self.db_mb:.0f} MB" if self.db_mb else ""
         lines.append(
-            f"  writes: {self.insert_msgs_per_s:,.0f} msg/s indexed vs "
-            f"{self.insert_msgs_per_s_no_index:,.0f} msg/s without the triggers "
-            f"(batches of {BATCH}); database {self.db_mb:.0f} MB"
+            f"  writes: {self.insert_msgs_per_s:,.0f} msg/s indexed{base} "
+            f"(batches of {BATCH}){size}"
         )
         lines.append(f"  machine reference loop {self.reference_ms:.1f} ms (lower = faster now)")
         return "\n".join(lines)
@@ -98,9 +105,10 @@ class Corpus:
 
 
 async def _fill(path: Path, corpus: Corpus, messages: int, turns: int, now: float) -> float:
-    """Write the corpus through the stores; returns messages per second written."""
-    async with Database(path, MIGRATIONS) as db:
-        store = SqliteMessageStore(db)
+    """Write the corpus through the stores of the daemon's backend (sqlite at `path`, or the
+    `HIVE_DATABASE_URL` database); returns messages per second written."""
+    async with open_storage(database_url(None), path) as storage:
+        store = storage.messages
         span = DAYS * 86400.0
         t0 = time.perf_counter()
         for start in range(0, messages, BATCH):
@@ -112,7 +120,7 @@ async def _fill(path: Path, corpus: Corpus, messages: int, turns: int, now: floa
             ]
             await store.insert_messages(batch, at)
         rate = messages / (time.perf_counter() - t0)
-        search = SqliteSearchStore(db)
+        search = storage.search
         kinds = ("prompt", "assistant", "tool_use", "tool_result")
         per_agent = max(1, turns // len(AGENTS))
         for a, agent in enumerate(AGENTS):
@@ -203,13 +211,16 @@ def run_search_bench(messages: int, turns: int, rounds: int) -> SearchResult:
 
     def prepare(paths: HivePaths) -> None:
         rates["indexed"] = aio_run(_fill(paths.db_file, corpus, messages, turns, now))
-        base = paths.home / "baseline.sqlite"
-        rates["baseline"] = aio_run(_baseline(base, Corpus(), messages, now))
-        for f in paths.home.glob("baseline.sqlite*"):
-            f.unlink()
+        if backend == "sqlite":
+            base = paths.home / "baseline.sqlite"
+            rates["baseline"] = aio_run(_baseline(base, Corpus(), messages, now))
+            for f in paths.home.glob("baseline.sqlite*"):
+                f.unlink()
+
+    backend = backend_kind(database_url(None))
 
     with throwaway_daemon(prepare=prepare) as (paths, _pid):
-        db_mb = paths.db_file.stat().st_size / 1e6
+        db_mb = paths.db_file.stat().st_size / 1e6 if paths.db_file.exists() else 0.0
         every, by_class = asyncio.run(_measure(paths.host_sock, _queries(corpus), rounds))
     return SearchResult(
         messages=messages,
@@ -221,7 +232,8 @@ def run_search_bench(messages: int, turns: int, rounds: int) -> SearchResult:
         max_ms=every[-1] if every else float("nan"),
         by_class=by_class,
         insert_msgs_per_s=rates["indexed"],
-        insert_msgs_per_s_no_index=rates["baseline"],
+        insert_msgs_per_s_no_index=rates.get("baseline", 0.0),
+        backend=backend,
         db_mb=db_mb,
         reference_ms=reference_loop_ms(),
     )
