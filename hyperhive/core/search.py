@@ -6,7 +6,8 @@ own write transactions (`core/store/search_sqlite.py`). Turn history is pulled f
 agent's event store (`core/turnindex.py`, where the reasons are) by the supervised task
 `search-indexer`: an agent whose state changed (a turn began or ended: the hub's `agent_state`
 / `agent_axes` events) is pulled within `PULL_DELAY` seconds, and every agent every
-`FULL_PASS` seconds (catching up after a restart, mirroring retention).
+`FULL_PASS` seconds (catching up after a restart, mirroring retention, and dropping the docs
+of agents purged meanwhile: neither registered nor with a kept state dir).
 
 Invariants: a search never writes; user input is validated (`SearchFields`, agent names by
 `validate_name`, the query by `fts_query`) and refused with the one error shape; a failed pull
@@ -26,6 +27,7 @@ from hyperhive.core.feature import BaseFeature
 from hyperhive.core.rpc import Caller
 from hyperhive.core.store.search import SearchQuery, SearchStore, fts_query
 from hyperhive.core.turnindex import index_agent
+from hyperhive.errors import HiveError
 from hyperhive.names import OPERATOR, validate_name
 from hyperhive.wire.search import Search, SearchFields, SearchHistory, SearchHit, SearchOk
 
@@ -85,9 +87,7 @@ class SearchFeature(BaseFeature):
 
     async def search(self, fields: SearchFields) -> SearchOk:
         fts, words = fts_query(fields.query)
-        agent = validate_name(fields.agent) if fields.agent not in (None, OPERATOR) else None
-        if fields.agent == OPERATOR:
-            agent = OPERATOR
+        agent = validate_name(fields.agent) if fields.agent is not None else None
         since = None
         if fields.since_seconds is not None:
             since = iso(self.hive.clock.now() - fields.since_seconds)
@@ -102,6 +102,8 @@ class SearchFeature(BaseFeature):
         cfg = self.hive.config.retention
         before = iso(self.hive.clock.now() - cfg.events_days * 86400)
         added = 0
+        if names is None:  # a full pass: also the agents gone for good (purged)
+            await self._forget_purged()
         for name in names if names is not None else self.hive.registry.names():
             if self.hive.registry.get(name) is None:
                 continue
@@ -117,6 +119,25 @@ class SearchFeature(BaseFeature):
                 )
         self.passes += 1
         return added
+
+    async def _forget_purged(self) -> None:
+        """Drop the turn docs of agents that are neither registered nor kept (no state dir:
+        purged), as their event stores are gone."""
+        for name in await self.store.turn_agents():
+            if self.hive.registry.get(name) is not None:
+                continue
+            try:
+                gone = not self.hive.paths.state_dir(name).is_dir()
+            except HiveError:  # not a valid name (cannot be a state dir)
+                gone = True
+            if gone:
+                n = await self.store.reset_turns(name)
+                logger.info(
+                    "search: forgot %d turn doc(s) of purged agent %s",
+                    n,
+                    name,
+                    extra={"action": "search_forget", "agent": name},
+                )
 
     async def _indexer(self) -> None:
         loop = asyncio.get_running_loop()

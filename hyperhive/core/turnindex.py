@@ -29,6 +29,7 @@ Invariants:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -201,8 +202,6 @@ async def index_agent(
     store: SearchStore, agent: str, state_dir: Path, *, before: str | None = None
 ) -> int:
     """One pass over one agent's store: new docs in, gone ones out. Returns docs added."""
-    import asyncio
-
     added = 0
     cursor = await store.turn_cursor(agent)
     while True:

@@ -6,6 +6,7 @@ as the agent when the core is root)."""
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import time
 from pathlib import Path
@@ -190,3 +191,20 @@ async def test_a_root_core_reads_the_store_as_the_agent(hive: Hive) -> None:
         os.chown(p, 231778, 231778)
     await feature(hive).index_now()
     assert len(await host_search(hive, query="ibex")) == 3
+
+
+async def test_a_purged_agent_leaves_the_index(hive: Hive) -> None:
+    await hive.spawn("alice")
+    state = hive.paths.state_dir("alice")
+    state.mkdir(parents=True, exist_ok=True)
+    await publish_turn(state, "gecko")
+    await feature(hive).index_now()
+    assert len(await host_search(hive, query="gecko")) == 3
+    # destroyed but kept (a tombstone): its history stays searchable
+    await hive.registry.remove("alice")
+    await feature(hive).index_now()
+    assert len(await host_search(hive, query="gecko")) == 3
+    # purged: its state is gone, and so are its docs
+    shutil.rmtree(hive.paths.agent_dir("alice"))
+    await feature(hive).index_now()
+    assert await host_search(hive, query="gecko") == []

@@ -185,3 +185,6 @@ class MemorySearchStore(SearchStore):
         for k in gone:
             del self._turns[k]
         return len(gone)
+
+    async def turn_agents(self) -> list[str]:
+        return sorted(self._cursors)

@@ -135,3 +135,7 @@ class SearchStore(abc.ABC):
     @abc.abstractmethod
     async def reset_turns(self, agent: str) -> int:
         """Forget every turn doc of `agent` and its cursor (its event store started over)."""
+
+    @abc.abstractmethod
+    async def turn_agents(self) -> list[str]:
+        """The agents with a turn cursor (indexed at least once), by name."""

@@ -257,3 +257,10 @@ class SqliteSearchStore(SearchStore):
             return conn.execute("DELETE FROM turn_docs WHERE agent = ?", (agent,)).rowcount
 
         return await self.db.write(fn)
+
+    async def turn_agents(self) -> list[str]:
+        def fn(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute("SELECT agent FROM turn_cursors ORDER BY agent").fetchall()
+            return [str(r[0]) for r in rows]
+
+        return await self.db.read(fn)

@@ -156,8 +156,11 @@ async def test_turn_docs_cursor_and_retention(search: SearchStore) -> None:
     assert await search.forget_turns("alice", below_id=5) == 1
     assert await search.forget_turns("alice", before=T2) == 1
     assert [h.ref for h in await search.search(q("parser"))] == [9]
+    await search.add_turns("bob", [], 2)
+    assert await search.turn_agents() == ["alice", "bob"]
     assert await search.reset_turns("alice") == 1
     assert await search.turn_cursor("alice") == 0
+    assert await search.turn_agents() == ["bob"]
     assert await search.search(q("parser")) == []
 
 

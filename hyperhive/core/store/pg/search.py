@@ -229,3 +229,10 @@ class PgSearchStore(SearchStore):
             return cur.rowcount
 
         return await self.db.write(fn)
+
+    async def turn_agents(self) -> list[str]:
+        async def fn(conn: Conn) -> list[str]:
+            cur = await conn.execute("SELECT agent FROM turn_cursors ORDER BY agent")
+            return [str(r["agent"]) for r in await cur.fetchall()]
+
+        return await self.db.read(fn)
