@@ -29,7 +29,7 @@ from hyperhive.bench.broker import _pct, reference_loop_ms
 from hyperhive.bench.daemon import throwaway_daemon
 from hyperhive.client.host import HostClient
 from hyperhive.clock import iso
-from hyperhive.core.records import NewMessage
+from hyperhive.core.records import AgentRecord, NewMessage
 from hyperhive.core.store.backend import backend_kind, database_url, open_storage
 from hyperhive.core.store.search import TurnDoc
 from hyperhive.core.store.sqlite import SqliteMessageStore
@@ -108,6 +108,10 @@ async def _fill(path: Path, corpus: Corpus, messages: int, turns: int, now: floa
     """Write the corpus through the stores of the daemon's backend (sqlite at `path`, or the
     `HIVE_DATABASE_URL` database); returns messages per second written."""
     async with open_storage(database_url(None), path) as storage:
+        # registered (external runtime: nothing launched), so the daemon's indexer keeps
+        # their turn docs (it drops those of agents purged from the hive)
+        for name in AGENTS:
+            await storage.agents.put_agent(AgentRecord(name, "agent", iso(now)))
         store = storage.messages
         span = DAYS * 86400.0
         t0 = time.perf_counter()

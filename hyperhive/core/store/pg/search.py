@@ -167,9 +167,10 @@ class PgSearchStore(SearchStore):
                     sql += f" AND {by_agent}"
                 if q.since is not None:
                     sql += f" AND {ts_col} >= %(since)s"
-                # the id (event id for turns) orders like the time within one source
-                order = "s.event_id" if kind == "turn" else "s.id"
-                sql += f" ORDER BY {ts_col} DESC, {order} DESC LIMIT %(limit)s"
+                # newest first by id (the order rows were written in, as sqlite's rowid): the
+                # planner may then walk the primary key backwards and stop at the limit when a
+                # word is common, or use the GIN index and sort the few matches when it is rare
+                sql += " ORDER BY s.id DESC LIMIT %(limit)s"
                 cur = await conn.execute(sql, args)
                 hits.extend(build(r) for r in await cur.fetchall())
             return merge(hits, q.limit)
