@@ -59,6 +59,7 @@ def _register() -> None:
         demo,
         lifecycle,
         messages,
+        nodes,
         questions,
         search,
         serve,
@@ -75,6 +76,7 @@ def _register() -> None:
         approvals,
         bench,
         db,
+        nodes,
         search,
     ):
         for command in mod.COMMANDS:

@@ -75,6 +75,15 @@ class Launcher(Protocol):
     def sandbox_uid(self, name: str) -> int | None: ...
 
 
+class Surface(Protocol):
+    """A feature that serves the hive over HTTP (the dashboard)."""
+
+    @property
+    def url(self) -> str:
+        """Its base URL once it serves, "" before."""
+        ...
+
+
 class FeatureMissing(NotSupported, AttributeError):
     """This hive runs without the feature asked for (`getattr(hive, x, None)` sees None)."""
 
@@ -116,7 +125,6 @@ class Hive:
         self.agent_states: AgentStates
         self.followups = FollowupRegistry()  # followup sources by id prefix (q:, a:, ...)
         self.first_start = False  # this start registered the manager (a fresh hive)
-        self.dashboard_url = ""  # the dashboard's URL once a surface serves it
 
     # -- the running features, for surfaces ---------------------------------------------------
 
@@ -158,6 +166,13 @@ class Hive:
     @property
     def reminders(self) -> RemindersFeature:
         return cast("RemindersFeature", self.feature("reminders"))
+
+    @property
+    def dashboard_url(self) -> str:
+        """The dashboard's URL once it serves; "" before, or when this hive runs without it."""
+        if not self.runs("dashboard"):
+            return ""
+        return cast("Surface", self.feature("dashboard")).url
 
     @property
     def scope(self) -> str:

@@ -52,7 +52,10 @@ def _free_port() -> int:
 
 
 class PgCluster:
-    def __init__(self, base: Path | None = None) -> None:
+    def __init__(self, base: Path | None = None, *, durable: bool = False) -> None:
+        """`durable`: fsync and synchronous commits as in production (benchmarks); tests
+        run without them (faster; a test cluster never outlives a crash)."""
+        self.durable = durable
         self.bindir = pg_bindir()
         self.root = Path(tempfile.mkdtemp(prefix="pg", dir=str(base or "/tmp")))
         self.data = self.root / "d"
@@ -96,7 +99,6 @@ class PgCluster:
             SUPERUSER,
             "--auth=trust",
             "--encoding=UTF8",
-            "--no-sync",
             "--no-instructions",
         )
         self._check(r, "initdb")
@@ -105,9 +107,10 @@ class PgCluster:
             f.write(
                 f"\nlisten_addresses = '127.0.0.1'\nport = {self.port}\n"
                 f"unix_socket_directories = '{self.sockdir}'\n"
-                "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
                 "max_connections = 200\nshared_buffers = 32MB\n"
             )
+            if not self.durable:
+                f.write("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n")
 
     def start(self) -> None:
         r = self._run(

@@ -8,8 +8,8 @@
   hive (`hyperhive.core.store.pg.PgStorage`, psycopg 3 + its pool; imported only then).
 
 A `Storage` is an async context manager holding `messages`, `agents`, `questions`,
-`reminders`, `approvals`, `search`. The `Hive` opens it on start and hands the stores to the broker,
-the registry and the features (`hive.storage.questions`, ...); nothing else builds a store.
+`reminders`, `approvals`, `search`. The `Hive` opens it on start and hands the stores to the
+broker, the registry and the features (`hive.storage.questions`, ...); nothing else builds a store.
 
 Wake-ups: `on_remote_messages(cb)` registers `cb(recipients)`, called on the event loop when
 ANOTHER process committed messages for those recipients (PostgreSQL: LISTEN/NOTIFY on a
@@ -22,30 +22,18 @@ hive.toml > the sqlite default.
 
 from __future__ import annotations
 
-import abc
 import os
-from collections.abc import Callable, Collection
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-from hyperhive.core.store.base import (
-    AgentStore,
-    ApprovalStore,
-    MessageStore,
-    QuestionStore,
-    ReminderStore,
-)
-from hyperhive.core.store.search import SearchStore
+from hyperhive.core.store.base import Storage
 from hyperhive.errors import ConfigError
 
 if TYPE_CHECKING:
     from hyperhive.db import Database, TaskWatcher
 
 ENV_URL = "HIVE_DATABASE_URL"
-# recipients whose mail another process committed; None: unknown, maybe anyone's (reconnect)
-RemoteMessages = Callable[[Collection[str] | None], None]
 
 
 def database_url(flag: str | None, file_url: str = "", env: dict[str, str] | None = None) -> str:
@@ -79,45 +67,6 @@ def redact(url: str) -> str:
     user = parts.username or ""
     port = f":{parts.port}" if parts.port else ""
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
-
-
-class Storage(abc.ABC):
-    """Every store of one hive, on one backend."""
-
-    kind: str
-    url: str
-    messages: MessageStore
-    agents: AgentStore
-    questions: QuestionStore
-    reminders: ReminderStore
-    approvals: ApprovalStore
-    search: SearchStore  # full-text search over the others plus turn history (docs/search.md)
-
-    def __init__(self) -> None:
-        self._remote: list[RemoteMessages] = []
-
-    def on_remote_messages(self, cb: RemoteMessages) -> None:
-        """Call `cb(recipients)` when another process commits messages for them."""
-        self._remote.append(cb)
-
-    def _remote_committed(self, recipients: Collection[str] | None) -> None:
-        for cb in list(self._remote):
-            cb(recipients)
-
-    @abc.abstractmethod
-    async def open(self) -> None: ...
-
-    @abc.abstractmethod
-    async def aclose(self) -> None: ...
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
 
 class SqliteStorage(Storage):

@@ -1,7 +1,7 @@
 """The SQLite search store: FTS5 tables over the hive database's own rows, kept in step by
 triggers, plus the turn docs the indexer copies in from the agents' event stores.
 
-Schema (migration `0005_search`, `m0005_search`):
+Schema (migration `0006_search`, `m0006_search`):
 - `messages_fts`, `questions_fts`, `approvals_fts`: external-content FTS5 tables over
   `messages`, `operator_questions`, `approvals` (rowid = the row's id). AFTER INSERT / UPDATE OF
   the indexed columns / DELETE triggers keep each in step inside the writing transaction, so a
@@ -62,7 +62,7 @@ _A_COLS = ("description", "note", "agent", "kind", "requested_by")
 _T_COLS = ("body", "title", "agent")
 
 
-def m0005_search(conn: sqlite3.Connection) -> None:
+def m0006_search(conn: sqlite3.Connection) -> None:
     stmts = [
         "CREATE TABLE turn_docs ("
         " id INTEGER PRIMARY KEY AUTOINCREMENT, agent TEXT NOT NULL,"

@@ -9,12 +9,17 @@ Ids come from an identity column: monotonic, never reused.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from hyperhive.core.records import AgentRecord, Message, NewMessage
 from hyperhive.core.store.base import AgentStore, MessageStore
 from hyperhive.core.store.pg.db import Conn, PgDb
+from hyperhive.errors import Unavailable
+
+logger = logging.getLogger(__name__)
 
 CHANNEL = "hive_messages"
 SEP = "\n"  # origin SEP recipient (names never hold a newline)
@@ -23,6 +28,14 @@ _CURRENT = (
     "recipient_generation = COALESCE("
     "(SELECT generation FROM agents WHERE agents.name = messages.recipient), 0)"
 )
+
+
+def _fail(batch: list[_Insert], exc: Exception) -> None:
+    for _, _, _, fut in batch:
+        if not fut.done():
+            fut.set_exception(exc)
+
+
 _MSG_COLS = "id, sender, recipient, body, kind, sent_at, delivered_at, recipient_generation"
 
 
@@ -39,10 +52,23 @@ def _message(r: dict[str, Any]) -> Message:
     )
 
 
+_Insert = tuple[
+    list[NewMessage], str, Callable[[list[Message]], None] | None, "asyncio.Future[list[Message]]"
+]
+
+
 class PgMessageStore(MessageStore):
+    """Concurrent `insert_messages` calls are coalesced: everything queued while one insert
+    is in flight goes into the next single INSERT (and one NOTIFY statement), so a busy hive
+    pays two round trips per batch, not per send. If that combined insert fails for a reason
+    of its own (a value PostgreSQL refuses), each request is tried alone, so only the bad
+    one fails. Each request's `on_commit` runs right after the COMMIT, in queue order."""
+
     def __init__(self, db: PgDb, origin: str = "") -> None:
         self.db = db
         self.origin = origin  # who committed, in the NOTIFY payload
+        self._queue: list[_Insert] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     async def insert_messages(
         self,
@@ -50,38 +76,82 @@ class PgMessageStore(MessageStore):
         at: str,
         on_commit: Callable[[list[Message]], None] | None = None,
     ) -> list[Message]:
+        if not msgs:
+            if on_commit is not None:
+                on_commit([])
+            return []
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[list[Message]] = loop.create_future()
+        self._queue.append((list(msgs), at, on_commit, fut))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = loop.create_task(self._flush_loop(), name="pg-insert")
+        return await asyncio.shield(fut)  # a cancelled caller does not un-know the insert
+
+    async def _flush_loop(self) -> None:
+        while self._queue:
+            await asyncio.sleep(0)  # let this loop pass's sends join
+            batch, self._queue = self._queue, []
+            try:
+                await self._insert(batch)
+            except Exception as exc:
+                if len(batch) == 1 or isinstance(exc, Unavailable):
+                    _fail(batch, exc)
+                    continue
+                for one in batch:  # only the request at fault fails
+                    try:
+                        await self._insert([one])
+                    except Exception as exc1:
+                        _fail([one], exc1)
+            except BaseException as exc:
+                _fail(batch, Unavailable(repr(exc)))
+                raise
+
+    async def _insert(self, batch: list[_Insert]) -> None:
+        flat = [(m, at) for msgs, at, _, _ in batch for m in msgs]
+
         async def fn(conn: Conn) -> list[Message]:
-            if not msgs:
-                return []
             cur = await conn.execute(
                 "INSERT INTO messages(sender, recipient, body, kind, sent_at,"
                 " recipient_generation)"
-                " SELECT t.s, t.r, t.b, t.k, %s,"
+                " SELECT t.s, t.r, t.b, t.k, t.a,"
                 " COALESCE((SELECT generation FROM agents WHERE name = t.r), 0)"
-                " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[])"
-                " WITH ORDINALITY AS t(s, r, b, k, n) ORDER BY t.n"
+                " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[])"
+                " WITH ORDINALITY AS t(s, r, b, k, a, n) ORDER BY t.n"
                 " RETURNING id, recipient, recipient_generation",
                 (
-                    at,
-                    [m.sender for m in msgs],
-                    [m.recipient for m in msgs],
-                    [m.body for m in msgs],
-                    [m.kind for m in msgs],
+                    [m.sender for m, _ in flat],
+                    [m.recipient for m, _ in flat],
+                    [m.body for m, _ in flat],
+                    [m.kind for m, _ in flat],
+                    [at for _, at in flat],
                 ),
             )
             rows = sorted(await cur.fetchall(), key=lambda r: r["id"])
             out = []
-            for m, r in zip(msgs, rows, strict=True):
+            for (m, at), r in zip(flat, rows, strict=True):
                 assert r["recipient"] == m.recipient
                 gen = int(r["recipient_generation"])
                 out.append(Message(r["id"], m.sender, m.recipient, m.body, m.kind, at, None, gen))
-            for name in sorted({m.recipient for m in msgs}):
-                await conn.execute(
-                    "SELECT pg_notify(%s, %s)", (CHANNEL, f"{self.origin}{SEP}{name}")
-                )
+            names = sorted({m.recipient for m, _ in flat})
+            await conn.execute(
+                "SELECT pg_notify(%s, %s || x) FROM unnest(%s::text[]) AS x",
+                (CHANNEL, f"{self.origin}{SEP}", names),
+            )
             return out
 
-        return await self.db.write(fn, on_commit=on_commit)
+        def committed(rows: list[Message]) -> None:
+            i = 0
+            for msgs, _, on_commit, fut in batch:
+                mine, i = rows[i : i + len(msgs)], i + len(msgs)
+                if on_commit is not None:
+                    try:
+                        on_commit(mine)
+                    except Exception:
+                        logger.exception("on_commit hook failed")
+                if not fut.done():
+                    fut.set_result(mine)
+
+        await self.db.write(fn, on_commit=committed)
 
     async def undelivered(
         self, recipient: str, limit: int, exclude: Collection[int] = ()
@@ -124,11 +194,12 @@ class PgMessageStore(MessageStore):
     ) -> int:
         async def fn(conn: Conn) -> int:
             cur = await conn.execute(
-                "UPDATE messages SET recipient_generation = %s WHERE recipient = %s"
-                " AND recipient_generation = %s AND delivered_at IS NULL",
+                "WITH u AS (UPDATE messages SET recipient_generation = %s WHERE recipient = %s"
+                " AND recipient_generation = %s AND delivered_at IS NULL RETURNING 1)"
+                " SELECT count(*) AS n FROM u",
                 (to_generation, recipient, from_generation),
             )
-            return cur.rowcount
+            return int((await cur.fetchone() or {"n": 0})["n"])
 
         return await self.db.write(fn)
 
@@ -157,9 +228,11 @@ class PgMessageStore(MessageStore):
     async def sweep_delivered(self, before: str) -> int:
         async def fn(conn: Conn) -> int:
             cur = await conn.execute(
-                "DELETE FROM messages WHERE delivered_at IS NOT NULL AND sent_at < %s", (before,)
+                "WITH d AS (DELETE FROM messages WHERE delivered_at IS NOT NULL AND sent_at < %s"
+                " RETURNING 1) SELECT count(*) AS n FROM d",
+                (before,),
             )
-            return cur.rowcount
+            return int((await cur.fetchone() or {"n": 0})["n"])
 
         return await self.db.write(fn)
 

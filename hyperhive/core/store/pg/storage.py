@@ -22,12 +22,13 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
-from hyperhive.core.store.backend import Storage
+from hyperhive.core.store.base import Storage
 from hyperhive.core.store.pg.approvals import PgApprovalStore
 from hyperhive.core.store.pg.db import PgDb
 from hyperhive.core.store.pg.followups import PgQuestionStore, PgReminderStore
 from hyperhive.core.store.pg.messages import CHANNEL, SEP, PgAgentStore, PgMessageStore
 from hyperhive.core.store.pg.search import PgSearchStore
+from hyperhive.errors import Unavailable
 
 if TYPE_CHECKING:
     from hyperhive.db import TaskWatcher
@@ -36,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 RECONNECT_MIN = 0.05
 RECONNECT_MAX = 2.0
+LISTEN_START_TIMEOUT = 60.0
 
 
 class PgStorage(Storage):
@@ -64,7 +66,11 @@ class PgStorage(Storage):
         )
         if self._tasks is not None:
             self._tasks.watch(self._listener, critical=False)
-        await self.listening.wait()
+        try:  # a hang guard: the pool just connected, so LISTEN normally follows at once
+            await asyncio.wait_for(self.listening.wait(), LISTEN_START_TIMEOUT)
+        except TimeoutError:
+            await self.aclose()
+            raise Unavailable("the database's wake-up channel (LISTEN) did not start") from None
 
     async def aclose(self) -> None:
         if self._listener is not None:
@@ -81,10 +87,11 @@ class PgStorage(Storage):
             try:
                 conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
             except psycopg.OperationalError as exc:
-                logger.warning(
-                    "wake-up channel: cannot connect (%s); retrying in %.2fs",
+                logger.log(
+                    logging.WARNING if delay == RECONNECT_MIN else logging.DEBUG,
+                    "wake-up channel: cannot connect (%s); retrying every %.1fs at most",
                     exc,
-                    delay,
+                    RECONNECT_MAX,
                     extra={"action": "pg_listen_retry"},
                 )
                 await asyncio.sleep(delay)
