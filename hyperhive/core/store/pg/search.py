@@ -183,10 +183,11 @@ class PgSearchStore(SearchStore):
             for d in docs:
                 cur = await conn.execute(
                     "INSERT INTO turn_docs(agent, event_id, ts, kind, title, body)"
-                    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (agent, event_id) DO NOTHING",
+                    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (agent, event_id) DO NOTHING"
+                    " RETURNING 1 AS new",
                     (d.agent, d.event_id, d.ts, d.kind, d.title, d.body),
                 )
-                added += cur.rowcount
+                added += len(await cur.fetchall())
             await conn.execute(
                 "INSERT INTO turn_cursors(agent, event_id) VALUES (%s, %s) ON CONFLICT (agent)"
                 " DO UPDATE SET event_id = GREATEST(turn_cursors.event_id, EXCLUDED.event_id)",
@@ -211,14 +212,16 @@ class PgSearchStore(SearchStore):
             n = 0
             if below_id is not None:
                 cur = await conn.execute(
-                    "DELETE FROM turn_docs WHERE agent = %s AND event_id < %s", (agent, below_id)
+                    "DELETE FROM turn_docs WHERE agent = %s AND event_id < %s RETURNING 1 AS gone",
+                    (agent, below_id),
                 )
-                n += cur.rowcount
+                n += len(await cur.fetchall())
             if before is not None:
                 cur = await conn.execute(
-                    "DELETE FROM turn_docs WHERE agent = %s AND ts < %s", (agent, before)
+                    "DELETE FROM turn_docs WHERE agent = %s AND ts < %s RETURNING 1 AS gone",
+                    (agent, before),
                 )
-                n += cur.rowcount
+                n += len(await cur.fetchall())
             return n
 
         return await self.db.write(fn)
@@ -226,8 +229,10 @@ class PgSearchStore(SearchStore):
     async def reset_turns(self, agent: str) -> int:
         async def fn(conn: Conn) -> int:
             await conn.execute("DELETE FROM turn_cursors WHERE agent = %s", (agent,))
-            cur = await conn.execute("DELETE FROM turn_docs WHERE agent = %s", (agent,))
-            return cur.rowcount
+            cur = await conn.execute(
+                "DELETE FROM turn_docs WHERE agent = %s RETURNING 1 AS gone", (agent,)
+            )
+            return len(await cur.fetchall())
 
         return await self.db.write(fn)
 
