@@ -6,7 +6,6 @@ page's history gets a note instead."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import pytest
@@ -15,24 +14,11 @@ from playwright.async_api import Page, expect
 from hyperhive.core.hive import Hive
 from hyperhive.core.search import SearchFeature
 from hyperhive.core.turnindex import index_agent
-from hyperhive.harness.web import build_app, installed_page
 from hyperhive.wire.search import SearchFields
 from tests.support.waiting import eventually
-from tests.webagent.conftest import FakeHarness, new_page, recorded_turn, serve_tcp
+from tests.support.webagent import FakeHarness, recorded_turn
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-async def url(fake: FakeHarness) -> AsyncIterator[str]:
-    async with serve_tcp(build_app(fake, installed_page())) as base:
-        yield base + "/"
-
-
-@pytest.fixture
-async def page(browser: Any, url: str) -> AsyncIterator[Page]:
-    async with new_page(browser) as p:
-        yield p
 
 
 async def test_a_turn_hit_links_to_its_row(
