@@ -103,7 +103,14 @@ class SearchFeature(BaseFeature):
         before = iso(self.hive.clock.now() - cfg.events_days * 86400)
         added = 0
         if names is None:  # a full pass: also the agents gone for good (purged)
-            await self._forget_purged()
+            try:
+                await self._forget_purged()
+            except Exception as exc:  # the database away (PostgreSQL): the next pass retries
+                logger.warning(
+                    "search: could not check for purged agents: %s",
+                    exc,
+                    extra={"action": "search_index_failed"},
+                )
         for name in names if names is not None else self.hive.registry.names():
             if self.hive.registry.get(name) is None:
                 continue
