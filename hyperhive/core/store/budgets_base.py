@@ -1,5 +1,5 @@
 """The budget store's interface (`BudgetStore`) and its records: per-turn usage rows, tripped
-breakers and operator-granted raises. Backends: `budgets_sqlite` (migration 0006) and the
+breakers and operator-granted raises. Backends: `budgets_sqlite` (migration 0007) and the
 in-memory fake `budgets_memory`; one contract suite (`tests/core/store/test_budgets_contract`).
 
 Invariants:

@@ -1,5 +1,5 @@
 """SQLite storage of budgets (`budget_usage`, `budget_trips`, `budget_raises`; migration
-0006). Every write goes through the database's single writer, so `trip` and `clear` are
+0007). Every write goes through the database's single writer, so `trip` and `clear` are
 decided by the row they insert or delete (`INSERT OR IGNORE`, the rowcount)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from hyperhive.core.store.budgets_base import BudgetStore, Trip, UsageSum
 from hyperhive.db import Database, execute_script
 
 
-def m0006_budgets(conn: sqlite3.Connection) -> None:
+def m0007_budgets(conn: sqlite3.Connection) -> None:
     """Budgets: one usage row per reported turn, the tripped breakers, the operator's raises;
     and the trace context a message carries (`messages.trace_parent`, NULL when not traced)."""
     execute_script(
