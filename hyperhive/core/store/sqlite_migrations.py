@@ -143,9 +143,48 @@ def m0004_generations(conn: sqlite3.Connection) -> None:
     )
 
 
+def m0005_permissions(conn: sqlite3.Connection) -> None:
+    """Tool permission requests asked of the operator, and each agent incarnation's kept
+    "allow always" rules (`core/permissions.py`)."""
+    execute_script(
+        conn,
+        """
+        CREATE TABLE permission_requests (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            agent TEXT NOT NULL,
+            generation INTEGER NOT NULL DEFAULT 0,
+            harness TEXT NOT NULL,
+            key TEXT NOT NULL,
+            tool TEXT NOT NULL,
+            input_json TEXT NOT NULL,
+            tool_use_id TEXT,
+            reason TEXT,
+            rule TEXT,
+            asked_at TEXT NOT NULL,
+            deadline_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            decided_at TEXT,
+            note TEXT NOT NULL DEFAULT '',
+            kept_rule TEXT
+        );
+        CREATE UNIQUE INDEX permission_requests_key ON permission_requests(agent, key);
+        CREATE INDEX permission_requests_pending ON permission_requests(agent, id)
+            WHERE status = 'pending';
+        CREATE TABLE permission_rules (
+            agent TEXT NOT NULL,
+            generation INTEGER NOT NULL,
+            rule TEXT NOT NULL,
+            kept_at TEXT NOT NULL,
+            PRIMARY KEY (agent, generation, rule)
+        )
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     Migration("0001_messages_agents", m0001_messages_agents),
     Migration("0002_questions_reminders", m0002_questions_reminders),
     Migration("0003_approvals", m0003_approvals),
     Migration("0004_generations", m0004_generations),
+    Migration("0005_permissions", m0005_permissions),
 ]
