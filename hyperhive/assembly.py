@@ -7,7 +7,7 @@ layer (it imports core and web); nothing below it imports it.
 
 Who depends on whom (constructor arguments; each also declares `after`, its start order):
 
-    model_proxy, threads, questions, reminders          (none)
+    model_proxy, threads, questions, reminders, permissions   (none)
     configs      ← lifecycle.repo_owner (bound late: the two refer to each other)
     lifecycle    ← configs, model_proxy
     approvals    ← configs, lifecycle
@@ -29,6 +29,7 @@ from hyperhive.core.followups import FollowupsFeature
 from hyperhive.core.hive import Hive
 from hyperhive.core.lifecycle import Lifecycle
 from hyperhive.core.modelproxy import ModelProxy
+from hyperhive.core.permissions import PermissionsFeature
 from hyperhive.core.questions import QuestionsFeature
 from hyperhive.core.reminders import RemindersFeature
 from hyperhive.paths import HivePaths
@@ -42,6 +43,7 @@ FEATURES = (
     "followups",
     "questions",
     "reminders",
+    "permissions",
     "configs",
     "approvals",
     "lifecycle",
@@ -85,6 +87,7 @@ def build_features(
         FollowupsFeature() if wanted("followups") else None,
         QuestionsFeature() if wanted("questions") else None,
         RemindersFeature() if wanted("reminders") else None,
+        PermissionsFeature() if wanted("permissions") else None,
         configs,
         ApprovalsFeature(configs, lifecycle) if configs and wanted("approvals") else None,
         lifecycle,

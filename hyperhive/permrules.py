@@ -94,7 +94,9 @@ def _name_matches(pattern: str, tool: str) -> bool:
     if "*" in pattern:
         return fnmatch.fnmatchcase(tool, pattern)
     # `mcp__server` is the whole server
-    return pattern.startswith("mcp__") and pattern.count("__") == 1 and tool.startswith(pattern + "__")
+    return (
+        pattern.startswith("mcp__") and pattern.count("__") == 1 and tool.startswith(pattern + "__")
+    )
 
 
 def _glob_re(glob: str, *, path: bool) -> re.Pattern[str]:
@@ -138,8 +140,10 @@ def _bash_matches(spec: str, command: str, every_part: bool) -> bool:
             return pattern.fullmatch(p) is not None
 
     if every_part:
-        return one(whole) if len(parts) <= 1 else all(one(p) for p in parts) or (
-            ":*" not in spec and one(whole)
+        return (
+            one(whole)
+            if len(parts) <= 1
+            else all(one(p) for p in parts) or (":*" not in spec and one(whole))
         )
     return one(whole) or any(one(p) for p in parts)
 

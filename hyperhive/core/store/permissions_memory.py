@@ -93,7 +93,9 @@ class MemoryPermissionStore(PermissionStore):
 
     async def overdue(self, cutoff: str, limit: int = 100) -> list[int]:
         due = sorted(
-            (r.deadline_at, r.id) for r in self._rows.values() if r.pending and r.deadline_at <= cutoff
+            (r.deadline_at, r.id)
+            for r in self._rows.values()
+            if r.pending and r.deadline_at <= cutoff
         )
         return [pid for _, pid in due[:limit]]
 

@@ -108,8 +108,7 @@ class SqlitePermissionStore(PermissionStore):
         def fn(conn: sqlite3.Connection) -> list[PermissionRow]:
             if agent is None:
                 rows = conn.execute(
-                    f"SELECT {_COLS} FROM permission_requests WHERE status = 'pending'"
-                    " ORDER BY id"
+                    f"SELECT {_COLS} FROM permission_requests WHERE status = 'pending' ORDER BY id"
                 ).fetchall()
             else:
                 rows = conn.execute(
