@@ -51,6 +51,8 @@ from hyperhive.harness import settings as cs
 from hyperhive.harness.agentview import AgentView
 from hyperhive.harness.claude import ClaudeTurn, run_compact
 from hyperhive.harness.events import EventBus
+from hyperhive.harness.opgate import OperatorGate, gate_for
+from hyperhive.harness.permgate import AllowAll, PermissionGate
 from hyperhive.harness.prompt import system_prompt, wake_prompt
 from hyperhive.harness.reporter import StateReporter, StateTracker
 from hyperhive.harness.retry import TurnRetry, prompt_recorded, public_note, retry_prompt
@@ -147,6 +149,7 @@ class Harness:
         self.bus = EventBus(opts.state_dir)
         self.stats = TurnStats(opts.state_dir)
         self.client = AgentClient(opts.socket)
+        self.gate: PermissionGate = AllowAll()  # set from the agent's config in _introduce
         # what it is doing, told to the core best-effort on its own connection
         self.reporter = StateReporter(str(opts.socket))
         self.tracker = StateTracker(self.reporter)
@@ -232,9 +235,18 @@ class Harness:
             "manager" if self.kind == "manager" else "agent",
             extra_allow=[*extra_allow, *self.config.allowed_tools],
             extra_deny=self.config.denied_tools,
+            ask=self.config.ask_operator_for,
         )
         settings["cleanupPeriodDays"] = 36500  # the CLI deletes sessions idle 30 days by default
         (self.run_dir / "settings.json").write_text(json.dumps(settings, indent=2))
+        # what the CLI's `can_use_tool` requests go to (the driver's permission gate)
+        self.gate = gate_for(
+            self.opts.socket,
+            self.config.ask_operator_for,
+            cwd=str(self.opts.state_dir),
+            home=str(self.opts.state_dir),
+            notify=lambda text: self.bus.publish("note", text=text),
+        )
 
     def _has_session(self) -> bool:
         projects = self.config_dir / "projects"
@@ -291,6 +303,8 @@ class Harness:
             finally:
                 self.set_state("offline")
                 await self.client.aclose()
+                if isinstance(self.gate, OperatorGate):
+                    await self.gate.aclose()
 
     async def _park(self) -> dict[str, Any] | None:
         self.set_state("waiting")

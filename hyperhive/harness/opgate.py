@@ -1,0 +1,160 @@
+"""`OperatorGate`: the `PermissionGate` of an agent with `ask_operator_for` patterns — a tool
+use the CLI asks about goes to the operator through the core (`ask_permission`), and the turn
+waits for the decision.
+
+Why the CLI asks at all: the harness writes the patterns into the settings' `permissions.ask`
+list, which Claude Code checks before `allow` (deny > ask > allow; measured with 2.1.337: an
+`ask` rule `Bash(git push:*)` beside `allow: ["Bash"]` sends `can_use_tool` for `git push` and
+runs `echo hi` without asking). A tool without any rule is asked about too (in `-p` mode it
+would be refused); such a tool is not one the operator was meant to see, so this gate denies
+it as the allow list would have, without asking.
+
+Invariants:
+- The ask goes on the gate's own connection to the agent's socket, never the harness's main
+  one: the ask may park for many minutes, and the harness keeps renewing its woken message's
+  lease on its own connection meanwhile (`AgentClient` serialises requests per connection).
+  A parked request is never idle (`[sockets] idle_timeout_seconds` counts only silence
+  between requests).
+- Each ask carries a key of this harness run; the client's resend after a lost connection
+  (a core restart) joins the same request. A new gate (a new harness run) has a new run id,
+  and the core drops what an earlier run left pending.
+- The gate never raises for a refusal: a core it cannot reach is a denial whose note says so.
+- Long strings in the input are shortened for display only; the decision applies to the
+  input the model wrote (`Allow()` carries no `updated_input`).
+- Pure of pydantic (the harness does not import it): requests are plain JSON.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from hyperhive import permrules
+from hyperhive.client.agent import AgentClient
+from hyperhive.errors import HiveError
+from hyperhive.harness.permgate import (
+    Allow,
+    AllowAll,
+    Deny,
+    PermissionAsk,
+    PermissionDecision,
+    PermissionGate,
+)
+
+logger = logging.getLogger(__name__)
+
+SHOWN_STRING_MAX = 4000  # characters of one input string the operator is shown
+SHOWN_DEPTH_MAX = 8
+
+Notify = Callable[[str], object]
+
+
+def shown_input(value: Any, depth: int = 0) -> Any:
+    """The tool input with long strings shortened (display only), JSON-able."""
+    if isinstance(value, str):
+        if len(value) <= SHOWN_STRING_MAX:
+            return value
+        return value[:SHOWN_STRING_MAX] + f"… [{len(value) - SHOWN_STRING_MAX} more characters]"
+    if depth >= SHOWN_DEPTH_MAX:
+        return "…"
+    if isinstance(value, dict):
+        return {str(k): shown_input(v, depth + 1) for k, v in list(value.items())[:200]}
+    if isinstance(value, (list, tuple)):
+        return [shown_input(v, depth + 1) for v in list(value)[:200]]
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return repr(value)[:SHOWN_STRING_MAX]
+
+
+def describe(tool: str, tool_input: dict[str, Any]) -> str:
+    """One line naming the use: `Bash(git push)`, `Write(/state/a.txt)`, or the tool."""
+    for key in ("command", "file_path", "notebook_path", "path", "url"):
+        value = tool_input.get(key)
+        if isinstance(value, str) and value:
+            line = " ".join(value.split())
+            return f"{tool}({line[:200]}{'…' if len(line) > 200 else ''})"
+    return tool
+
+
+class OperatorGate:
+    def __init__(
+        self,
+        socket: str | Path,
+        ask_for: Sequence[str],
+        *,
+        cwd: str = "/state",
+        home: str = "/state",
+        notify: Notify | None = None,
+        client: AgentClient | None = None,
+    ) -> None:
+        self.rules = [permrules.parse(r) for r in ask_for]
+        self.run_id = uuid.uuid4().hex
+        self._where = {"cwd": cwd, "home": home}
+        self._notify = notify
+        self._client = client if client is not None else AgentClient(socket)
+        self._seq = itertools.count(1)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def decide(self, ask: PermissionAsk) -> PermissionDecision:
+        rule = permrules.first_match(
+            self.rules,
+            ask.tool_name,
+            ask.tool_input,
+            cwd=self._where["cwd"],
+            home=self._where["home"],
+        )
+        if rule is None:
+            return Deny(
+                f"{ask.tool_name} is not allowed for this agent (not in its allowed tools); "
+                "the operator can add it to allowed_tools in agent.toml"
+            )
+        use = describe(ask.tool_name, ask.tool_input)
+        body: dict[str, Any] = {
+            "cmd": "ask_permission",
+            "tool": ask.tool_name,
+            "input": shown_input(ask.tool_input),
+            "rule": str(rule),
+            "key": f"{self.run_id}:{ask.tool_use_id or next(self._seq)}",
+            "harness": self.run_id,
+        }
+        if ask.tool_use_id:
+            body["tool_use_id"] = ask.tool_use_id
+        if ask.reason:
+            body["reason"] = ask.reason[:2000]
+        self._say(f"waiting for the operator: may it use {use}?")
+        logger.info("asking the operator about %s", use, extra={"action": "permission_ask"})
+        try:
+            answer = await self._client.request(body)
+        except HiveError as exc:
+            self._say(f"could not ask the operator about {use}: {exc}")
+            return Deny(f"could not ask the operator ({exc}); the tool was not used")
+        if answer.get("behavior") == "allow":
+            self._say(f"the operator allowed {use}")
+            return Allow()
+        note = str(answer.get("note") or "denied by the operator")
+        self._say(f"the operator did not allow {use}: {note}")
+        return Deny(note)
+
+    def _say(self, text: str) -> None:
+        if self._notify is not None:
+            self._notify(text)
+
+
+def gate_for(
+    socket: str | Path,
+    ask_for: Sequence[str],
+    *,
+    cwd: str = "/state",
+    home: str = "/state",
+    notify: Notify | None = None,
+) -> PermissionGate:
+    """The gate an agent's harness runs with: `AllowAll` when it asks nothing of the operator."""
+    if not ask_for:
+        return AllowAll()
+    return OperatorGate(socket, ask_for, cwd=cwd, home=home, notify=notify)
