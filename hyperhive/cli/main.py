@@ -58,11 +58,23 @@ def _register() -> None:
         demo,
         lifecycle,
         messages,
+        permissions,
         questions,
         serve,
     )
 
-    for mod in (serve, demo, agents, lifecycle, agent, messages, questions, approvals, bench):
+    for mod in (
+        serve,
+        demo,
+        agents,
+        lifecycle,
+        agent,
+        messages,
+        questions,
+        permissions,
+        approvals,
+        bench,
+    ):
         for command in mod.COMMANDS:
             cli.add_command(command)
     try:
