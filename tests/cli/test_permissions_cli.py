@@ -13,6 +13,7 @@ from tests.support.daemon import DaemonProcess, hive_cli
 from tests.support.waiting import eventually
 
 hive = hive_cli
+HIVE = (sys.executable, "-m", "hyperhive.cli")
 
 
 def ask(d: DaemonProcess, key: str, command: str) -> subprocess.Popen[str]:
@@ -26,8 +27,7 @@ def ask(d: DaemonProcess, key: str, command: str) -> subprocess.Popen[str]:
         "harness": "run1",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "hyperhive.cli", "call", "--as", "alice", "ask_permission"]
-        + [json.dumps(body)],
+        [*HIVE, "call", "--as", "alice", "ask_permission", json.dumps(body)],
         env={**os.environ, "HIVE_HOME": str(d.paths.home)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
