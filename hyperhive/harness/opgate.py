@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-import uuid
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -92,7 +92,7 @@ class OperatorGate:
         client: AgentClient | None = None,
     ) -> None:
         self.rules = [permrules.parse(r) for r in ask_for]
-        self.run_id = uuid.uuid4().hex
+        self.run_id = os.urandom(12).hex()  # this harness run
         self._where = {"cwd": cwd, "home": home}
         self._notify = notify
         self._client = client if client is not None else AgentClient(socket)
