@@ -76,8 +76,8 @@ class Facts:
     paused: bool = False
     node_lost: bool = False
     open_question: str | None = None  # the oldest open operator question's text, if any
-    open_permission: str | None = None  # a pending tool permission request, as a note
     report: Report | None = None
+    open_permission: str | None = None  # a pending tool permission request, as a note
 
 
 @dataclass(frozen=True)
