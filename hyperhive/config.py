@@ -41,6 +41,8 @@ class Defaults(_Strict):
     allowed_recipients: list[str] = Field(default_factory=list)
     # a turn running longer is interrupted and counts as failed (0 = no limit of our own)
     turn_timeout_seconds: float = Field(default=1800.0, ge=0)
+    # keep an agent's `claude` process alive this long after a turn (0 = one per turn)
+    warm_seconds: float = Field(default=600.0, ge=0)
     # the claude CLI every agent runs (hyperhive.claudebin): "" = HIVE_CLAUDE_BIN, else the
     # CLI bundled with claude-agent-sdk, else `claude` on PATH
     claude_bin: str = ""

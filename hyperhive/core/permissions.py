@@ -16,6 +16,8 @@ Invariants:
   a new harness run asks, the earlier run's pending requests are decided `dropped` — a
   restarted agent never inherits old prompts, and the operator is never shown one nobody
   waits for.
+- An asker that stops waiting (its turn interrupted, its CLI gone) withdraws the request
+  (`withdraw_permission`, best effort): it leaves the operator's list at once.
 - A resend of `ask_permission` with the same `key` (the client retrying after the connection
   or the core went away) joins the same request and is never asked twice; deadlines are rows,
   so they survive a core restart.
@@ -47,6 +49,7 @@ from hyperhive.wire.permissions import (
     DENIED,
     DROPPED,
     EXPIRED,
+    WITHDRAWN,
     AskPermission,
     DecidePermission,
     Decision,
@@ -56,6 +59,8 @@ from hyperhive.wire.permissions import (
     Permissions,
     PermissionsOk,
     PermissionStatus,
+    PermissionWithdrawn,
+    WithdrawPermission,
 )
 
 if TYPE_CHECKING:
@@ -195,6 +200,13 @@ class PermissionsFeature(BaseFeature):
         if not won:
             raise Conflict(f"permission request #{pid} is already {done.status.value}")
         return done
+
+    async def withdraw(self, agent: str, key: str) -> tuple[PermissionRow | None, bool]:
+        """The asker stopped waiting for request `key`: drop it if it is still pending."""
+        row = await self.store.by_key(agent, key)
+        if row is None:
+            return None, False
+        return await self._decide(row.id, PermissionStatus.DROPPED, WITHDRAWN, "withdrawn")
 
     async def rules(self, agent: str) -> list[str]:
         """The rules "allow always" kept for `agent`'s current incarnation."""
@@ -337,6 +349,11 @@ def _register_verbs(hive: Hive, perms: PermissionsFeature) -> None:
             status=row.status,
             note=row.note,
         )
+
+    @hive.agent_rpc.handle(WithdrawPermission)
+    async def withdraw_permission(caller: Caller, req: WithdrawPermission) -> PermissionWithdrawn:
+        row, won = await perms.withdraw(caller.name, req.key)
+        return PermissionWithdrawn(withdrawn=won, id=row.id if row is not None else None)
 
     @hive.host_rpc.handle(Permissions)
     async def list_permissions(caller: Caller, req: Permissions) -> PermissionsOk:

@@ -49,16 +49,17 @@ from hyperhive.client.agent import AgentClient
 from hyperhive.clock import iso
 from hyperhive.harness import settings as cs
 from hyperhive.harness.agentview import AgentView
-from hyperhive.harness.claude import ClaudeTurn, run_compact
+from hyperhive.harness.claude import run_compact
+from hyperhive.harness.driver import Launch, TurnDriver, TurnHandle
 from hyperhive.harness.events import EventBus
 from hyperhive.harness.opgate import OperatorGate, gate_for
-from hyperhive.harness.permgate import AllowAll, PermissionGate
 from hyperhive.harness.prompt import system_prompt, wake_prompt
 from hyperhive.harness.reporter import StateReporter, StateTracker
 from hyperhive.harness.retry import TurnRetry, prompt_recorded, public_note, retry_prompt
 from hyperhive.harness.stats import TurnStatRow, TurnStats
 from hyperhive.harness.stream import OutcomeKind, TurnOutcome, TurnTally
 from hyperhive.harness.streamevents import ApiRetry, Event, StreamLine
+from hyperhive.harness.warmhooks import RefuseUnlisted, WarmHooks
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ class HarnessOptions:
     model_retries: int = 4  # CLAUDE_CODE_MAX_RETRIES: the CLI's retries of one request
     turn_retry: TurnRetry = field(default_factory=TurnRetry)
     turn_timeout: float = 0.0  # seconds; 0 = no limit of our own
+    warm_seconds: float = 600.0  # keep claude alive this long between turns; 0 = per turn
     python: str = field(default_factory=lambda: sys.executable)
 
     @classmethod
@@ -104,6 +106,7 @@ class HarnessOptions:
                 rate_limit_wait=float(env.get("HIVE_RATE_LIMIT_WAIT", "300")),
             ),
             turn_timeout=float(env.get("HIVE_TURN_TIMEOUT", "0")),
+            warm_seconds=float(env.get("HIVE_WARM_SECONDS", "600")),
         )
 
 
@@ -149,13 +152,23 @@ class Harness:
         self.bus = EventBus(opts.state_dir)
         self.stats = TurnStats(opts.state_dir)
         self.client = AgentClient(opts.socket)
-        self.gate: PermissionGate = AllowAll()  # set from the agent's config in _introduce
         # what it is doing, told to the core best-effort on its own connection
         self.reporter = StateReporter(str(opts.socket))
         self.tracker = StateTracker(self.reporter)
         self.bus.add_listener(lambda ev: self.tracker.on_event(ev.kind, ev.ts, ev.payload))
         self.unread = 0
-        self._turn: ClaudeTurn | None = None
+        self._turn: TurnHandle | None = None
+        hooks = WarmHooks(
+            self.bus, lambda ev: self.bus.publish(event_kind(ev), **event_payload(ev))
+        )
+        self.driver = TurnDriver(
+            opts.warm_seconds,
+            self._launch,
+            gate=RefuseUnlisted(),  # until _introduce knows the config: see `gate_for`
+            on_stray=hooks.on_stray,
+            on_start=hooks.on_start,
+            on_exit=hooks.on_exit,
+        )
         self._cancel_requested = False
         self._timed_out = False  # the running/last attempt was stopped by `turn_timeout`
         self._retry_hint = 0.0  # the CLI's last retry delay in this attempt (retry-after)
@@ -176,7 +189,7 @@ class Harness:
             self.bus.publish("state", state=state)
 
     async def cancel(self) -> bool:
-        """Interrupt the running turn (SIGINT to the CLI), or end the wait before a failed
+        """Interrupt the running turn (the control protocol's `interrupt`), or end the wait before a failed
         turn's next attempt. False when neither is under way."""
         waiting = self._retry_cancel
         if waiting is not None:
@@ -239,8 +252,8 @@ class Harness:
         )
         settings["cleanupPeriodDays"] = 36500  # the CLI deletes sessions idle 30 days by default
         (self.run_dir / "settings.json").write_text(json.dumps(settings, indent=2))
-        # what the CLI's `can_use_tool` requests go to (the driver's permission gate)
-        self.gate = gate_for(
+        # what the CLI's `can_use_tool` requests go to: the operator, for `ask_operator_for`
+        self.driver.gate = gate_for(
             self.opts.socket,
             self.config.ask_operator_for,
             cwd=str(self.opts.state_dir),
@@ -255,7 +268,7 @@ class Harness:
         prefix = cs.project_dir_name(self.opts.state_dir)
         return any(d.name.startswith(prefix) and any(d.glob("*.jsonl")) for d in projects.iterdir())
 
-    def _argv(self, prompt: str) -> list[str]:
+    def _argv(self, prompt: str | None) -> list[str]:
         binary = self.opts.claude_bin or cs.find_claude_binary()
         return cs.claude_argv(
             binary,
@@ -266,6 +279,9 @@ class Harness:
             system_prompt_path=self.run_dir / "system-prompt.md",
             continue_session=self._has_session(),
         )
+
+    def _launch(self) -> Launch:
+        return Launch(self._argv(None), self._env(), self.opts.state_dir)  # turns on stdin
 
     def _env(self) -> dict[str, str]:
         env = cs.claude_env(
@@ -283,7 +299,8 @@ class Harness:
     # -- main loop --------------------------------------------------------------------------
 
     async def run(self) -> None:
-        async with self.bus, self.stats, self.reporter:
+        async with self.bus, self.stats, self.reporter, self.driver:
+            self.driver.agent = self.name
             await self._introduce()
             self.bus.publish("harness_start", name=self.name, kind=self.kind, model=self.model)
             logger.info(
@@ -303,8 +320,8 @@ class Harness:
             finally:
                 self.set_state("offline")
                 await self.client.aclose()
-                if isinstance(self.gate, OperatorGate):
-                    await self.gate.aclose()
+                if isinstance(self.driver.gate, OperatorGate):
+                    await self.driver.gate.aclose()
 
     async def _park(self) -> dict[str, Any] | None:
         self.set_state("waiting")
@@ -505,7 +522,7 @@ class Harness:
         self._timed_out = False
         self._retry_hint = 0.0
         t0 = time.monotonic()
-        async with ClaudeTurn(self._argv(prompt), env=self._env(), cwd=self.opts.state_dir) as turn:
+        async with self.driver.turn(prompt) as turn:
             self._turn = turn
             timer = None
             if self.opts.turn_timeout > 0:
@@ -535,7 +552,7 @@ class Harness:
             )
         return outcome, tally, (time.monotonic() - t0) * 1000
 
-    async def _time_out(self, turn: ClaudeTurn, seconds: float) -> None:
+    async def _time_out(self, turn: TurnHandle, seconds: float) -> None:
         await asyncio.sleep(seconds)  # a timer: the turn is cut at its deadline
         self._timed_out = True
         self.bus.publish("note", text=f"turn timed out after {seconds:g} s; interrupting it")
@@ -585,6 +602,7 @@ class Harness:
             return
         self.set_state("compacting")
         self.bus.publish("compact_start", reason=why)
+        await self.driver.close()  # `/compact` runs as its own `-p --continue` process
 
         def on_line(line: StreamLine) -> None:
             for ev in line.events:

@@ -7,7 +7,7 @@ list, which Claude Code checks before `allow` (deny > ask > allow; measured with
 `ask` rule `Bash(git push:*)` beside `allow: ["Bash"]` sends `can_use_tool` for `git push` and
 runs `echo hi` without asking). A tool without any rule is asked about too (in `-p` mode it
 would be refused); such a tool is not one the operator was meant to see, so this gate denies
-it as the allow list would have, without asking.
+it as `RefuseUnlisted` does (the allow/deny lists decide), without asking.
 
 Invariants:
 - The ask goes on the gate's own connection to the agent's socket, never the harness's main
@@ -18,6 +18,9 @@ Invariants:
 - Each ask carries a key of this harness run; the client's resend after a lost connection
   (a core restart) joins the same request. A new gate (a new harness run) has a new run id,
   and the core drops what an earlier run left pending.
+- A cancelled ask (the driver's answer task cancelled: an interrupted turn, a closed CLI)
+  withdraws the request, best effort, on a fresh connection, and the gate's connection is
+  replaced (the old one may still carry the late answer).
 - The gate never raises for a refusal: a core it cannot reach is a denial whose note says so.
 - Long strings in the input are shortened for display only; the decision applies to the
   input the model wrote (`Allow()` carries no `updated_input`).
@@ -26,6 +29,7 @@ Invariants:
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import os
@@ -34,21 +38,22 @@ from pathlib import Path
 from typing import Any
 
 from hyperhive import permrules
-from hyperhive.client.agent import AgentClient
+from hyperhive.client.agent import NO_RETRY, AgentClient
 from hyperhive.errors import HiveError
 from hyperhive.harness.permgate import (
     Allow,
-    AllowAll,
     Deny,
     PermissionAsk,
     PermissionDecision,
     PermissionGate,
 )
+from hyperhive.harness.warmhooks import RefuseUnlisted
 
 logger = logging.getLogger(__name__)
 
 SHOWN_STRING_MAX = 4000  # characters of one input string the operator is shown
 SHOWN_DEPTH_MAX = 8
+WITHDRAW_TIMEOUT = 10.0
 
 Notify = Callable[[str], object]
 
@@ -95,10 +100,16 @@ class OperatorGate:
         self.run_id = os.urandom(12).hex()  # this harness run
         self._where = {"cwd": cwd, "home": home}
         self._notify = notify
+        self._socket = socket
         self._client = client if client is not None else AgentClient(socket)
+        self._retry = self._client.retry
+        self._cleanup: set[asyncio.Task[None]] = set()
         self._seq = itertools.count(1)
+        self._unlisted = RefuseUnlisted()
 
     async def aclose(self) -> None:
+        if self._cleanup:
+            await asyncio.gather(*self._cleanup, return_exceptions=True)
         await self._client.aclose()
 
     async def decide(self, ask: PermissionAsk) -> PermissionDecision:
@@ -109,11 +120,8 @@ class OperatorGate:
             cwd=self._where["cwd"],
             home=self._where["home"],
         )
-        if rule is None:
-            return Deny(
-                f"{ask.tool_name} is not allowed for this agent (not in its allowed tools); "
-                "the operator can add it to allowed_tools in agent.toml"
-            )
+        if rule is None:  # not the operator's to decide: as the allow/deny lists would
+            return await self._unlisted.decide(ask)
         use = describe(ask.tool_name, ask.tool_input)
         body: dict[str, Any] = {
             "cmd": "ask_permission",
@@ -131,6 +139,9 @@ class OperatorGate:
         logger.info("asking the operator about %s", use, extra={"action": "permission_ask"})
         try:
             answer = await self._client.request(body)
+        except asyncio.CancelledError:
+            self._withdraw_soon(body["key"], use)
+            raise
         except HiveError as exc:
             self._say(f"could not ask the operator about {use}: {exc}")
             return Deny(f"could not ask the operator ({exc}); the tool was not used")
@@ -140,6 +151,26 @@ class OperatorGate:
         note = str(answer.get("note") or "denied by the operator")
         self._say(f"the operator did not allow {use}: {note}")
         return Deny(note)
+
+    def _withdraw_soon(self, key: str, use: str) -> None:
+        """The ask was cancelled (the turn was interrupted, the CLI went away): its connection
+        may still get the late answer, so it is replaced; the core is told the ask is
+        withdrawn, best effort, so the operator no longer sees it."""
+        stale, self._client = self._client, AgentClient(self._socket, retry=self._retry)
+
+        async def withdraw() -> None:
+            await stale.aclose()
+            try:
+                async with AgentClient(self._socket, retry=NO_RETRY) as one:
+                    async with asyncio.timeout(WITHDRAW_TIMEOUT):
+                        await one.request({"cmd": "withdraw_permission", "key": key})
+            except (HiveError, TimeoutError) as exc:
+                logger.info("could not withdraw the ask about %s: %s", use, exc)
+            self._say(f"no longer waiting for the operator about {use}")
+
+        task = asyncio.get_running_loop().create_task(withdraw(), name="permission-withdraw")
+        self._cleanup.add(task)
+        task.add_done_callback(self._cleanup.discard)
 
     def _say(self, text: str) -> None:
         if self._notify is not None:
@@ -154,7 +185,8 @@ def gate_for(
     home: str = "/state",
     notify: Notify | None = None,
 ) -> PermissionGate:
-    """The gate an agent's harness runs with: `AllowAll` when it asks nothing of the operator."""
+    """The gate an agent's harness runs with: `RefuseUnlisted` (the allow/deny lists alone
+    decide) when it asks nothing of the operator."""
     if not ask_for:
-        return AllowAll()
+        return RefuseUnlisted()
     return OperatorGate(socket, ask_for, cwd=cwd, home=home, notify=notify)

@@ -32,6 +32,7 @@ KEY_MAX = 200
 EXPIRED = "[expired]"
 DROPPED = "[dropped: the agent restarted]"
 DENIED = "denied by the operator"
+WITHDRAWN = "[withdrawn: the turn ended before the operator decided]"
 
 
 class PermissionStatus(StrEnum):
@@ -106,6 +107,19 @@ class PermissionDecided(Response):
     behavior: Literal["allow", "deny"]
     status: PermissionStatus
     note: str = ""  # for a denial: what the model sees
+
+
+@verb("agent")
+class WithdrawPermission(Request):
+    """The asker no longer waits (its turn was interrupted or ended): drop request `key`."""
+
+    cmd: Literal["withdraw_permission"]
+    key: str = Field(min_length=1, max_length=KEY_MAX)
+
+
+class PermissionWithdrawn(Response):
+    withdrawn: bool  # False: unknown key, or already decided
+    id: int | None = None
 
 
 # -- host socket --------------------------------------------------------------------------------

@@ -232,6 +232,27 @@ async def test_a_lifecycle_restart_drops_pending_requests(hive: Hive) -> None:
     await pending(hive, 0)
 
 
+async def test_the_asker_withdraws(hive: Hive) -> None:
+    await hive.spawn("alice")
+    async with agent(hive, "alice") as alice, agent(hive, "alice") as again:
+        parked = asyncio.create_task(alice.request(ask_body()))
+        [row] = await pending(hive, 1)
+        assert await again.call("withdraw_permission", key="k1") == {
+            "ok": True,
+            "withdrawn": True,
+            "id": row["id"],
+        }
+        answer = await asyncio.wait_for(parked, 10)
+        assert answer["status"] == "dropped" and answer["note"].startswith("[withdrawn")
+        assert (await again.call("withdraw_permission", key="k1"))["withdrawn"] is False
+        assert await again.call("withdraw_permission", key="nope") == {
+            "ok": True,
+            "withdrawn": False,
+        }
+    async with agent(hive, "manager") as mgr:  # another agent's key is not its own
+        assert (await mgr.call("withdraw_permission", key="k1"))["withdrawn"] is False
+
+
 async def test_bad_requests(hive: Hive) -> None:
     await hive.spawn("alice")
     host = HostClient(hive.paths.host_sock)

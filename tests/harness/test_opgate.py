@@ -16,8 +16,9 @@ from hyperhive.client.agent import NO_RETRY, AgentClient
 from hyperhive.client.host import HostClient
 from hyperhive.core.hive import Hive
 from hyperhive.harness.opgate import OperatorGate, describe, gate_for, shown_input
-from hyperhive.harness.permgate import Allow, AllowAll, Deny, PermissionAsk
+from hyperhive.harness.permgate import Allow, Deny, PermissionAsk
 from hyperhive.harness.settings import settings_json
+from hyperhive.harness.warmhooks import RefuseUnlisted
 from hyperhive.sim import SimServer
 from hyperhive.sim.scenario import Scenario
 from tests.support.claude_run import CLAUDE, CLI_TIMEOUT, offline_env
@@ -74,12 +75,42 @@ async def test_matching_use_waits_for_the_operator(hive: Hive) -> None:
     assert said[-1].endswith("use a pull request")
 
 
+async def test_a_cancelled_ask_is_withdrawn(hive: Hive) -> None:
+    """The driver cancels the answer (an interrupted turn): the operator no longer sees the
+    request, and the gate's next ask works (its connection was replaced)."""
+    await hive.spawn("alice")
+    said: list[str] = []
+    sock = hive.paths.agent_sock("alice")
+    g = OperatorGate(sock, ["Bash"], notify=said.append, client=AgentClient(sock, retry=NO_RETRY))
+    host = HostClient(hive.paths.host_sock)
+    try:
+        asked = asyncio.create_task(g.decide(PUSH))
+        await eventually(lambda: _pending(host), what="the ask pending")
+        asked.cancel()
+        await asyncio.gather(asked, return_exceptions=True)
+        await eventually(lambda: _none_pending(host), what="the ask withdrawn")
+        again = asyncio.create_task(g.decide(PermissionAsk("Bash", {"command": "ls"}, "toolu_9")))
+        await decide_first(hive, "allow")
+        assert await asyncio.wait_for(again, 10) == Allow()
+    finally:
+        await g.aclose()
+    assert "no longer waiting for the operator about Bash(git push origin main)" in said
+
+
+async def _pending(host: HostClient) -> bool:
+    return bool((await host.call("permissions"))["permissions"])
+
+
+async def _none_pending(host: HostClient) -> bool:
+    return not (await host.call("permissions"))["permissions"]
+
+
 async def test_other_tools_are_denied_without_asking(hive: Hive) -> None:
     await hive.spawn("alice")
     g = gate(hive, ["Bash(git push:*)"])
     try:
         got = await g.decide(PermissionAsk("mcp__other__tool", {"a": 1}))
-        assert isinstance(got, Deny) and "not allowed for this agent" in got.message
+        assert isinstance(got, Deny) and "you haven't granted it yet" in got.message
         got = await g.decide(PermissionAsk("Bash", {"command": "git status"}))
         assert isinstance(got, Deny)
     finally:
@@ -95,7 +126,7 @@ async def test_an_unreachable_core_is_a_denial(short_tmp: Path) -> None:
 
 
 def test_gate_for_and_display_helpers() -> None:
-    assert isinstance(gate_for("/x.sock", []), AllowAll)
+    assert isinstance(gate_for("/x.sock", []), RefuseUnlisted)
     assert isinstance(gate_for("/x.sock", ["Write"]), OperatorGate)
     shown = shown_input({"content": "x" * 5000, "n": [1, None, True], "o": object()})
     assert shown["content"].endswith("… [1000 more characters]")

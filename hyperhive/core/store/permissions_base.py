@@ -44,6 +44,10 @@ class PermissionStore(abc.ABC):
     async def get(self, pid: int) -> PermissionRow | None: ...
 
     @abc.abstractmethod
+    async def by_key(self, agent: str, key: str) -> PermissionRow | None:
+        """`agent`'s request named `key`, in whatever state it is."""
+
+    @abc.abstractmethod
     async def pending(self, agent: str | None = None) -> list[PermissionRow]:
         """Pending requests (of `agent`, or everyone's), oldest first."""
 

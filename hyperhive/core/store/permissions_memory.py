@@ -58,6 +58,10 @@ class MemoryPermissionStore(PermissionStore):
     async def get(self, pid: int) -> PermissionRow | None:
         return self._rows.get(pid)
 
+    async def by_key(self, agent: str, key: str) -> PermissionRow | None:
+        pid = self._keys.get((agent, key))
+        return self._rows[pid] if pid is not None else None
+
     async def pending(self, agent: str | None = None) -> list[PermissionRow]:
         return [
             r

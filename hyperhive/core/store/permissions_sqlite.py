@@ -104,6 +104,16 @@ class SqlitePermissionStore(PermissionStore):
     async def get(self, pid: int) -> PermissionRow | None:
         return await self.db.read(lambda conn: _get(conn, pid))
 
+    async def by_key(self, agent: str, key: str) -> PermissionRow | None:
+        def fn(conn: sqlite3.Connection) -> PermissionRow | None:
+            r = conn.execute(
+                f"SELECT {_COLS} FROM permission_requests WHERE agent = ? AND key = ?",
+                (agent, key),
+            ).fetchone()
+            return _row(r) if r is not None else None
+
+        return await self.db.read(fn)
+
     async def pending(self, agent: str | None = None) -> list[PermissionRow]:
         def fn(conn: sqlite3.Connection) -> list[PermissionRow]:
             if agent is None:

@@ -280,6 +280,12 @@
           span("body", `── harness up · ${ev.name || NAME} · model ${ev.model || "?"} ──`));
       case "compact_start":
         return row("compact", span("glyph", "⇣"), span("body", `compacting · ${ev.reason || ""}`));
+      case "claude_start":  // the CLI process: warm (kept between turns) or one per turn
+        return row("note", span("glyph", "·"), span("body", ev.warm ? "claude started (kept warm)" : "claude started"));
+      case "claude_exit":
+        return ev.why === "crashed"
+          ? row("note err", span("glyph", "✖"), span("body", `claude exited on its own · code ${ev.code}`))
+          : null;
       case "compact_end":
         return row("compact" + (ev.ok ? "" : " err"), span("glyph", ev.ok ? "⇡" : "✖"),
           span("body", ev.ok ? "compacted" : `compaction failed · ${ev.note || ""}`));

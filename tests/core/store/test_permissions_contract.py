@@ -55,6 +55,9 @@ async def test_insert_get_pending(perms: PermissionStore) -> None:
 
 async def test_same_key_joins_the_request(perms: PermissionStore) -> None:
     row, _ = await ask(perms)
+    assert await perms.by_key("alice", "k1") == row
+    assert await perms.by_key("alice", "k2") is None
+    assert await perms.by_key("bob", "k1") is None
     again, created = await ask(perms, tool="Write")
     assert not created and again == row
     await perms.decide(row.id, PermissionStatus.ALLOWED, T1)
