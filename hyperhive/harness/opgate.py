@@ -10,17 +10,17 @@ would be refused); such a tool is not one the operator was meant to see, so this
 it as `RefuseUnlisted` does (the allow/deny lists decide), without asking.
 
 Invariants:
-- The ask goes on the gate's own connection to the agent's socket, never the harness's main
-  one: the ask may park for many minutes, and the harness keeps renewing its woken message's
-  lease on its own connection meanwhile (`AgentClient` serialises requests per connection).
-  A parked request is never idle (`[sockets] idle_timeout_seconds` counts only silence
-  between requests).
+- Each ask goes on a connection of its own to the agent's socket, never the harness's main
+  one: an ask may park for many minutes, while the harness keeps renewing its woken message's
+  lease on its own connection, and the CLI may ask about several tools at once (parallel
+  tool uses: `AgentClient` serialises requests per connection, so one shared connection would
+  queue the second ask behind the first decision). A parked request is never idle
+  (`[sockets] idle_timeout_seconds` counts only silence between requests).
 - Each ask carries a key of this harness run; the client's resend after a lost connection
   (a core restart) joins the same request. A new gate (a new harness run) has a new run id,
   and the core drops what an earlier run left pending.
 - A cancelled ask (the driver's answer task cancelled: an interrupted turn, a closed CLI)
-  withdraws the request, best effort, on a fresh connection, and the gate's connection is
-  replaced (the old one may still carry the late answer).
+  closes its connection and withdraws the request, best effort, on a fresh one.
 - The gate never raises for a refusal: a core it cannot reach is a denial whose note says so.
 - Long strings in the input are shortened for display only; the decision applies to the
   input the model wrote (`Allow()` carries no `updated_input`).
@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperhive import permrules
-from hyperhive.client.agent import NO_RETRY, AgentClient
+from hyperhive.client.agent import NO_RETRY, AgentClient, RetryPolicy
 from hyperhive.errors import HiveError
 from hyperhive.harness.permgate import (
     Allow,
@@ -94,15 +94,14 @@ class OperatorGate:
         cwd: str = "/state",
         home: str = "/state",
         notify: Notify | None = None,
-        client: AgentClient | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.rules = [permrules.parse(r) for r in ask_for]
         self.run_id = os.urandom(12).hex()  # this harness run
         self._where = {"cwd": cwd, "home": home}
         self._notify = notify
         self._socket = socket
-        self._client = client if client is not None else AgentClient(socket)
-        self._retry = self._client.retry
+        self._retry = retry
         self._cleanup: set[asyncio.Task[None]] = set()
         self._seq = itertools.count(1)
         self._unlisted = RefuseUnlisted()
@@ -110,7 +109,6 @@ class OperatorGate:
     async def aclose(self) -> None:
         if self._cleanup:
             await asyncio.gather(*self._cleanup, return_exceptions=True)
-        await self._client.aclose()
 
     async def decide(self, ask: PermissionAsk) -> PermissionDecision:
         rule = permrules.first_match(
@@ -138,7 +136,8 @@ class OperatorGate:
         self._say(f"waiting for the operator: may it use {use}?")
         logger.info("asking the operator about %s", use, extra={"action": "permission_ask"})
         try:
-            answer = await self._client.request(body)
+            async with AgentClient(self._socket, retry=self._retry) as client:
+                answer = await client.request(body)
         except asyncio.CancelledError:
             self._withdraw_soon(body["key"], use)
             raise
@@ -153,13 +152,11 @@ class OperatorGate:
         return Deny(note)
 
     def _withdraw_soon(self, key: str, use: str) -> None:
-        """The ask was cancelled (the turn was interrupted, the CLI went away): its connection
-        may still get the late answer, so it is replaced; the core is told the ask is
-        withdrawn, best effort, so the operator no longer sees it."""
-        stale, self._client = self._client, AgentClient(self._socket, retry=self._retry)
+        """The ask was cancelled (the turn was interrupted, the CLI went away; its connection
+        is closed with it): the core is told the ask is withdrawn, best effort, so the
+        operator no longer sees it."""
 
         async def withdraw() -> None:
-            await stale.aclose()
             try:
                 async with AgentClient(self._socket, retry=NO_RETRY) as one:
                     async with asyncio.timeout(WITHDRAW_TIMEOUT):

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from hyperhive.client.agent import NO_RETRY, AgentClient
+from hyperhive.client.agent import NO_RETRY
 from hyperhive.client.host import HostClient
 from hyperhive.core.hive import Hive
 from hyperhive.harness.opgate import OperatorGate, describe, gate_for, shown_input
@@ -28,8 +28,7 @@ PUSH = PermissionAsk("Bash", {"command": "git push origin main"}, "toolu_1", "ru
 
 
 def gate(hive: Hive, ask_for: list[str]) -> OperatorGate:
-    sock = hive.paths.agent_sock("alice")
-    return OperatorGate(sock, ask_for, client=AgentClient(sock, retry=NO_RETRY))
+    return OperatorGate(hive.paths.agent_sock("alice"), ask_for, retry=NO_RETRY)
 
 
 async def decide_first(hive: Hive, decision: str, note: str | None = None) -> dict[str, Any]:
@@ -55,7 +54,7 @@ async def test_matching_use_waits_for_the_operator(hive: Hive) -> None:
         hive.paths.agent_sock("alice"),
         ["Write", "Bash(git push:*)"],
         notify=said.append,
-        client=AgentClient(hive.paths.agent_sock("alice"), retry=NO_RETRY),
+        retry=NO_RETRY,
     )
     try:
         asked = asyncio.create_task(g.decide(PUSH))
@@ -81,7 +80,7 @@ async def test_a_cancelled_ask_is_withdrawn(hive: Hive) -> None:
     await hive.spawn("alice")
     said: list[str] = []
     sock = hive.paths.agent_sock("alice")
-    g = OperatorGate(sock, ["Bash"], notify=said.append, client=AgentClient(sock, retry=NO_RETRY))
+    g = OperatorGate(sock, ["Bash"], notify=said.append, retry=NO_RETRY)
     host = HostClient(hive.paths.host_sock)
     try:
         asked = asyncio.create_task(g.decide(PUSH))
@@ -105,6 +104,31 @@ async def _none_pending(host: HostClient) -> bool:
     return not (await host.call("permissions"))["permissions"]
 
 
+async def test_parallel_asks_are_shown_together(hive: Hive) -> None:
+    """Two tool uses the CLI asks about at once both reach the operator at once."""
+    await hive.spawn("alice")
+    g = gate(hive, ["Bash"])
+    host = HostClient(hive.paths.host_sock)
+    try:
+        first = asyncio.create_task(g.decide(PUSH))
+        second = asyncio.create_task(g.decide(PermissionAsk("Bash", {"command": "ls"}, "tu2")))
+
+        async def both() -> list[dict[str, Any]] | None:
+            rows: list[dict[str, Any]] = (await host.call("permissions"))["permissions"]
+            return rows if len(rows) == 2 else None
+
+        rows = await eventually(both, what="both asks pending")
+        assert isinstance(rows, list)
+        by_id = {r["input"]["command"]: r["id"] for r in rows}
+        await host.call("decide_permission", id=by_id["ls"], decision="deny", note="no")
+        assert await asyncio.wait_for(second, 10) == Deny("no")
+        assert not first.done()
+        await host.call("decide_permission", id=by_id["git push origin main"], decision="allow")
+        assert await asyncio.wait_for(first, 10) == Allow()
+    finally:
+        await g.aclose()
+
+
 async def test_other_tools_are_denied_without_asking(hive: Hive) -> None:
     await hive.spawn("alice")
     g = gate(hive, ["Bash(git push:*)"])
@@ -120,7 +144,7 @@ async def test_other_tools_are_denied_without_asking(hive: Hive) -> None:
 
 async def test_an_unreachable_core_is_a_denial(short_tmp: Path) -> None:
     sock = short_tmp / "nobody.sock"
-    g = OperatorGate(sock, ["Bash"], client=AgentClient(sock, retry=NO_RETRY))
+    g = OperatorGate(sock, ["Bash"], retry=NO_RETRY)
     got = await g.decide(PUSH)
     assert isinstance(got, Deny) and "could not ask the operator" in got.message
 
