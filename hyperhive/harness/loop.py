@@ -543,6 +543,8 @@ class Harness:
                 if timer is not None:
                     timer.cancel()
                     await asyncio.gather(timer, return_exceptions=True)
+                if isinstance(self.driver.gate, OperatorGate):
+                    self.driver.gate.turn_ended()  # an ask still open is nobody's now
         if self._timed_out:
             outcome = TurnOutcome(
                 OutcomeKind.CANCELLED,

@@ -19,8 +19,9 @@ Invariants:
 - Each ask carries a key of this harness run; the client's resend after a lost connection
   (a core restart) joins the same request. A new gate (a new harness run) has a new run id,
   and the core drops what an earlier run left pending.
-- A cancelled ask (the driver's answer task cancelled: an interrupted turn, a closed CLI)
-  closes its connection and withdraws the request, best effort, on a fresh one.
+- A cancelled ask (the driver's answer task cancelled: a closed CLI), or one still open when
+  the turn ends (`turn_ended`: its result came, or it was interrupted), closes its connection
+  and withdraws the request, best effort, on a fresh one; the operator no longer sees it.
 - The gate never raises for a refusal: a core it cannot reach is a denial whose note says so.
 - Long strings in the input are shortened for display only; the decision applies to the
   input the model wrote (`Allow()` carries no `updated_input`).
@@ -54,8 +55,13 @@ logger = logging.getLogger(__name__)
 SHOWN_STRING_MAX = 4000  # characters of one input string the operator is shown
 SHOWN_DEPTH_MAX = 8
 WITHDRAW_TIMEOUT = 10.0
+WITHDRAWN_NOTE = "[withdrawn: the turn ended before the operator decided]"
 
 Notify = Callable[[str], object]
+
+
+class _Abandoned(Exception):
+    """The turn ended while the ask was open."""
 
 
 def shown_input(value: Any, depth: int = 0) -> Any:
@@ -103,6 +109,7 @@ class OperatorGate:
         self._socket = socket
         self._retry = retry
         self._cleanup: set[asyncio.Task[None]] = set()
+        self._open: set[asyncio.Future[None]] = set()  # one per ask in flight: set = abandon
         self._seq = itertools.count(1)
         self._unlisted = RefuseUnlisted()
 
@@ -135,21 +142,48 @@ class OperatorGate:
             body["reason"] = ask.reason[:2000]
         self._say(f"waiting for the operator: may it use {use}?")
         logger.info("asking the operator about %s", use, extra={"action": "permission_ask"})
+        abandon: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._open.add(abandon)
         try:
-            async with AgentClient(self._socket, retry=self._retry) as client:
-                answer = await client.request(body)
+            answer = await self._ask(body, abandon)
         except asyncio.CancelledError:
             self._withdraw_soon(body["key"], use)
             raise
+        except _Abandoned:
+            self._withdraw_soon(body["key"], use)
+            return Deny(WITHDRAWN_NOTE)
         except HiveError as exc:
             self._say(f"could not ask the operator about {use}: {exc}")
             return Deny(f"could not ask the operator ({exc}); the tool was not used")
+        finally:
+            self._open.discard(abandon)
         if answer.get("behavior") == "allow":
             self._say(f"the operator allowed {use}")
             return Allow()
         note = str(answer.get("note") or "denied by the operator")
         self._say(f"the operator did not allow {use}: {note}")
         return Deny(note)
+
+    def turn_ended(self) -> None:
+        """The turn is over (its result came, or it was interrupted): an ask still open is
+        nobody's question any more — each is withdrawn and answered deny."""
+        for abandon in list(self._open):
+            if not abandon.done():
+                abandon.set_result(None)
+
+    async def _ask(self, body: dict[str, Any], abandon: asyncio.Future[None]) -> dict[str, Any]:
+        async with AgentClient(self._socket, retry=self._retry) as client:
+            request = asyncio.ensure_future(client.request(body))
+            waiters: set[asyncio.Future[Any]] = {request, abandon}
+            try:
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                if not request.done():
+                    request.cancel()
+                    await asyncio.gather(request, return_exceptions=True)
+            if request.cancelled():
+                raise _Abandoned
+            return request.result()
 
     def _withdraw_soon(self, key: str, use: str) -> None:
         """The ask was cancelled (the turn was interrupted, the CLI went away; its connection

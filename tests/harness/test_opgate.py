@@ -96,6 +96,24 @@ async def test_a_cancelled_ask_is_withdrawn(hive: Hive) -> None:
     assert "no longer waiting for the operator about Bash(git push origin main)" in said
 
 
+async def test_an_ask_open_when_the_turn_ends_is_withdrawn(hive: Hive) -> None:
+    await hive.spawn("alice")
+    said: list[str] = []
+    g = OperatorGate(hive.paths.agent_sock("alice"), ["Bash"], notify=said.append, retry=NO_RETRY)
+    host = HostClient(hive.paths.host_sock)
+    try:
+        asked = asyncio.create_task(g.decide(PUSH))
+        await eventually(lambda: _pending(host), what="the ask pending")
+        g.turn_ended()
+        got = await asyncio.wait_for(asked, 10)
+        assert isinstance(got, Deny) and got.message.startswith("[withdrawn")
+        await eventually(lambda: _none_pending(host), what="the ask withdrawn")
+        g.turn_ended()  # nothing open: nothing to do
+    finally:
+        await g.aclose()
+    assert "no longer waiting for the operator about Bash(git push origin main)" in said
+
+
 async def _pending(host: HostClient) -> bool:
     return bool((await host.call("permissions"))["permissions"])
 
