@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from hyperhive.core.hive import Hive
 from hyperhive.core.permissions import PermissionsFeature
 from hyperhive.core.status import status_row
 from hyperhive.wire.permissions import PermissionRow
-from tests.e2e.conftest import BOTH_MODES, MakeHive, event_rows
+from tests.e2e.conftest import BOTH_MODES, MakeHive, event_rows, turns
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow
@@ -101,3 +102,32 @@ async def test_operator_allows_then_denies_with_a_note(
     assert "waiting for the operator: may it use Bash(echo pushed)?" in notes
     assert "the operator allowed Bash(echo pushed)" in notes
     assert "the operator did not allow Bash(echo pushed): not on a Friday" in notes
+
+
+async def test_cancelling_the_turn_withdraws_the_ask(make_hive: MakeHive) -> None:
+    """The operator cancels the turn while it waits: the request leaves the operator's list
+    (withdrawn, `dropped`), the turn is recorded cancelled, and the next turn asks afresh."""
+    hive, sim = await make_hive(SCENARIO, defaults={"ask_operator_for": ["Bash(echo pushed:*)"]})
+    await hive.spawn("alice")
+    await hive.broker.send("operator", "alice", "publish the release")
+    row = await asked(hive)
+    transport = httpx.AsyncHTTPTransport(uds=str(hive.paths.web_sock("alice")))
+    async with httpx.AsyncClient(transport=transport, base_url="http://alice") as web:
+        answer = (await web.post("/api/cancel")).json()
+    assert answer["ok"] is True and answer["cancelled"] is True
+
+    async def withdrawn() -> bool:
+        return (await perms(hive).get(row.id)).status == "dropped"
+
+    await eventually(withdrawn, 60, "the ask withdrawn")
+    assert (await perms(hive).get(row.id)).note.startswith("[withdrawn")
+    await eventually(
+        lambda: any(r["wake_from"] == "operator" for r in turns(hive, "alice")), 60, "the row"
+    )
+    row0 = next(r for r in turns(hive, "alice") if r["wake_from"] == "operator")
+    assert row0["result_kind"] == "cancelled"
+    await hive.broker.send("operator", "alice", "publish, second try")
+    again = await asked(hive)
+    assert again.id != row.id
+    await perms(hive).decide(again.id, "allow")
+    await eventually(lambda: sim.fired("after") == 1, 120, "the turn to go on")
