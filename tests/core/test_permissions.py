@@ -9,13 +9,17 @@ from typing import Any
 
 import pytest
 
+from hyperhive.assembly import build_hive
 from hyperhive.client.agent import NO_RETRY, AgentClient
 from hyperhive.client.host import HostClient
 from hyperhive.clock import Clock, ManualClock
+from hyperhive.config import Defaults, HiveConfig
 from hyperhive.core.hive import Hive
 from hyperhive.core.permissions import PermissionsFeature
 from hyperhive.core.status import status_row
-from hyperhive.errors import BadRequest, Conflict, NotFound
+from hyperhive.errors import BadRequest, Conflict, NotFound, Unavailable
+from hyperhive.paths import HivePaths
+from hyperhive.runtime.fake import FakeRuntime, FakeWorld
 from hyperhive.wire.attention import AttentionSource
 from tests.support.waiting import eventually
 
@@ -216,20 +220,25 @@ async def test_a_new_harness_run_drops_the_old_runs_requests(hive: Hive) -> None
         await asyncio.wait_for(fresh, 10)
 
 
-async def test_a_lifecycle_restart_drops_pending_requests(hive: Hive) -> None:
+async def test_a_lifecycle_restart_drops_pending_requests(paths: HivePaths) -> None:
     """A restarted agent does not inherit old prompts: the lifecycle's restart (as every
     start, rebuild, stop, destroy) drops what its harness asked, and the operator no longer
     sees it."""
-    await hive.spawn("alice")
-    async with agent(hive, "alice") as alice:
+    world = FakeWorld()
+    config = HiveConfig(defaults=Defaults(runtime="fake"))
+    async with build_hive(paths, config, runtime_factory=lambda n: FakeRuntime(world)) as hive:
+        await hive.spawn("alice")
+        alice = agent(hive, "alice")
         parked = asyncio.create_task(alice.request(ask_body()))
         [row] = await pending(hive, 1)
-        hive.hub.publish("transient_set", agent="alice", transient="restarting")
-        answer = await asyncio.wait_for(parked, 10)
-    assert answer["status"] == "dropped"
-    assert answer["note"] == "[dropped: the agent restarted]"
-    assert (await perms(hive).get(row["id"])).status == "dropped"
-    await pending(hive, 0)
+        await asyncio.wait_for(hive.lifecycle.restart("alice"), 30)
+        await pending(hive, 0)
+        dropped = await perms(hive).get(row["id"])
+        assert (dropped.status, dropped.note) == ("dropped", "[dropped: the agent restarted]")
+        # the asker was cut off with its harness's connections, or heard "dropped"
+        got = await asyncio.gather(asyncio.wait_for(parked, 10), return_exceptions=True)
+        assert isinstance(got[0], Unavailable) or got[0]["status"] == "dropped"
+        await alice.aclose()
 
 
 async def test_the_asker_withdraws(hive: Hive) -> None:
