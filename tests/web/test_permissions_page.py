@@ -13,7 +13,9 @@ from playwright.async_api import expect
 from hyperhive.client.agent import NO_RETRY, AgentClient
 from hyperhive.core.hive import Hive
 from hyperhive.core.permissions import PermissionsFeature
+from tests.support.browser import low_contrast
 from tests.support.waiting import eventually
+from tests.web.conftest import DESKTOP, NARROW, SCREENSHOTS, OpenPage
 
 pytestmark = pytest.mark.browser
 
@@ -95,3 +97,25 @@ async def test_allow_always_keeps_the_rule(dhive: Hive, page: Any) -> None:
         again = await asyncio.wait_for(ask(dhive, alice, "k2", "git push origin main"), 30)
         assert again["behavior"] == "allow"
     await expect(page.locator("#permission-list > li")).to_have_count(0)
+
+
+async def test_the_section_reads_well(dhive: Hive, open_page: OpenPage) -> None:
+    """Every text of a pending request meets AA contrast, at desktop and phone widths (and is
+    pictured for the docs)."""
+    await dhive.spawn("alice")
+    async with AgentClient(dhive.paths.agent_sock("alice"), retry=NO_RETRY) as alice:
+        parked = ask(dhive, alice, "k1", "git push origin main")
+        pid = await pending_id(dhive)
+        for viewport, name in ((DESKTOP, "desktop"), (NARROW, "narrow")):
+            page = await open_page(dhive.dashboard_url, viewport=viewport)
+            prow = page.locator(f'#permission-list > li[data-id="{pid}"]')
+            await expect(prow).to_be_visible()
+            await page.emulate_media(reduced_motion="reduce")
+            await page.evaluate("document.getAnimations().forEach(a => a.finish())")
+            bad = await low_contrast(page)
+            assert not bad, bad
+            await prow.screenshot(path=str(SCREENSHOTS / f"permission-{name}.png"))
+        feature = dhive.feature("permissions")
+        assert isinstance(feature, PermissionsFeature)
+        await feature.decide(pid, "allow")
+        await asyncio.wait_for(parked, 30)
