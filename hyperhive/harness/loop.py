@@ -188,6 +188,13 @@ class Harness:
             self.state = state
             self.bus.publish("state", state=state)
 
+    def _operator_wait(self, waiting: bool) -> None:
+        """The turn waits for the operator's OK to use a tool (the agent page's state)."""
+        if waiting and self.state == "thinking":
+            self.set_state("waiting_operator")
+        elif not waiting and self.state == "waiting_operator":
+            self.set_state("thinking")
+
     async def cancel(self) -> bool:
         """Interrupt the running turn (the control protocol's `interrupt`), or end the wait before a failed
         turn's next attempt. False when neither is under way."""
@@ -259,6 +266,7 @@ class Harness:
             cwd=str(self.opts.state_dir),
             home=str(self.opts.state_dir),
             notify=lambda text: self.bus.publish("note", text=text),
+            on_wait=self._operator_wait,
         )
 
     def _has_session(self) -> bool:

@@ -58,6 +58,7 @@ WITHDRAW_TIMEOUT = 10.0
 WITHDRAWN_NOTE = "[withdrawn: the turn ended before the operator decided]"
 
 Notify = Callable[[str], object]
+OnWait = Callable[[bool], object]  # True: an ask is open; False: none is any more
 
 
 class _Abandoned(Exception):
@@ -100,12 +101,14 @@ class OperatorGate:
         cwd: str = "/state",
         home: str = "/state",
         notify: Notify | None = None,
+        on_wait: OnWait | None = None,
         retry: RetryPolicy | None = None,
     ) -> None:
         self.rules = [permrules.parse(r) for r in ask_for]
         self.run_id = os.urandom(12).hex()  # this harness run
         self._where = {"cwd": cwd, "home": home}
         self._notify = notify
+        self._on_wait = on_wait
         self._socket = socket
         self._retry = retry
         self._cleanup: set[asyncio.Task[None]] = set()
@@ -144,6 +147,8 @@ class OperatorGate:
         logger.info("asking the operator about %s", use, extra={"action": "permission_ask"})
         abandon: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._open.add(abandon)
+        if len(self._open) == 1 and self._on_wait is not None:
+            self._on_wait(True)
         try:
             answer = await self._ask(body, abandon)
         except asyncio.CancelledError:
@@ -157,6 +162,8 @@ class OperatorGate:
             return Deny(f"could not ask the operator ({exc}); the tool was not used")
         finally:
             self._open.discard(abandon)
+            if not self._open and self._on_wait is not None:
+                self._on_wait(False)
         if answer.get("behavior") == "allow":
             self._say(f"the operator allowed {use}")
             return Allow()
@@ -215,9 +222,10 @@ def gate_for(
     cwd: str = "/state",
     home: str = "/state",
     notify: Notify | None = None,
+    on_wait: OnWait | None = None,
 ) -> PermissionGate:
     """The gate an agent's harness runs with: `RefuseUnlisted` (the allow/deny lists alone
     decide) when it asks nothing of the operator."""
     if not ask_for:
         return RefuseUnlisted()
-    return OperatorGate(socket, ask_for, cwd=cwd, home=home, notify=notify)
+    return OperatorGate(socket, ask_for, cwd=cwd, home=home, notify=notify, on_wait=on_wait)

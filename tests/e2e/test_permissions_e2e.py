@@ -102,6 +102,10 @@ async def test_operator_allows_then_denies_with_a_note(
     assert "waiting for the operator: may it use Bash(echo pushed)?" in notes
     assert "the operator allowed Bash(echo pushed)" in notes
     assert "the operator did not allow Bash(echo pushed): not on a Friday" in notes
+    states = [e["state"] for e in event_rows(hive.paths.state_dir("alice"), "state")]
+    assert states.count("waiting_operator") == 2  # its page's badge, once per ask
+    i = states.index("waiting_operator")
+    assert states[i - 1 : i + 2] == ["thinking", "waiting_operator", "thinking"]
 
 
 async def test_cancelling_the_turn_withdraws_the_ask(make_hive: MakeHive) -> None:

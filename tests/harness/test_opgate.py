@@ -123,9 +123,11 @@ async def _none_pending(host: HostClient) -> bool:
 
 
 async def test_parallel_asks_are_shown_together(hive: Hive) -> None:
-    """Two tool uses the CLI asks about at once both reach the operator at once."""
+    """Two tool uses the CLI asks about at once both reach the operator at once; the turn
+    waits for the operator (`on_wait`) until neither is open."""
     await hive.spawn("alice")
-    g = gate(hive, ["Bash"])
+    waits: list[bool] = []
+    g = OperatorGate(hive.paths.agent_sock("alice"), ["Bash"], on_wait=waits.append, retry=NO_RETRY)
     host = HostClient(hive.paths.host_sock)
     try:
         first = asyncio.create_task(g.decide(PUSH))
@@ -141,10 +143,12 @@ async def test_parallel_asks_are_shown_together(hive: Hive) -> None:
         await host.call("decide_permission", id=by_id["ls"], decision="deny", note="no")
         assert await asyncio.wait_for(second, 10) == Deny("no")
         assert not first.done()
+        assert waits == [True]  # still one open
         await host.call("decide_permission", id=by_id["git push origin main"], decision="allow")
         assert await asyncio.wait_for(first, 10) == Allow()
     finally:
         await g.aclose()
+    assert waits == [True, False]
 
 
 async def test_other_tools_are_denied_without_asking(hive: Hive) -> None:
