@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hyperhive.config import HiveConfig
+from hyperhive.config import Defaults, HiveConfig
 from hyperhive.core.hive import Hive
 from hyperhive.paths import HivePaths
 from hyperhive.wire.base import HOST_VERBS
@@ -93,6 +93,13 @@ def check_answer(raw: bytes, host: bool) -> dict[str, Any]:
         assert "\n" not in answer["error"]
         assert isinstance(answer.get("code"), str) and answer["code"] != "internal", answer
     return answer
+
+
+@pytest.fixture
+def hive_config() -> HiveConfig:
+    """A valid `ask_permission` parks until the operator decides or it expires: here it
+    expires at once, so every fuzzed request is answered promptly."""
+    return HiveConfig(defaults=Defaults(runtime="external", ask_operator_ttl_seconds=0.01))
 
 
 @pytest.fixture
