@@ -55,9 +55,11 @@ def _register() -> None:
         agents,
         approvals,
         bench,
+        db,
         demo,
         lifecycle,
         messages,
+        nodes,
         permissions,
         questions,
         serve,
@@ -74,6 +76,8 @@ def _register() -> None:
         permissions,
         approvals,
         bench,
+        db,
+        nodes,
     ):
         for command in mod.COMMANDS:
             cli.add_command(command)

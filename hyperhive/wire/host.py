@@ -49,6 +49,7 @@ class AgentStatusRow(BaseModel):
     state: str | None = None
     state_note: str | None = None
     state_since: str | None = None
+    node: str | None = None  # the node (host) that runs the agent (docs/multihost.md)
 
 
 class Scope(BaseModel):
@@ -100,6 +101,8 @@ class Spawn(Request):
     runtime: Literal["bwrap", "process", "external", "fake"] | None = None
     # reviving a tombstone: also take the previous incarnation's unread mail (default: not)
     keep_mail: bool = False
+    # the node to run it on (default: the live node with the most free memory)
+    node: str | None = Field(default=None, min_length=1, max_length=63)
 
 
 @verb("host")

@@ -62,6 +62,7 @@ class ContainerView(_View):
     state_tone: str  # ok | off | warn | bad: the badge's colour
     state_note: str | None
     state_since: str | None
+    node: str | None = None  # the node (host) that runs it (docs/multihost.md)
 
 
 class TransientView(_View):
@@ -221,6 +222,7 @@ def build_container_views(
             state_tone=state_badge(_state(r))[1],
             state_note=r.state_note,
             state_since=r.state_since,
+            node=r.node,
         )
         for r in rows
     ]

@@ -218,6 +218,7 @@
     if (c.model) meta.push(h("span", null, "model ", h("b", { text: c.model })));
     if (c.deployed_sha) meta.push(h("span", { title: "deployed config commit" }, "sha ", h("b", { text: c.deployed_sha })));
     if (c.runtime) meta.push(h("span", null, "rt ", h("b", { text: c.runtime })));
+    if (c.node) meta.push(h("span", { title: "the node (host) that runs it" }, "node ", h("b", { text: c.node })));
     if (c.pending_reminders) meta.push(h("span", null, h("b", { text: c.pending_reminders }), c.pending_reminders === 1 ? " reminder" : " reminders"));
     const joined = [];
     meta.forEach((m, i) => {
