@@ -13,6 +13,7 @@ Who depends on whom (constructor arguments; each also declares `after`, its star
     approvals    ← configs, lifecycle
     crash_watch  ← lifecycle
     agent_ports, dashboard                              (none; the dashboard serves last)
+    search                                              (none; the hive's db and hub)
     nodes                                               (none; lifecycle ← nodes.owns)
     peer         ← nodes
 """
@@ -35,6 +36,7 @@ from hyperhive.core.nodes import NodesFeature
 from hyperhive.core.permissions import PermissionsFeature
 from hyperhive.core.questions import QuestionsFeature
 from hyperhive.core.reminders import RemindersFeature
+from hyperhive.core.search import SearchFeature
 from hyperhive.core.store.nodes import NodeStore
 from hyperhive.paths import HivePaths
 from hyperhive.runtime.base import Runtime
@@ -55,6 +57,7 @@ FEATURES = (
     "approvals",
     "lifecycle",
     "crash_watch",
+    "search",
     "agent_ports",
     "dashboard",
 )
@@ -111,6 +114,7 @@ def build_features(
         ApprovalsFeature(configs, lifecycle) if configs and wanted("approvals") else None,
         lifecycle,
         CrashWatch(lifecycle, crash_interval) if lifecycle and wanted("crash_watch") else None,
+        SearchFeature() if wanted("search") else None,
         AgentPorts() if wanted("agent_ports") else None,
         DashboardFeature(dashboard) if wanted("dashboard") else None,
     ]

@@ -137,7 +137,7 @@ class NodeCfg(_Strict):
     peer_listen: str = "127.0.0.1:0"
     peer_url: str = ""
     heartbeat_seconds: float = Field(default=2.0, gt=0)
-    lost_after_seconds: float = Field(default=10.0, gt=0)
+    lost_after_seconds: float = Field(default=8.0, gt=0)
 
 
 class DatabaseCfg(_Strict):

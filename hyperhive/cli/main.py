@@ -62,6 +62,7 @@ def _register() -> None:
         nodes,
         permissions,
         questions,
+        search,
         serve,
     )
 
@@ -78,6 +79,7 @@ def _register() -> None:
         bench,
         db,
         nodes,
+        search,
     ):
         for command in mod.COMMANDS:
             cli.add_command(command)

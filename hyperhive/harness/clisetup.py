@@ -97,7 +97,7 @@ class CliSetup:
         return any(d.name.startswith(prefix) and any(d.glob("*.jsonl")) for d in projects.iterdir())
 
     def argv(self, prompt: str | None, model: str) -> list[str]:
-        """None: turns come on stdin (stream-json, the warm driver; `settings.claude_argv`)."""
+        """The CLI's argv; `prompt=None`: turns come on stdin (`harness/warm.py`)."""
         return cs.claude_argv(
             self.binary(),
             prompt=prompt,

@@ -48,7 +48,7 @@ from hyperhive.client.agent import AgentClient
 from hyperhive.harness.agentview import AgentView
 from hyperhive.harness.claude import run_compact
 from hyperhive.harness.clisetup import CliSetup, Identity
-from hyperhive.harness.driver import Launch, TurnDriver, TurnHandle
+from hyperhive.harness.driver import Launch, TurnHandle
 from hyperhive.harness.events import EventBus
 from hyperhive.harness.opgate import OperatorGate, gate_for
 from hyperhive.harness.options import HarnessOptions
@@ -58,7 +58,7 @@ from hyperhive.harness.retry import prompt_recorded, public_note, retry_prompt
 from hyperhive.harness.stats import TurnStats, TurnTimes, turn_row
 from hyperhive.harness.stream import OutcomeKind, TurnOutcome, TurnTally
 from hyperhive.harness.streamevents import ApiRetry, StreamLine, event_kind, event_payload
-from hyperhive.harness.warmhooks import RefuseUnlisted, WarmHooks
+from hyperhive.harness.warmhooks import harness_driver
 
 logger = logging.getLogger(__name__)
 
@@ -85,16 +85,12 @@ class Harness:
         self.bus.add_listener(lambda ev: self.tracker.on_event(ev.kind, ev.ts, ev.payload))
         self.unread = 0
         self._turn: TurnHandle | None = None
-        hooks = WarmHooks(
-            self.bus, lambda ev: self.bus.publish(event_kind(ev), **event_payload(ev))
-        )
-        self.driver = TurnDriver(
+        # its gate refuses unlisted tools until `_introduce` knows the config (`gate_for`)
+        self.driver = harness_driver(
+            self.bus,
             opts.warm_seconds,
             self._launch,
-            gate=RefuseUnlisted(),  # until _introduce knows the config: see `gate_for`
-            on_stray=hooks.on_stray,
-            on_start=hooks.on_start,
-            on_exit=hooks.on_exit,
+            lambda e: self.bus.publish(event_kind(e), **event_payload(e)),
         )
         self._cancel_requested = False
         self._timed_out = False  # the running/last attempt was stopped by `turn_timeout`
@@ -196,8 +192,8 @@ class Harness:
 
     async def run(self) -> None:
         async with self.bus, self.stats, self.reporter, self.driver:
-            self.driver.agent = self.name
             await self._introduce()
+            self.driver.agent = self.name
             self.bus.publish("harness_start", name=self.name, kind=self.kind, model=self.model)
             logger.info(
                 "harness up for %s",

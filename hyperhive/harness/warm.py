@@ -238,9 +238,11 @@ class WarmClaude:
             raise Unavailable(f"cannot start {self.argv[0]}: {exc.strerror or exc}") from exc
         pid = self._proc.pid
         self._log(logging.INFO, "warm claude started (pid %d)", pid, action="claude.start")
+        stdout = asyncio.create_task(self._read_stdout(), name=f"claude-warm-stdout:{pid}")
         self._readers = [
-            asyncio.create_task(self._read_stdout(), name=f"claude-warm-stdout:{pid}"),
+            stdout,
             asyncio.create_task(self._read_stderr(), name=f"claude-warm-stderr:{pid}"),
+            asyncio.create_task(self._reap(stdout), name=f"claude-warm-reap:{pid}"),
         ]
         # not awaited: the CLI reads stdin in order, so the first user message may follow
         await self._write(
@@ -397,9 +399,23 @@ class WarmClaude:
             if buffer.strip():
                 self._dispatch(parse_stream_line(buffer))
         finally:
-            with contextlib.suppress(Exception):
-                await proc.wait()
-            self._ended()
+            self._ended()  # a no-op until the process has exited: `_reap` says it then
+
+    async def _reap(self, stdout: asyncio.Task[None]) -> None:
+        """The process's exit ends its turn even when something it started still holds the
+        stdout pipe (the reader gets `_READER_JOIN` seconds to drain what it printed)."""
+        proc = self._proc
+        assert proc is not None
+        await proc.wait()
+        _done, pending = await asyncio.wait([stdout], timeout=_READER_JOIN)
+        if pending:
+            self._log(
+                logging.WARNING,
+                "claude exited but its stdout is still held open; not reading it further",
+                action="claude.pipe_held",
+            )
+            stdout.cancel()
+        self._ended()
 
     def _dispatch(self, line: StreamLine) -> None:
         for event in line.events:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from hyperhive.harness.driver import Launch, TurnDriver
 from hyperhive.harness.events import EventBus
 from hyperhive.harness.permgate import Deny, PermissionAsk, PermissionDecision
 from hyperhive.harness.streamevents import Event, StreamLine
@@ -55,3 +56,21 @@ class WarmHooks:
             return
         for ev in events:
             self.publish_event(ev)
+
+
+def harness_driver(
+    bus: EventBus,
+    warm_seconds: float,
+    launch: Callable[[], Launch],
+    publish_event: Callable[[Event], object],
+) -> TurnDriver:
+    """The harness's turn driver: its news on `bus`, the default gate `RefuseUnlisted`."""
+    hooks = WarmHooks(bus, publish_event)
+    return TurnDriver(
+        warm_seconds,
+        launch,
+        gate=RefuseUnlisted(),
+        on_stray=hooks.on_stray,
+        on_start=hooks.on_start,
+        on_exit=hooks.on_exit,
+    )

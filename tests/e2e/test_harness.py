@@ -79,6 +79,12 @@ async def test_send_wakes_the_other_agent_and_stats_are_exact(
     await eventually(
         lambda: any(r["wake_from"] == "alice" for r in turns(hive, "bob")), 30, "bob's stats row"
     )
+    # a warm bob may finish before alice's own turn (its follow-up request) has ended
+    await eventually(
+        lambda: any(r["wake_from"] == "operator" for r in turns(hive, "alice")),
+        30,
+        "alice's stats row",
+    )
     row = next(r for r in turns(hive, "alice") if r["wake_from"] == "operator")
     assert row["result_kind"] == "ok"
     assert (row["input_tokens"], row["output_tokens"]) == (116, 28)

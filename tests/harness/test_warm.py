@@ -317,3 +317,48 @@ async def test_the_harness_default_gate_keeps_the_lists_deciding(
     [result] = [e for e in events if isinstance(e, ToolResult)]
     assert result.is_error and "haven't granted it yet" in result.content
     assert not target.exists()
+
+
+def _procs_matching(needle: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and _alive(int(entry)):
+            try:
+                if needle.encode() in Path(f"/proc/{entry}/cmdline").read_bytes():
+                    found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+async def test_interrupt_during_a_tool_kills_the_tool_and_keeps_the_process(
+    claude_bin: Path, agent: Agent
+) -> None:
+    marker = f"hive-warm-sleep-{os.getpid()}"
+    command = f"echo start; exec -a {marker} sleep 300"
+    scenario = _scenario(
+        [
+            {
+                "id": "tool",
+                "when_user_contains": "work",
+                "times": 1,
+                "reply": [{"type": "tool_use", "name": "Bash", "input": {"command": command}}],
+            }
+        ]
+    )
+    async with SimServer(scenario, port=0) as sim:
+        launch = _launch(claude_bin, agent, sim.url_for("alice"))
+        async with (
+            asyncio.timeout(DEADLINE),
+            WarmClaude(launch.argv, env=launch.env, cwd=launch.cwd) as proc,
+        ):
+            turn = await proc.turn("work hard")
+            await eventually(lambda: _procs_matching(marker), DEADLINE, "the tool's command")
+            await turn.interrupt()
+            outcome, tally = await turn.wait()
+            await eventually(lambda: not _procs_matching(marker), DEADLINE, "the tool gone")
+            assert proc.alive
+            again = await proc.turn("and now?")
+            assert (await again.wait())[0].ok
+    assert outcome.kind is OutcomeKind.CANCELLED
+    assert tally.result is not None and tally.result.terminal_reason == "aborted_tools"

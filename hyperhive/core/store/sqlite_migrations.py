@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from hyperhive.core.store.search_sqlite import m0006_search
 from hyperhive.db import Migration, execute_script
 
 
@@ -171,7 +172,7 @@ def m0005_nodes(conn: sqlite3.Connection) -> None:
     )
 
 
-def m0006_permissions(conn: sqlite3.Connection) -> None:
+def m0007_permissions(conn: sqlite3.Connection) -> None:
     """Tool permission requests asked of the operator, and each agent incarnation's kept
     "allow always" rules (`core/permissions.py`)."""
     execute_script(
@@ -215,5 +216,6 @@ MIGRATIONS: list[Migration] = [
     Migration("0003_approvals", m0003_approvals),
     Migration("0004_generations", m0004_generations),
     Migration("0005_nodes", m0005_nodes),
-    Migration("0006_permissions", m0006_permissions),
+    Migration("0006_search", m0006_search),  # full-text search (`search_sqlite.py`)
+    Migration("0007_permissions", m0007_permissions),
 ]
