@@ -7,7 +7,7 @@ layer (it imports core and web); nothing below it imports it.
 
 Who depends on whom (constructor arguments; each also declares `after`, its start order):
 
-    model_proxy, threads, questions, reminders          (none)
+    model_proxy, threads, questions, reminders, permissions   (none)
     budgets      ← questions (asks the operator when a breaker trips; may be None)
     configs      ← lifecycle.repo_owner (bound late: the two refer to each other)
     lifecycle    ← configs, model_proxy
@@ -35,6 +35,7 @@ from hyperhive.core.hive import Hive
 from hyperhive.core.lifecycle import Lifecycle
 from hyperhive.core.modelproxy import ModelProxy
 from hyperhive.core.nodes import NodesFeature
+from hyperhive.core.permissions import PermissionsFeature
 from hyperhive.core.questions import QuestionsFeature
 from hyperhive.core.reminders import RemindersFeature
 from hyperhive.core.search import SearchFeature
@@ -54,6 +55,7 @@ FEATURES = (
     "questions",
     "budgets",
     "reminders",
+    "permissions",
     "configs",
     "approvals",
     "lifecycle",
@@ -112,6 +114,7 @@ def build_features(
         questions,
         BudgetsFeature(questions) if wanted("budgets") else None,
         RemindersFeature() if wanted("reminders") else None,
+        PermissionsFeature() if wanted("permissions") else None,
         configs,
         ApprovalsFeature(configs, lifecycle) if configs and wanted("approvals") else None,
         lifecycle,

@@ -141,9 +141,12 @@ def register(hive: Hive) -> None:
             role_file = hive.paths.applied_dir(caller.name) / cfg.role_prompt
             if role_file.is_file():
                 role = role_file.read_text(encoding="utf-8", errors="replace")
+        config = cfg.model_dump(mode="json")
+        if cfg.ask_operator_for is None:  # the hive's default list (docs/permissions.md)
+            config["ask_operator_for"] = list(hive.config.defaults.ask_operator_for)
         return GetConfigOk(
             model=cfg.model or rec.model or hive.config.defaults.model,
-            config=cfg.model_dump(mode="json"),
+            config=config,
             role_prompt=role,
         )
 

@@ -81,6 +81,7 @@ class CliSetup:
             "manager" if who.kind == "manager" else "agent",
             extra_allow=[*extra_allow, *who.config.allowed_tools],
             extra_deny=who.config.denied_tools,
+            ask=who.config.ask_operator_for,
         )
         settings["cleanupPeriodDays"] = 36500  # the CLI deletes sessions idle 30 days by default
         self.settings_path.write_text(json.dumps(settings, indent=2))

@@ -51,6 +51,7 @@ from hyperhive.harness.claude import run_compact
 from hyperhive.harness.clisetup import CliSetup, Identity
 from hyperhive.harness.driver import Launch, TurnHandle
 from hyperhive.harness.events import EventBus
+from hyperhive.harness.opgate import OperatorGate, gate_for
 from hyperhive.harness.options import HarnessOptions
 from hyperhive.harness.prompt import wake_prompt
 from hyperhive.harness.reporter import StateReporter, StateTracker
@@ -91,7 +92,7 @@ class Harness:
         self.bus.add_listener(lambda ev: self.tracker.on_event(ev.kind, ev.ts, ev.payload))
         self.unread = 0
         self._turn: TurnHandle | None = None
-        # the `perms` work plugs the operator's gate in at `self.driver.gate`
+        # its gate refuses unlisted tools until `_introduce` knows the config (`gate_for`)
         self.driver = harness_driver(
             self.bus,
             opts.warm_seconds,
@@ -122,6 +123,13 @@ class Harness:
         if state != self.state:
             self.state = state
             self.bus.publish("state", state=state)
+
+    def _operator_wait(self, waiting: bool) -> None:
+        """The turn waits for the operator's OK to use a tool (the agent page's state)."""
+        if waiting and self.state == "thinking":
+            self.set_state("waiting_operator")
+        elif not waiting and self.state == "waiting_operator":
+            self.set_state("thinking")
 
     async def cancel(self) -> bool:
         """Interrupt the running turn (the control protocol's `interrupt`), or end the wait before a failed
@@ -169,6 +177,15 @@ class Harness:
         for w in self.cli.write(identity):
             logger.warning("%s", w, extra={"action": "mcp_config", "agent": self.name})
             self.bus.publish("note", text=f"config: {w}")
+        # what the CLI's `can_use_tool` requests go to: the operator, for `ask_operator_for`
+        self.driver.gate = gate_for(
+            self.opts.socket,
+            self.config.ask_operator_for,
+            cwd=str(self.opts.state_dir),
+            home=str(self.opts.state_dir),
+            notify=lambda text: self.bus.publish("note", text=text),
+            on_wait=self._operator_wait,
+        )
 
     def _has_session(self) -> bool:
         return self.cli.has_session()
@@ -206,6 +223,8 @@ class Harness:
             finally:
                 self.set_state("offline")
                 await self.client.aclose()
+                if isinstance(self.driver.gate, OperatorGate):
+                    await self.driver.gate.aclose()
 
     async def _park(self) -> dict[str, Any] | None:
         self.set_state("waiting")
@@ -424,6 +443,8 @@ class Harness:
                 if timer is not None:
                     timer.cancel()
                     await asyncio.gather(timer, return_exceptions=True)
+                if isinstance(self.driver.gate, OperatorGate):
+                    self.driver.gate.turn_ended()  # an ask still open is nobody's now
         if self._timed_out:
             outcome = TurnOutcome(
                 OutcomeKind.CANCELLED,

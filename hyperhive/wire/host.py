@@ -44,6 +44,7 @@ class AgentStatusRow(BaseModel):
     unread: int | None = None
     web_port: int | None = None  # the agent's page on 127.0.0.1
     oom_kills: int | None = None  # processes OOM-killed in its sandbox this run (memory limit)
+    pending_permissions: int | None = None  # tool permission requests waiting for the operator
     # the one derived state (`hyperhive.core.agentstate.AgentState` values), its note and since
     state: str | None = None
     state_note: str | None = None

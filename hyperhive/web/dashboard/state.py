@@ -12,6 +12,7 @@ from hyperhive.core.status import status_rows
 from hyperhive.core.tombstones import list_tombstones
 from hyperhive.names import OPERATOR
 from hyperhive.web.dashboard import views
+from hyperhive.web.dashboard.permissions import permission_state
 
 if TYPE_CHECKING:
     from hyperhive.core.hive import Hive
@@ -55,4 +56,5 @@ async def build_state(hive: Hive) -> dict[str, Any]:
         "inbox": [v.model_dump() for v in inbox],
         "inbox_unread": await hive.broker.unread(OPERATOR),
         "approvals": [v.model_dump() for v in approvals],
+        "permissions": await permission_state(hive),
     }

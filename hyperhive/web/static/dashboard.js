@@ -180,6 +180,7 @@
     renderContainers(state);
     renderTombstones(state.tombstones);
     renderQuestions(state.questions);
+    renderPermissions(state.permissions || []);
     renderInbox(state);
     renderApprovals(state.approvals);
     renderRecipients(state.containers);
@@ -490,6 +491,54 @@
     sel.replaceChildren(...want.map((n) => h("option", { value: n, text: n === "*" ? "* (everyone)" : n })));
     const manager = containers.find((c) => c.role === "manager");
     sel.value = want.includes(keep) ? keep : manager ? manager.name : "*";
+  }
+
+  // -- tool permissions -----------------------------------------------------------------------
+  function permissionRow(p) {
+    const api = (d) => `/api/permissions/${p.id}/${d}`;
+    return h(
+      "li.row.prow",
+      { data: { id: p.id } },
+      h(
+        "div.line",
+        null,
+        h("span.asker", { text: p.agent }),
+        h("span.meta", { text: `asks to use ${p.tool} · ${p.age}` }),
+        p.rule ? h("span.chip.kind", { title: "the ask_operator_for pattern it matched", text: p.rule }) : null,
+        h(
+          "span.chip.countdown",
+          { data: { deadline: p.deadline_ts }, title: `denied "[expired]" at ${p.deadline_at}` },
+          h("span.hourglass", { text: "⏳" }),
+          " ",
+          h("span.left", { text: p.countdown.replace(/^⏳ /, "") }),
+        ),
+        h("span.qid", { text: `#${p.id}` }),
+      ),
+      h("p.q-text.p-summary", null, h("code", { text: p.summary })),
+      p.reason ? h("p.meta.p-reason", { text: `why: ${p.reason}` }) : null,
+      p.fields.length
+        ? h(
+            "dl.p-input",
+            null,
+            p.fields.flatMap((f) => [h("dt", { text: f.key }), h("dd", null, f.multiline ? h("pre", { text: f.text }) : h("code", { text: f.text }))]),
+          )
+        : null,
+      h(
+        "form.decide.pform",
+        { "data-api": api("allow"), "data-kind": "note", autocomplete: "off" },
+        h("input", { type: "text", name: "note", placeholder: "note the model sees if denied (optional)", "aria-label": `note for permission ${p.id}`, maxlength: "2000" }),
+        h("button.primary", { type: "submit", "data-api": api("allow") }, "allow once"),
+        h("button", { type: "submit", "data-api": api("always"), title: `allow, and keep allowing ${p.agent} this same use without asking` }, "allow always"),
+        h("button.danger", { type: "submit", "data-api": api("deny") }, "deny"),
+      ),
+    );
+  }
+  function renderPermissions(items) {
+    // a pending request never changes (only its countdown, which ticks on its own)
+    reconcile($("#permission-list"), items, (p) => p.id, permissionRow, () => {});
+    $("#permissions").classList.toggle("has-items", items.length > 0);
+    setCount("permissions", items.length);
+    tickCountdowns();
   }
 
   // -- approvals ------------------------------------------------------------------------------
