@@ -83,7 +83,8 @@ async def serve_unix(app: Any, path: Path, sock: socket.socket | None = None) ->
 class EmbeddedServer:
     """One ASGI app served on an already-bound socket as a named task: `start` returns once it
     accepts connections (False if it died first), `stop` asks it to exit and waits up to
-    `close_timeout`, cancelling it after that. `stop` is idempotent."""
+    `close_timeout`, cancelling it after that. `stop` is idempotent. `keep_alive`: seconds an
+    idle HTTP/1.1 connection is kept open (uvicorn's default, 5)."""
 
     def __init__(
         self,
@@ -93,6 +94,7 @@ class EmbeddedServer:
         *,
         graceful: int = 5,
         close_timeout: float = 10.0,
+        keep_alive: int = 5,
     ) -> None:
         config = uvicorn.Config(
             app,
@@ -102,6 +104,7 @@ class EmbeddedServer:
             lifespan="off",
             server_header=False,
             timeout_graceful_shutdown=graceful,
+            timeout_keep_alive=keep_alive,
         )
         self.server = QuietServer(config)
         self.sock = sock

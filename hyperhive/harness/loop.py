@@ -55,7 +55,7 @@ from hyperhive.harness.opgate import OperatorGate, gate_for
 from hyperhive.harness.options import HarnessOptions
 from hyperhive.harness.prompt import wake_prompt
 from hyperhive.harness.reporter import StateReporter, StateTracker
-from hyperhive.harness.retry import prompt_recorded, public_note, retry_prompt
+from hyperhive.harness.retry import prompt_recorded, public_note, retry_hint, retry_prompt
 from hyperhive.harness.stats import TurnStats, TurnTimes, turn_row
 from hyperhive.harness.stream import OutcomeKind, TurnOutcome, TurnTally
 from hyperhive.harness.streamevents import ApiRetry, StreamLine, event_kind, event_payload
@@ -434,8 +434,8 @@ class Harness:
                     if raw.get("subtype") in QUIET_SUBTYPES:
                         continue  # progress counters: not worth a row in the ring or store
                     for ev in events:
-                        if isinstance(ev, ApiRetry):
-                            self._retry_hint = ev.retry_delay_ms / 1000
+                        if isinstance(ev, ApiRetry) and (hint := retry_hint(ev)) is not None:
+                            self._retry_hint = hint
                         self.bus.publish(event_kind(ev), **event_payload(ev))
                 outcome, tally = await turn.wait()
             finally:

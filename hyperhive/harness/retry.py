@@ -14,7 +14,11 @@ Invariants:
   process that died mid-turn (`harness/warm.py`: the next attempt starts a fresh one). A 401, a bad request
   or `--max-turns` fails for good at once. A cancel by the operator is never retried.
 - The wait before attempt n+1 is `wait * 2**(n-1)`; a rate-limited attempt waits at least
-  `rate_limit_wait` and at least the endpoint's last `retry-after` (`hint`).
+  `rate_limit_wait` and at least the endpoint's last `retry-after` (`hint`). The hint comes only
+  from a `system/api_retry` that answered an HTTP error (`retry_hint`): the delay after a
+  connection error (a stale keep-alive connection, say) is the CLI's own backoff, not the
+  endpoint's word. The CLI does not report the `retry-after` of the answer that ends its own
+  retries, so a turn whose only HTTP error was its last knows no hint.
 - A failed attempt whose prompt reached the session (the CLI stores the user message before it
   calls the model) is followed by a short `retry_prompt`, never by the prompt again: the session
   already holds it, and the model should see it once.
@@ -29,6 +33,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from hyperhive.harness.stream import OutcomeKind, TurnOutcome
+from hyperhive.harness.streamevents import ApiRetry
 
 TRANSIENT_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 # a status only where the CLI or `classify` puts one ("API Error: 529 ...", "(HTTP 503)"), so
@@ -61,6 +66,14 @@ class TurnRetry:
         if outcome.kind is OutcomeKind.RATE_LIMITED:
             wait = max(wait, self.rate_limit_wait)
         return max(wait, hint)
+
+
+def retry_hint(event: ApiRetry) -> float | None:
+    """Seconds the endpoint asked for before the CLI's next try, when `event` answered an HTTP
+    error (the CLI waits the answer's `retry-after` then); None after a connection error."""
+    if event.error_status is None:
+        return None
+    return max(0.0, event.retry_delay_ms / 1000)
 
 
 def transient(outcome: TurnOutcome, *, timed_out: bool = False) -> bool:

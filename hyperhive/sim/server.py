@@ -14,6 +14,8 @@ Invariants:
   logged 500 `api_error`.
 - Pauses (`delay_ms`, `chunk_delay_ms`) wait on the server's closing event, so `close` ends slow
   answers at once instead of waiting them out.
+- Idle keep-alive connections stay open `KEEP_ALIVE_SECONDS` (as a real API's do, far longer
+  than uvicorn's 5 s default), so a client reusing one never races its close.
 - Signals are not touched here (uvicorn's handlers are disabled); the CLI owns them.
 """
 
@@ -47,6 +49,11 @@ logger = logging.getLogger(__name__)
 AGENT_HEADER = "x-hive-agent"
 SESSION_HEADER = "x-claude-code-session-id"
 _CLOSE_TIMEOUT = 10.0
+KEEP_ALIVE_SECONDS = 3600
+"""How long an idle connection stays open. The CLI (Node's keep-alive agent) reuses a pooled
+connection after any idle time; a server that closes idle ones sooner (uvicorn's default is 5 s)
+races the CLI's next request on it, which then fails as a connection error and uses up one of
+the CLI's retries (seen on main: a warm agent's next turn after ~5 s idle, flaky under load)."""
 
 
 class SimServer:
@@ -145,7 +152,11 @@ class SimServer:
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
         self._sock = socket.create_server((self._host, self._port), family=family)
         self._embedded = EmbeddedServer(
-            self._app(), self._sock, f"hyperhive.sim:{self.port}", close_timeout=_CLOSE_TIMEOUT
+            self._app(),
+            self._sock,
+            f"hyperhive.sim:{self.port}",
+            close_timeout=_CLOSE_TIMEOUT,
+            keep_alive=KEEP_ALIVE_SECONDS,
         )
         ok = await self._embedded.start()
         self._task = self._embedded.task

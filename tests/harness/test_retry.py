@@ -16,10 +16,12 @@ from hyperhive.harness.retry import (
     TurnRetry,
     prompt_recorded,
     public_note,
+    retry_hint,
     retry_prompt,
     transient,
 )
 from hyperhive.harness.stream import OutcomeKind, TurnOutcome
+from hyperhive.harness.streamevents import ApiRetry
 from tests.support.waiting import eventually
 
 FAILED_500 = TurnOutcome(OutcomeKind.FAILED, "API Error: 500 boom. This is a server-side issue")
@@ -124,3 +126,12 @@ async def test_stop_ends_the_wait_before_a_retry(harness: Harness) -> None:
 async def test_the_wait_runs_out(harness: Harness) -> None:
     async with harness.bus:
         assert await harness._wait_to_retry(0.01) is True
+
+
+def test_retry_hint_is_the_endpoints_word_not_the_clis_backoff() -> None:
+    """Was: the delay of an `api_retry` after a connection error (a stale keep-alive
+    connection) was taken for the endpoint's `retry-after`."""
+    after_429 = ApiRetry(1, 1, 2154, 429, "rate_limit")
+    after_reset = ApiRetry(1, 1, 546, None, "unknown")
+    assert retry_hint(after_429) == pytest.approx(2.154)
+    assert retry_hint(after_reset) is None

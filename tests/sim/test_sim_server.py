@@ -303,3 +303,24 @@ async def test_ipv6_url() -> None:
                 f"{sim.url_for('x')}/v1/messages", json={"model": "m", "messages": ask("a")}
             )
             assert json.loads(r.content)["content"][0]["text"] == "default for x"
+
+
+async def test_an_idle_connection_is_kept_open_as_long_as_the_cli_may_reuse_it(
+    sim: SimServer,
+) -> None:
+    """Was: uvicorn's default closed an idle connection after 5 s. The CLI reuses its pooled
+    connection after any idle time, so a warm agent's next turn (or a retry after a 2 s
+    `retry-after`) raced that close and failed as a connection error, using up one of the
+    CLI's retries (the warm rate-limit e2e test, flaky under load)."""
+    from hyperhive.sim.server import KEEP_ALIVE_SECONDS
+
+    async with httpx.AsyncClient(base_url=sim.url_for("alice")) as http:
+        assert (await http.get("/api/hello")).status_code == 200
+        loop = asyncio.get_running_loop()
+        embedded = sim._embedded
+        assert embedded is not None
+        [conn] = embedded.server.server_state.connections
+        timer = conn.timeout_keep_alive_task  # type: ignore[attr-defined]
+        assert timer is not None  # idle now: its close is scheduled
+        assert timer.when() - loop.time() > KEEP_ALIVE_SECONDS - 60
+    assert KEEP_ALIVE_SECONDS >= 600  # past a warm agent's default idle life (warm_seconds)
