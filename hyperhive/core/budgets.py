@@ -41,10 +41,7 @@ from hyperhive.core.events import HiveEvent
 from hyperhive.core.feature import BaseFeature
 from hyperhive.core.rpc import Caller
 from hyperhive.core.runaway import RunawayGuard
-from hyperhive.core.store.backend import sqlite_database
 from hyperhive.core.store.budgets_base import BudgetStore, Trip
-from hyperhive.core.store.budgets_memory import MemoryBudgetStore
-from hyperhive.core.store.budgets_sqlite import SqliteBudgetStore
 from hyperhive.errors import HiveError, Unavailable
 from hyperhive.names import OPERATOR, SYSTEM
 from hyperhive.wire.attention import AttentionItem
@@ -114,23 +111,12 @@ class BudgetsFeature(BaseFeature):
 
     async def start(self, hive: Hive) -> None:
         await super().start(hive)
-        self.store: BudgetStore = self._store or self._default_store(hive)
+        self.store: BudgetStore = self._store or hive.storage.budgets
         for t in await self.store.trips():
             self._trips[t.agent] = t
         hive.hub.add_listener(self._on_event)
         hive.registry.on_change(self._agent_changed)
         _register_verbs(hive, self)
-
-    @staticmethod
-    def _default_store(hive: Hive) -> BudgetStore:
-        db = sqlite_database(hive.storage)  # None on PostgreSQL
-        if db is not None:
-            return SqliteBudgetStore(db)
-        logger.warning(
-            "budgets: no PostgreSQL budget store yet; usage and trips are kept in memory",
-            extra={"action": "budgets_in_memory"},
-        )
-        return MemoryBudgetStore()
 
     async def after_start(self) -> None:
         for t in list(self._trips.values()):
