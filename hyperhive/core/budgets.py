@@ -42,7 +42,7 @@ from hyperhive.core.feature import BaseFeature
 from hyperhive.core.rpc import Caller
 from hyperhive.core.runaway import RunawayGuard
 from hyperhive.core.store.budgets_base import BudgetStore, Trip
-from hyperhive.errors import HiveError, Unavailable
+from hyperhive.errors import HiveError, NotFound, Unavailable
 from hyperhive.names import OPERATOR, SYSTEM
 from hyperhive.wire.attention import AttentionItem
 from hyperhive.wire.base import Ok
@@ -301,8 +301,12 @@ class BudgetsFeature(BaseFeature):
         t = Trip(agent, key, reason, iso(self.hive.clock.now()), step)
         if not await self.store.trip(t):
             return False
+        try:  # paused before it shows as tripped (`tripped()` implies paused)
+            await self.hive.registry.update(agent, paused=True)
+        except NotFound:  # destroyed meanwhile
+            await self.store.clear(agent)
+            return False
         self._trips[agent] = t
-        await self.hive.registry.update(agent, paused=True)
         self._paused_seen.add(agent)
         logger.warning(
             "breaker tripped for %s: %s",
