@@ -17,6 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from hyperhive.budgetconfig import AgentBudget
 from hyperhive.config import parse_toml_model
 
 MCP_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -68,6 +69,8 @@ class AgentConfig(_Strict):
     runtime: Literal["bwrap", "process", "external", "fake"] | None = None
     packages: Packages = Field(default_factory=Packages)
     turn_timeout_seconds: float | None = Field(default=None, ge=0)  # default: the hive's
+    budget: AgentBudget = Field(default_factory=AgentBudget)  # default: hive.toml [budgets]
+    warm_seconds: float | None = Field(default=None, ge=0)  # default: the hive's
 
     @field_validator("role_prompt")
     @classmethod
@@ -101,6 +104,7 @@ denied_tools = []                 # extra tools to deny
 # runtime = "bwrap"               # bwrap | process | external (default: the hive's)
 # allow_user_namespaces = false   # true: tools inside may create user namespaces
 # turn_timeout_seconds = 1800     # interrupt a longer turn (0 = no limit); default: the hive's
+# warm_seconds = 600              # keep claude running between turns (0 = one per turn)
 
 [env]
 
@@ -108,6 +112,11 @@ denied_tools = []                 # extra tools to deny
 # memory_mb = 1024
 # pids = 512
 # cpu_percent = 100
+
+[budget]                          # default: the hive's [budgets.defaults]; 0 = no limit
+# cost_usd_per_day = 5.0
+# tokens_per_hour = 200000
+# turns_per_hour = 60
 
 [packages]
 ro_paths = []                     # host paths bound read-only at the same path

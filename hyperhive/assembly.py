@@ -8,11 +8,13 @@ layer (it imports core and web); nothing below it imports it.
 Who depends on whom (constructor arguments; each also declares `after`, its start order):
 
     model_proxy, threads, questions, reminders          (none)
+    budgets      ← questions (asks the operator when a breaker trips; may be None)
     configs      ← lifecycle.repo_owner (bound late: the two refer to each other)
     lifecycle    ← configs, model_proxy
     approvals    ← configs, lifecycle
     crash_watch  ← lifecycle
     agent_ports, dashboard                              (none; the dashboard serves last)
+    search                                              (none; the hive's db and hub)
     nodes                                               (none; lifecycle ← nodes.owns)
     peer         ← nodes
 """
@@ -24,6 +26,7 @@ from collections.abc import Callable, Collection
 from hyperhive.clock import Clock
 from hyperhive.config import FREE_PORT_LISTEN, HiveConfig
 from hyperhive.core.approvals import ApprovalsFeature
+from hyperhive.core.budgets import BudgetsFeature
 from hyperhive.core.configs import ConfigRepos
 from hyperhive.core.crashwatch import CrashWatch
 from hyperhive.core.feature import Feature
@@ -34,6 +37,7 @@ from hyperhive.core.modelproxy import ModelProxy
 from hyperhive.core.nodes import NodesFeature
 from hyperhive.core.questions import QuestionsFeature
 from hyperhive.core.reminders import RemindersFeature
+from hyperhive.core.search import SearchFeature
 from hyperhive.core.store.nodes import NodeStore
 from hyperhive.paths import HivePaths
 from hyperhive.runtime.base import Runtime
@@ -48,11 +52,13 @@ FEATURES = (
     "model_proxy",
     "followups",
     "questions",
+    "budgets",
     "reminders",
     "configs",
     "approvals",
     "lifecycle",
     "crash_watch",
+    "search",
     "agent_ports",
     "dashboard",
 )
@@ -97,17 +103,20 @@ def build_features(
             runtime_factory=runtime_factory,
             placement=nodes,
         )
+    questions = QuestionsFeature() if wanted("questions") else None
     out: list[Feature | None] = [
         nodes,
         PeerFeature(nodes) if nodes and wanted("peer") else None,
         proxy,
         FollowupsFeature() if wanted("followups") else None,
-        QuestionsFeature() if wanted("questions") else None,
+        questions,
+        BudgetsFeature(questions) if wanted("budgets") else None,
         RemindersFeature() if wanted("reminders") else None,
         configs,
         ApprovalsFeature(configs, lifecycle) if configs and wanted("approvals") else None,
         lifecycle,
         CrashWatch(lifecycle, crash_interval) if lifecycle and wanted("crash_watch") else None,
+        SearchFeature() if wanted("search") else None,
         AgentPorts() if wanted("agent_ports") else None,
         DashboardFeature(dashboard) if wanted("dashboard") else None,
     ]

@@ -12,6 +12,7 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from hyperhive.budgetconfig import Budgets
 from hyperhive.errors import ConfigError
 from hyperhive.names import NAME_PATTERN
 
@@ -32,6 +33,8 @@ class Defaults(_Strict):
     allowed_recipients: list[str] = Field(default_factory=list)
     # a turn running longer is interrupted and counts as failed (0 = no limit of our own)
     turn_timeout_seconds: float = Field(default=1800.0, ge=0)
+    # keep an agent's `claude` process alive this long after a turn (0 = one per turn)
+    warm_seconds: float = Field(default=600.0, ge=0)
     # the claude CLI every agent runs (hyperhive.claudebin): "" = HIVE_CLAUDE_BIN, else the
     # CLI bundled with claude-agent-sdk, else `claude` on PATH
     claude_bin: str = ""
@@ -141,6 +144,7 @@ class HiveConfig(_Strict):
     limits: Limits = Field(default_factory=Limits)
     manager: ManagerCfg = Field(default_factory=ManagerCfg)
     delivery: Delivery = Field(default_factory=Delivery)
+    budgets: Budgets = Field(default_factory=Budgets)  # hyperhive.budgetconfig
     node: NodeCfg = Field(default_factory=NodeCfg)
     database: DatabaseCfg = Field(default_factory=DatabaseCfg)
 

@@ -55,12 +55,14 @@ def _register() -> None:
         agents,
         approvals,
         bench,
+        budgets,
         db,
         demo,
         lifecycle,
         messages,
         nodes,
         questions,
+        search,
         serve,
     )
 
@@ -73,9 +75,11 @@ def _register() -> None:
         messages,
         questions,
         approvals,
+        budgets,
         bench,
         db,
         nodes,
+        search,
     ):
         for command in mod.COMMANDS:
             cli.add_command(command)

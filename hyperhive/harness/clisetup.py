@@ -43,6 +43,7 @@ class CliSetup:
         self.opts = opts
         self.run_dir = opts.state_dir / ".hyperhive"
         self.config_dir = opts.state_dir / ".claude"
+        self.trace_file: Path | None = None  # the running turn's traceparent (tracing on)
 
     @property
     def settings_path(self) -> Path:
@@ -70,7 +71,8 @@ class CliSetup:
             )
         )
         mcp, extra_allow, warnings = cs.mcp_config(
-            [self.opts.python, "-m", "hyperhive.mcptools", "--socket", str(self.opts.socket)],
+            [self.opts.python, "-m", "hyperhive.mcptools", "--socket", str(self.opts.socket)]
+            + (["--trace-file", str(self.trace_file)] if self.trace_file is not None else []),
             {},
             who.config.extra_mcp_servers,
         )
@@ -95,7 +97,8 @@ class CliSetup:
         prefix = cs.project_dir_name(self.opts.state_dir)
         return any(d.name.startswith(prefix) and any(d.glob("*.jsonl")) for d in projects.iterdir())
 
-    def argv(self, prompt: str, model: str) -> list[str]:
+    def argv(self, prompt: str | None, model: str) -> list[str]:
+        """The CLI's argv; `prompt=None`: turns come on stdin (`harness/warm.py`)."""
         return cs.claude_argv(
             self.binary(),
             prompt=prompt,

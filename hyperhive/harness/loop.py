@@ -42,12 +42,14 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 from hyperhive.client.agent import AgentClient
 from hyperhive.harness.agentview import AgentView
-from hyperhive.harness.claude import ClaudeTurn, run_compact
+from hyperhive.harness.claude import run_compact
 from hyperhive.harness.clisetup import CliSetup, Identity
+from hyperhive.harness.driver import Launch, TurnHandle
 from hyperhive.harness.events import EventBus
 from hyperhive.harness.options import HarnessOptions
 from hyperhive.harness.prompt import wake_prompt
@@ -56,12 +58,19 @@ from hyperhive.harness.retry import prompt_recorded, public_note, retry_prompt
 from hyperhive.harness.stats import TurnStats, TurnTimes, turn_row
 from hyperhive.harness.stream import OutcomeKind, TurnOutcome, TurnTally
 from hyperhive.harness.streamevents import ApiRetry, StreamLine, event_kind, event_payload
+from hyperhive.harness.turntrace import TurnTracer
+from hyperhive.harness.usage import report_turn
+from hyperhive.harness.warmhooks import harness_driver
 
 logger = logging.getLogger(__name__)
 
 RECV_PARK = 180.0
 HANDLED_MEMORY = 256  # ids of recently handled messages, to drop redeliveries
 QUIET_SUBTYPES = frozenset({"thinking_tokens"})
+
+
+def _trace(tracer: TurnTracer, ev: Any) -> None:
+    tracer.on_event(ev.kind, ev.payload)
 
 
 class Harness:
@@ -81,7 +90,14 @@ class Harness:
         self.tracker = StateTracker(self.reporter)
         self.bus.add_listener(lambda ev: self.tracker.on_event(ev.kind, ev.ts, ev.payload))
         self.unread = 0
-        self._turn: ClaudeTurn | None = None
+        self._turn: TurnHandle | None = None
+        # the `perms` work plugs the operator's gate in at `self.driver.gate`
+        self.driver = harness_driver(
+            self.bus,
+            opts.warm_seconds,
+            self._launch,
+            lambda e: self.bus.publish(event_kind(e), **event_payload(e)),
+        )
         self._cancel_requested = False
         self._timed_out = False  # the running/last attempt was stopped by `turn_timeout`
         self._retry_hint = 0.0  # the CLI's last retry delay in this attempt (retry-after)
@@ -92,6 +108,10 @@ class Harness:
         self.cli = CliSetup(opts)
         self.run_dir = self.cli.run_dir
         self.config_dir = self.cli.config_dir
+        self.tracer = TurnTracer.create(self.run_dir, self)  # None unless tracing is on
+        if self.tracer is not None:
+            self.bus.add_listener(partial(_trace, self.tracer))
+            self.cli.trace_file = self.tracer.file
         self.last_turn: dict[str, Any] | None = None
         self._handled: deque[int] = deque(maxlen=HANDLED_MEMORY)
         self._recv_task: asyncio.Future[dict[str, Any]] | None = None  # the parked recv
@@ -104,7 +124,7 @@ class Harness:
             self.bus.publish("state", state=state)
 
     async def cancel(self) -> bool:
-        """Interrupt the running turn (SIGINT to the CLI), or end the wait before a failed
+        """Interrupt the running turn (the control protocol's `interrupt`), or end the wait before a failed
         turn's next attempt. False when neither is under way."""
         waiting = self._retry_cancel
         if waiting is not None:
@@ -153,8 +173,11 @@ class Harness:
     def _has_session(self) -> bool:
         return self.cli.has_session()
 
-    def _argv(self, prompt: str) -> list[str]:
+    def _argv(self, prompt: str | None) -> list[str]:
         return self.cli.argv(prompt, self.model)
+
+    def _launch(self) -> Launch:
+        return Launch(self._argv(None), self._env(), self.opts.state_dir)  # turns on stdin
 
     def _env(self) -> dict[str, str]:
         return self.cli.env(self.name, self.config)
@@ -162,8 +185,9 @@ class Harness:
     # -- main loop --------------------------------------------------------------------------
 
     async def run(self) -> None:
-        async with self.bus, self.stats, self.reporter:
+        async with self.bus, self.stats, self.reporter, self.driver:
             await self._introduce()
+            self.driver.agent = self.name
             self.bus.publish("harness_start", name=self.name, kind=self.kind, model=self.model)
             logger.info(
                 "harness up for %s",
@@ -379,7 +403,7 @@ class Harness:
         self._timed_out = False
         self._retry_hint = 0.0
         t0 = time.monotonic()
-        async with ClaudeTurn(self._argv(prompt), env=self._env(), cwd=self.opts.state_dir) as turn:
+        async with self.driver.turn(prompt) as turn:
             self._turn = turn
             timer = None
             if self.opts.turn_timeout > 0:
@@ -409,7 +433,7 @@ class Harness:
             )
         return outcome, tally, (time.monotonic() - t0) * 1000
 
-    async def _time_out(self, turn: ClaudeTurn, seconds: float) -> None:
+    async def _time_out(self, turn: TurnHandle, seconds: float) -> None:
         await asyncio.sleep(seconds)  # a timer: the turn is cut at its deadline
         self._timed_out = True
         self.bus.publish("note", text=f"turn timed out after {seconds:g} s; interrupting it")
@@ -429,6 +453,7 @@ class Harness:
                 "unread": remaining,
                 "kind": msg.get("kind", "message"),
                 "id": msg["id"],
+                **({"trace_parent": msg["trace_parent"]} if msg.get("trace_parent") else {}),
             },
         )
         try:
@@ -460,6 +485,7 @@ class Harness:
             return
         self.set_state("compacting")
         self.bus.publish("compact_start", reason=why)
+        await self.driver.close()  # `/compact` runs as its own `-p --continue` process
 
         def on_line(line: StreamLine) -> None:
             for ev in line.events:
@@ -513,3 +539,4 @@ class Harness:
         row.harness_ms = round((time.monotonic() - t0) * 1000 - times.cli_ms)
         self.last_turn = dataclasses.asdict(row)
         await self.stats.record(row)
+        await report_turn(self.client, row, self.name)

@@ -48,6 +48,10 @@ class AgentStatusRow(BaseModel):
     state: str | None = None
     state_note: str | None = None
     state_since: str | None = None
+    # budgets: the highest fraction of any of its limits used (1.0 = at the limit), and
+    # whether its breaker is tripped (hyperhive.core.budgets)
+    budget_used: float | None = None
+    budget_tripped: bool | None = None
     node: str | None = None  # the node (host) that runs the agent (docs/multihost.md)
 
 

@@ -213,7 +213,9 @@
     if (c.needs_login) badges.push(h("span.badge.warn", { text: "needs login" }));
     if (c.needs_update) badges.push(h("span.badge.warn", { text: "needs update" }));
     if (c.unread) badges.push(h("span.badge.info", { text: `${c.unread} unread` }));
+    if (c.budget_tripped) badges.push(h("span.badge.warn", { text: "budget tripped", data: { budget: "tripped" } }));
     const meta = [];
+    if (c.budget_used !== null && c.budget_used !== undefined) meta.push(budgetMeter(c));
     if (c.model) meta.push(h("span", null, "model ", h("b", { text: c.model })));
     if (c.deployed_sha) meta.push(h("span", { title: "deployed config commit" }, "sha ", h("b", { text: c.deployed_sha })));
     if (c.runtime) meta.push(h("span", null, "rt ", h("b", { text: c.runtime })));
@@ -233,6 +235,18 @@
       badges,
       c.status_text ? h("span.status-text", { title: c.status_text, text: c.status_text }) : null,
       h("span.meta", null, joined),
+    );
+  }
+
+  // budgets: the highest share of any limit used (hive budgets); 80 % warns, 100 % trips
+  function budgetMeter(c) {
+    const pct = Math.round(c.budget_used * 100);
+    return h(
+      "span.budget",
+      { title: `budget: ${pct}% of its tightest limit used` },
+      "budget ",
+      h("meter", { min: "0", max: "1", low: "0.8", high: "0.99", optimum: "0", value: String(Math.min(c.budget_used, 1)), "aria-label": `budget ${pct}%` }),
+      h("b", { text: ` ${pct}%` }),
     );
   }
 
@@ -648,6 +662,12 @@
       refreshSoon(400);
     } else if (ev.kind === "message_delivered") {
       refreshSoon(400);
+    } else if (ev.kind === "budget_warning" || ev.kind === "budget_tripped") {
+      const d = ev.data || {};
+      const what = d.agent ? `${d.agent}: ` : "";
+      if (ev.kind === "budget_warning") toast(`${what}${Math.round((d.fraction || 0) * 100)}% of ${d.key} used`);
+      else toast(`${what}breaker tripped (${d.reason})`, "error");
+      refreshSoon(60);
     } else {
       refreshSoon(60);
     }
