@@ -48,6 +48,10 @@ class AgentStatusRow(BaseModel):
     state: str | None = None
     state_note: str | None = None
     state_since: str | None = None
+    # the node it runs on (multi-host hives) and its usage today, when a feature reports them
+    node: str | None = None
+    tokens_today: int | None = None
+    cost_today_usd: float | None = None
 
 
 class Scope(BaseModel):

@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from hyperhive.config import format_validation_error
+from hyperhive.core.attention import gather as gather_attention
 from hyperhive.core.logs import MAX_LINES, read_logs
 from hyperhive.errors import BadRequest, Conflict, HiveError, NotFound
 from hyperhive.httpapi import SEND_BODY_MAX, error_response, parse_json, read_body
@@ -268,6 +269,16 @@ def api_specs(hive: Hive) -> list[ApiSpec]:
     @add("GET", "/api/state", "Everything the dashboard page shows, in one document.", "state")
     async def state(request: Request, body: BaseModel) -> dict[str, Any]:
         return await build_state(hive)
+
+    @add(
+        "GET",
+        "/api/attention",
+        "What needs the operator: one count per kind, each with a link to the items.",
+        "state",
+    )
+    async def attention(request: Request, body: BaseModel) -> dict[str, Any]:
+        items = await gather_attention(hive)
+        return {"items": [i.model_dump() for i in items], "total": sum(i.count for i in items)}
 
     for action, summary in AGENT_ACTIONS.items():
 

@@ -62,6 +62,10 @@ class ContainerView(_View):
     state_tone: str  # ok | off | warn | bad: the badge's colour
     state_note: str | None
     state_since: str | None
+    node: str | None  # the host it runs on (multi-host hives); None on a single host
+    last_activity: str | None  # the latest of its state change and status text
+    tokens_today: int | None
+    cost_today_usd: float | None
 
 
 class TransientView(_View):
@@ -221,11 +225,30 @@ def build_container_views(
             state_tone=state_badge(_state(r))[1],
             state_note=r.state_note,
             state_since=r.state_since,
+            node=r.node,
+            last_activity=_latest(r.state_since, r.status_set_at if r.running else None),
+            tokens_today=r.tokens_today,
+            cost_today_usd=r.cost_today_usd,
         )
         for r in rows
     ]
     views.sort(key=lambda v: (v.role != "manager", v.name))
     return views, any(v.needs_update for v in views)
+
+
+def _latest(*stamps: str | None) -> str | None:
+    """The latest of some ISO stamps (unparseable ones ignored)."""
+    best: tuple[float, str] | None = None
+    for at in stamps:
+        if not at:
+            continue
+        try:
+            t = parse_iso(at)
+        except ValueError:
+            continue
+        if best is None or t > best[0]:
+            best = (t, at)
+    return best[1] if best else None
 
 
 def _state(r: AgentStatusRow) -> str:
