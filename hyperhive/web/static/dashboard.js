@@ -201,7 +201,7 @@
 
   // -- the agent table: one compact line per agent, details (meta, actions, logs) on expand --
   const TONE_RANK = { bad: 0, warn: 1, ok: 2, off: 3 };
-  const WORKING = new Set(["in_turn", "compacting", "starting", "stopping"]);
+  const WORKING = new Set(["in_turn", "compacting"]);
   const FAILING = new Set(["failed", "crashed", "node_lost"]);
   const view = { sort: "default", dir: 1, filter: "", show: "all" };
   const openRows = new Set();
@@ -476,10 +476,11 @@
       bar,
       live,
       (i) => `a:${i.kind}`,
-      (i) => h(`a.att.att-${i.kind}`, { href: i.href, data: { kind: i.kind }, title: `${i.count} ${i.label}` }, h("b", { text: i.count }), " ", h("span.att-label", { text: i.label })),
+      // "open questions 1", not "1 open questions": the label is the source's plain words
+      (i) => h(`a.att.att-${i.kind}`, { href: i.href, data: { kind: i.kind }, title: `${i.label}: ${i.count}` }, h("span.att-label", { text: i.label }), " ", h("b.att-count", { text: i.count })),
       (el, i) => {
-        el.firstElementChild.textContent = i.count;
-        el.title = `${i.count} ${i.label}`;
+        el.querySelector(".att-count").textContent = i.count;
+        el.title = `${i.label}: ${i.count}`;
         el.setAttribute("href", i.href);
       },
     );
