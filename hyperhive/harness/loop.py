@@ -51,12 +51,13 @@ from hyperhive.harness import settings as cs
 from hyperhive.harness.agentview import AgentView
 from hyperhive.harness.claude import ClaudeTurn, run_compact
 from hyperhive.harness.events import EventBus
+from hyperhive.harness.livetext import LiveText
 from hyperhive.harness.prompt import system_prompt, wake_prompt
 from hyperhive.harness.reporter import StateReporter, StateTracker
 from hyperhive.harness.retry import TurnRetry, prompt_recorded, public_note, retry_prompt
 from hyperhive.harness.stats import TurnStatRow, TurnStats
 from hyperhive.harness.stream import OutcomeKind, TurnOutcome, TurnTally
-from hyperhive.harness.streamevents import ApiRetry, Event, StreamLine
+from hyperhive.harness.streamevents import ApiRetry, Event, Partial, StreamLine
 
 logger = logging.getLogger(__name__)
 
@@ -145,6 +146,7 @@ class Harness:
         self.model = "haiku"
         self.config = AgentView()
         self.bus = EventBus(opts.state_dir)
+        self.live = LiveText()  # assistant text / thinking as it streams (`partial` events)
         self.stats = TurnStats(opts.state_dir)
         self.client = AgentClient(opts.socket)
         # what it is doing, told to the core best-effort on its own connection
@@ -505,7 +507,7 @@ class Harness:
                     for ev in events:
                         if isinstance(ev, ApiRetry):
                             self._retry_hint = ev.retry_delay_ms / 1000
-                        self.bus.publish(event_kind(ev), **event_payload(ev))
+                        self._publish(ev)
                 outcome, tally = await turn.wait()
             finally:
                 self._turn = None
@@ -520,6 +522,14 @@ class Harness:
                 + (f"; {outcome.note}" if outcome.note else ""),
             )
         return outcome, tally, (time.monotonic() - t0) * 1000
+
+    def _publish(self, ev: Event) -> None:
+        """One parsed stream event on the bus; streaming deltas as coalesced live `partial`s."""
+        if isinstance(ev, Partial):
+            for payload in self.live.feed(ev, time.monotonic()):
+                self.bus.publish_live("partial", **payload)
+            return
+        self.bus.publish(event_kind(ev), **event_payload(ev))
 
     async def _time_out(self, turn: ClaudeTurn, seconds: float) -> None:
         await asyncio.sleep(seconds)  # a timer: the turn is cut at its deadline
@@ -574,7 +584,7 @@ class Harness:
 
         def on_line(line: StreamLine) -> None:
             for ev in line.events:
-                self.bus.publish(event_kind(ev), **event_payload(ev))
+                self._publish(ev)
 
         try:
             outcome, _tally = await run_compact(

@@ -218,11 +218,12 @@ def claude_argv(
     allowed_tools: Sequence[str] = (),
     disallowed_tools: Sequence[str] = (),
 ) -> list[str]:
-    """`claude -p --output-format stream-json --verbose ... -- PROMPT`.
+    """`claude -p --output-format stream-json --verbose --include-partial-messages ... -- PROMPT`.
 
     `--strict-mcp-config` is always given: no MCP server but those of `mcp_path` (none when it
     is None). A prompt starting with "/" runs as a slash command (`/compact`)."""
     argv = [os.fspath(binary), "-p", "--output-format", "stream-json", "--verbose"]
+    argv.append("--include-partial-messages")  # `stream_event` lines: live text on the page
     if model:
         argv += ["--model", model]
     if continue_session:
