@@ -161,7 +161,7 @@ async def test_kill_asks_first_and_a_dismissed_dialog_changes_nothing(
 async def test_one_reminder_is_singular(dhive: Hive, page: Any) -> None:
     await dhive.spawn("alice")
     await dhive.reminders.schedule("alice", "one", delay_seconds=3600)
-    meta = row(page, "alice").locator(".meta-line .meta")
+    meta = (await expanded(page, "alice")).locator(".meta-line .meta")
     await expect(meta).to_contain_text("1 reminder")
     await expect(meta).not_to_contain_text("1 reminders")
     await dhive.reminders.schedule("alice", "two", delay_seconds=3600)

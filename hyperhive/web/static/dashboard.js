@@ -334,12 +334,19 @@
     Object.assign(view, change);
     if (current) renderContainers(current);
   }
+  function fillDetails(el, c) {
+    el.querySelector(":scope > .details").replaceChildren(containerMeta(c), containerActions(c), logsBlock(c));
+    el.dataset.actionsSig = actionsSig(c);
+    el.dataset.built = "1";
+  }
   function toggleRow(name) {
     if (openRows.has(name)) openRows.delete(name);
     else openRows.add(name);
     const el = $(`#container-list > li[data-name="${CSS.escape(name)}"]`);
     if (!el) return;
     const open = openRows.has(name);
+    const c = current && current.containers.find((x) => x.name === name);
+    if (open && !el.dataset.built && c) fillDetails(el, c);
     el.classList.toggle("open", open);
     el.querySelector(":scope > .details").hidden = !open;
     const b = el.querySelector(".expand");
@@ -445,19 +452,23 @@
       (c) => c.name,
       (c) => {
         const open = openRows.has(c.name);
-        const details = h("div.details", { id: `details-${c.name}`, hidden: !open }, containerMeta(c), containerActions(c), logsBlock(c));
+        // the details (meta, actions, logs) are built when first opened: most rows never are,
+        // and building them all was most of a 100-agent first render
+        const details = h("div.details", { id: `details-${c.name}`, hidden: !open });
         const el = h(`li.row.crow${open ? ".open" : ""}`, { data: { name: c.name } }, containerHead(c), details);
-        el.dataset.actionsSig = actionsSig(c);
+        if (open) fillDetails(el, c);
         containerClasses(el, c);
         return el;
       },
       (el, c) => {
         el.querySelector(":scope > .head").replaceWith(containerHead(c));
-        el.querySelector(":scope > .details > .meta-line").replaceWith(containerMeta(c));
-        const sig = actionsSig(c);
-        if (el.dataset.actionsSig !== sig && !el.querySelector(":scope > .details > .actions .busy")) {
-          el.querySelector(":scope > .details > .actions").replaceWith(containerActions(c));
-          el.dataset.actionsSig = sig;
+        if (el.dataset.built) {
+          el.querySelector(":scope > .details > .meta-line").replaceWith(containerMeta(c));
+          const sig = actionsSig(c);
+          if (el.dataset.actionsSig !== sig && !el.querySelector(":scope > .details > .actions .busy")) {
+            el.querySelector(":scope > .details > .actions").replaceWith(containerActions(c));
+            el.dataset.actionsSig = sig;
+          }
         }
         containerClasses(el, c);
       },
