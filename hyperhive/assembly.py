@@ -13,6 +13,8 @@ Who depends on whom (constructor arguments; each also declares `after`, its star
     approvals    ← configs, lifecycle
     crash_watch  ← lifecycle
     agent_ports, dashboard                              (none; the dashboard serves last)
+    nodes                                               (none; lifecycle ← nodes.owns)
+    peer         ← nodes
 """
 
 from __future__ import annotations
@@ -29,15 +31,20 @@ from hyperhive.core.followups import FollowupsFeature
 from hyperhive.core.hive import Hive
 from hyperhive.core.lifecycle import Lifecycle
 from hyperhive.core.modelproxy import ModelProxy
+from hyperhive.core.nodes import NodesFeature
 from hyperhive.core.questions import QuestionsFeature
 from hyperhive.core.reminders import RemindersFeature
+from hyperhive.core.store.nodes import NodeStore
 from hyperhive.paths import HivePaths
 from hyperhive.runtime.base import Runtime
 from hyperhive.web.agentports import AgentPorts
 from hyperhive.web.dashboard.feature import DashboardFeature
+from hyperhive.web.peer import PeerFeature
 
 # every feature a default hive runs, by name
 FEATURES = (
+    "nodes",
+    "peer",
     "model_proxy",
     "followups",
     "questions",
@@ -57,13 +64,17 @@ def build_features(
     runtime_factory: Callable[[str], Runtime] | None = None,
     crash_interval: float = 2.0,
     without: Collection[str] = (),
+    node: str | None = None,
+    node_store: Callable[[Hive], NodeStore] | None = None,
 ) -> tuple[list[Feature], Lifecycle | None]:
     """The features of a hive, wired, and its lifecycle (the core's launcher) if it runs one.
 
     `dashboard`: where the dashboard listens, over `HIVE_DASHBOARD` and hive.toml.
     `runtime_factory`: the lifecycle's runtimes by name (tests: a fake world), else the real ones.
     `without`: names of features to leave out; the features that would use one get None
-    (approvals need configs, the crash watch the lifecycle: they go too)."""
+    (approvals need configs, the crash watch the lifecycle: they go too).
+    `node` / `node_store`: this node's name (over `HIVE_NODE` and `[node] name`) and where
+    the nodes table lives (default: the hive's own database)."""
     unknown = set(without) - set(FEATURES)
     if unknown:
         raise ValueError(f"no such features: {sorted(unknown)}")
@@ -71,6 +82,7 @@ def build_features(
     def wanted(name: str) -> bool:
         return name not in without
 
+    nodes = NodesFeature(node, store=node_store) if wanted("nodes") else None
     proxy = ModelProxy() if wanted("model_proxy") else None
     lifecycle: Lifecycle | None = None
     configs = (
@@ -79,8 +91,15 @@ def build_features(
         else None
     )
     if wanted("lifecycle"):
-        lifecycle = Lifecycle(configs=configs, model_sockets=proxy, runtime_factory=runtime_factory)
+        lifecycle = Lifecycle(
+            configs=configs,
+            model_sockets=proxy,
+            runtime_factory=runtime_factory,
+            placement=nodes,
+        )
     out: list[Feature | None] = [
+        nodes,
+        PeerFeature(nodes) if nodes and wanted("peer") else None,
         proxy,
         FollowupsFeature() if wanted("followups") else None,
         QuestionsFeature() if wanted("questions") else None,
@@ -104,15 +123,23 @@ def build_hive(
     runtime_factory: Callable[[str], Runtime] | None = None,
     crash_interval: float = 2.0,
     without: Collection[str] = (),
+    node: str | None = None,
+    node_store: Callable[[Hive], NodeStore] | None = None,
+    database: str | None = None,
 ) -> Hive:
-    """A hive with the default features (see `build_features` for the options)."""
+    """A hive with the default features (see `build_features` for the options).
+    `database`: the storage URL (`hive serve --db`), over HIVE_DATABASE_URL and hive.toml."""
     features, lifecycle = build_features(
         dashboard=dashboard,
         runtime_factory=runtime_factory,
         crash_interval=crash_interval,
         without=without,
+        node=node,
+        node_store=node_store,
     )
-    return Hive(paths, config, clock=clock, features=features, launcher=lifecycle)
+    return Hive(
+        paths, config, clock=clock, features=features, launcher=lifecycle, database=database
+    )
 
 
 def throwaway_hive(paths: HivePaths, config: HiveConfig | None = None) -> Hive:

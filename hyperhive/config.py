@@ -106,6 +106,27 @@ class Delivery(_Strict):
     lease_seconds: float = Field(default=600.0, gt=0)
 
 
+class NodeCfg(_Strict):
+    """This host's part in a hive spread over several (docs/multihost.md). `name` "" means
+    `HIVE_NODE`, else the host name; `peer_listen` is where other nodes reach this one
+    (forwarded verbs, agent pages; authenticated with the hive secret), `peer_url` what they
+    are told to use ("" = the bound address)."""
+
+    name: str = Field(default="", pattern=f"^$|{NAME_PATTERN}")
+    peer_listen: str = "127.0.0.1:0"
+    peer_url: str = ""
+    heartbeat_seconds: float = Field(default=2.0, gt=0)
+    lost_after_seconds: float = Field(default=10.0, gt=0)
+
+
+class DatabaseCfg(_Strict):
+    """Where the hive's data lives (`hyperhive.core.store.backend`): "" = the sqlite file in
+    the hive home; `postgresql://USER@HOST/DB` = a PostgreSQL database (every node of one hive
+    points at the same one). `hive serve --db` and `HIVE_DATABASE_URL` override it."""
+
+    url: str = ""
+
+
 class ManagerCfg(_Strict):
     name: str = Field(default="manager", pattern=NAME_PATTERN)
 
@@ -120,6 +141,8 @@ class HiveConfig(_Strict):
     limits: Limits = Field(default_factory=Limits)
     manager: ManagerCfg = Field(default_factory=ManagerCfg)
     delivery: Delivery = Field(default_factory=Delivery)
+    node: NodeCfg = Field(default_factory=NodeCfg)
+    database: DatabaseCfg = Field(default_factory=DatabaseCfg)
 
 
 def format_validation_error(source: str, exc: ValidationError) -> str:

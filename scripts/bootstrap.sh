@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { echo "[bootstrap] $*" >&2; }
 
-want_debs=(bubblewrap slirp4netns iproute2 git chromium chromium-driver util-linux)
+# postgresql: the throwaway test clusters (tests/support/postgres.py run initdb/pg_ctl as `nobody`)
+want_debs=(bubblewrap slirp4netns iproute2 git chromium chromium-driver util-linux postgresql)
 missing=()
 for p in "${want_debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -16,6 +16,8 @@ from hyperhive.config import Defaults, HiveConfig
 from hyperhive.core.hive import Hive
 from hyperhive.paths import HivePaths
 
+pytest_plugins = ["tests.support.postgres"]  # pg_cluster / pg_url: a throwaway cluster
+
 # every test hive (and `hive serve` children, which inherit this) picks a free dashboard port
 os.environ.setdefault("HIVE_DASHBOARD", "127.0.0.1:0")
 

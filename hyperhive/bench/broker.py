@@ -4,6 +4,11 @@ Each of N agents parks in `recv(wait_seconds=180, max=32)`; senders (agent conne
 messages round-robin, paced at R msg/s or as fast as they can. Latency is measured from just
 before the send request is written to the moment the recipient's recv returns the message
 (same process, `perf_counter`), so it is the full send → store → wake → recv path.
+
+`--db URL` (`run_broker_compare`): the same load on the sqlite default and then on that
+PostgreSQL database (in a scratch schema, `bench/scratchdb.py`), one result per backend, so
+the figures sit side by side from one run on one machine state. A multi-node variant adds
+its own runs to the list (`BrokerResult.backend` / `.nodes` name them).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from hyperhive.paths import HivePaths
 
 @dataclass
 class BrokerResult:
+    backend: str
     agents: int
     messages: int
     rate: float | None
@@ -38,6 +44,7 @@ class BrokerResult:
     reference_ms: float  # a fixed pure-Python loop on this machine now (the VM's speed varies)
     wal_peak_mb: float = 0.0  # the daemon's hive.sqlite-wal, largest seen during the run
     wal_end_mb: float = 0.0  # ... once the run is over (the daemon still up, idle)
+    nodes: int = 1  # daemons sharing the database
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -45,15 +52,20 @@ class BrokerResult:
     def human(self) -> str:
         pace = f"paced at {self.rate:g} msg/s" if self.rate else "unpaced"
         return (
-            f"broker: {self.agents} agents, {self.messages} messages, {pace}\n"
+            f"broker on {self.backend} ({self.nodes} node(s)): {self.agents} agents, "
+            f"{self.messages} messages, {pace}\n"
             f"  delivered {self.received}/{self.messages} in {self.seconds:.2f} s "
             f"= {self.throughput:,.0f} msg/s\n"
             f"  send→recv latency  p50 {self.p50_ms:.3f} ms  p90 {self.p90_ms:.3f} ms  "
             f"p99 {self.p99_ms:.3f} ms  max {self.max_ms:.3f} ms\n"
             f"  daemon CPU per message {self.daemon_cpu_us_per_msg:.0f} µs; "
-            f"machine reference loop {self.reference_ms:.1f} ms (lower = faster right now)\n"
-            f"  hive.sqlite-wal  peak {self.wal_peak_mb:.1f} MB during the run, "
-            f"{self.wal_end_mb:.1f} MB after it (idle)"
+            f"machine reference loop {self.reference_ms:.1f} ms (lower = faster right now)"
+            + (
+                f"\n  hive.sqlite-wal  peak {self.wal_peak_mb:.1f} MB during the run, "
+                f"{self.wal_end_mb:.1f} MB after it (idle)"
+                if self.backend == "sqlite"
+                else ""
+            )
         )
 
 
@@ -78,7 +90,13 @@ def reference_loop_ms(runs: int = 5) -> float:
 
 
 async def _run(
-    paths: HivePaths, pid: int, agents: int, messages: int, rate: float | None, senders: int
+    paths: HivePaths,
+    pid: int,
+    agents: int,
+    messages: int,
+    rate: float | None,
+    senders: int,
+    backend: str = "sqlite",
 ) -> BrokerResult:
     host = HostClient(paths.host_sock)
     names = [f"b{i}" for i in range(agents)]
@@ -142,6 +160,7 @@ async def _run(
     wal_end = await _settled_wal(paths)
     lat = sorted(latencies)
     return BrokerResult(
+        backend=backend,
         agents=agents,
         messages=messages,
         rate=rate,
@@ -169,6 +188,24 @@ async def _settled_wal(paths: HivePaths, timeout: float = 15.0) -> int:
     return size
 
 
-def run_broker_bench(agents: int, messages: int, rate: float | None, senders: int) -> BrokerResult:
-    with throwaway_daemon() as (paths, pid):
-        return aio_run(_run(paths, pid, agents, messages, rate, senders))
+def run_broker_bench(
+    agents: int, messages: int, rate: float | None, senders: int, db: str | None = None
+) -> BrokerResult:
+    """One run on a throwaway daemon: the sqlite default, or the database at `db` (which
+    must hold no hive yet)."""
+    env = {"HIVE_DATABASE_URL": db} if db else {"HIVE_DATABASE_URL": ""}
+    backend = "postgresql" if db else "sqlite"
+    with throwaway_daemon(env) as (paths, pid):
+        return aio_run(_run(paths, pid, agents, messages, rate, senders, backend))
+
+
+def run_broker_compare(
+    agents: int, messages: int, rate: float | None, senders: int, db: str
+) -> list[BrokerResult]:
+    """The same load on sqlite, then on PostgreSQL at `db` (in a scratch schema)."""
+    from hyperhive.bench.scratchdb import scratch_schema
+
+    results = [run_broker_bench(agents, messages, rate, senders)]
+    with scratch_schema(db) as url:
+        results.append(run_broker_bench(agents, messages, rate, senders, url))
+    return results

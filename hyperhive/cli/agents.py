@@ -24,12 +24,21 @@ from hyperhive.names import validate_new_name
     is_flag=True,
     help="Reviving kept state: also deliver the previous incarnation's unread mail.",
 )
+@click.option(
+    "--node",
+    metavar="NODE",
+    help="The node (host) to run it on [default: the live node with the most free memory].",
+)
 @json_option
 @pass_ctx
-def spawn(ctx: Ctx, name: str, runtime: str | None, keep_mail: bool, as_json: bool) -> None:
+def spawn(
+    ctx: Ctx, name: str, runtime: str | None, keep_mail: bool, node: str | None, as_json: bool
+) -> None:
     """Create agent NAME now (the operator needs no approval)."""
     validate_new_name(name)
     body: dict[str, Any] = {"cmd": "spawn", "name": name}
+    if node:
+        body["node"] = node
     if keep_mail:
         body["keep_mail"] = True
     if runtime:
@@ -92,7 +101,10 @@ def status(ctx: Ctx, as_json: bool) -> None:
     waiting_operator, failed, crashed, paused, ...; see docs/operations.md) and flags."""
     answer = run(ctx.host().call("agent_status"))
     rows = answer["agent_statuses"]
-    emit(rows, as_json, lambda rs: table(STATUS_COLUMNS, rs, "(no agents)"))
+    columns = STATUS_COLUMNS
+    if len({r.get("node") for r in rows}) > 1:  # a hive across hosts: say where each runs
+        columns = [*STATUS_COLUMNS[:1], ("NODE", lambda r: str(r.get("node", ""))), *columns[1:]]
+    emit(rows, as_json, lambda rs: table(columns, rs, "(no agents)"))
 
 
 @click.command()

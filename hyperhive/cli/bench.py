@@ -28,13 +28,56 @@ def bench() -> None:
     type=click.IntRange(1, 64),
     help="Concurrent sender connections.",
 )
+@click.option(
+    "--db",
+    metavar="URL",
+    default=None,
+    help="Also run on this PostgreSQL database (a scratch schema, dropped after), beside "
+    "sqlite in the same run.",
+)
+@click.option(
+    "--nodes",
+    type=click.IntRange(1, 8),
+    default=None,
+    help="With --db: spread the agents over N `hive serve` nodes on that database (cross-node "
+    "wake; then one node is killed: see docs/multihost.md).",
+)
 @json_option
-def broker(agents: int, messages: int, rate: float | None, senders: int, as_json: bool) -> None:
+def broker(
+    agents: int,
+    messages: int,
+    rate: float | None,
+    senders: int,
+    db: str | None,
+    nodes: int | None,
+    as_json: bool,
+) -> None:
     """Send→recv-wake latency and throughput through a real daemon over unix sockets."""
-    from hyperhive.bench.broker import run_broker_bench
+    from hyperhive.bench.broker import run_broker_bench, run_broker_compare
 
-    result = run_broker_bench(agents, messages, rate, senders)
-    click.echo(result.to_json() if as_json else result.human())
+    if nodes is not None:
+        from hyperhive.bench.nodes import run_nodes_bench
+        from hyperhive.bench.scratchdb import scratch_schema
+
+        if not db:
+            raise click.UsageError("--nodes needs --db postgresql://... (shared by the nodes)")
+        base = run_broker_bench(agents, messages, rate, senders)
+        with scratch_schema(db) as url:
+            across = run_nodes_bench(url, nodes, agents, messages, rate, senders)
+        if as_json:
+            click.echo("[" + base.to_json() + ", " + across.to_json() + "]")
+        else:
+            click.echo(base.human() + "\n" + across.human())
+        return
+    if db is None:
+        result = run_broker_bench(agents, messages, rate, senders)
+        click.echo(result.to_json() if as_json else result.human())
+        return
+    results = run_broker_compare(agents, messages, rate, senders, db)
+    if as_json:
+        click.echo("[" + ", ".join(r.to_json() for r in results) + "]")
+    else:
+        click.echo("\n".join(r.human() for r in results))
 
 
 @bench.command("turn")

@@ -55,14 +55,28 @@ def _register() -> None:
         agents,
         approvals,
         bench,
+        db,
         demo,
         lifecycle,
         messages,
+        nodes,
         questions,
         serve,
     )
 
-    for mod in (serve, demo, agents, lifecycle, agent, messages, questions, approvals, bench):
+    for mod in (
+        serve,
+        demo,
+        agents,
+        lifecycle,
+        agent,
+        messages,
+        questions,
+        approvals,
+        bench,
+        db,
+        nodes,
+    ):
         for command in mod.COMMANDS:
             cli.add_command(command)
     try:

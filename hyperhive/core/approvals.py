@@ -47,7 +47,6 @@ from hyperhive.core.feature import BaseFeature
 from hyperhive.core.followups import CancelOutcome
 from hyperhive.core.gitrepo import check_sha
 from hyperhive.core.rpc import Caller
-from hyperhive.core.store.approvals_sqlite import SqliteApprovalStore
 from hyperhive.core.store.base import ApprovalStore
 from hyperhive.errors import BadRequest, Conflict, Forbidden, HiveError, NotFound, NotSupported
 from hyperhive.names import OPERATOR, validate_name, validate_new_name
@@ -116,7 +115,7 @@ class ApprovalsFeature(BaseFeature):
 
     async def start(self, hive: Hive) -> None:
         await super().start(hive)
-        self.store: ApprovalStore = SqliteApprovalStore(hive.db)
+        self.store: ApprovalStore = hive.storage.approvals
         hive.followups.add_source("a", self._open_followups, self._cancel_followup)
         _register_verbs(hive, self)
 

@@ -10,7 +10,9 @@ Invariants:
   Who holds a lease, and when it times out, is the connection's business
   (`core/leases.py`). Delivery is therefore at-least-once; ids let clients drop duplicates.
 - A parked recv waits on an in-process wake-up (a per-recipient version counter + futures),
-  never a poll loop, and wakes the moment a message for it commits.
+  never a poll loop, and wakes the moment a message for it commits. A commit by another
+  process on a shared PostgreSQL database arrives as `remote_committed` (LISTEN/NOTIFY, see
+  `core/store/pg/`): the recipient's index is dropped and reloaded from the store.
 - Unread index: per recipient, the broker keeps its unread, unleased messages in memory
   (`_Inbox.queue`), so a recv is a pop, not a query. The database stays the truth: the index
   is filled from it on first use and afterwards only by the store's `on_commit` hook (which
@@ -91,7 +93,9 @@ class _Inbox:
         if len(q) >= INDEX_MAX_MESSAGES or self.size + len(m.body) > INDEX_MAX_BYTES:
             self.drop()
             return
-        if q and q[-1].id > m.id:  # commits resolve in id order; this keeps it if not
+        if m.id in self.leased:  # a load read the row before its commit hook ran
+            return
+        if q and q[-1].id >= m.id:  # commits resolve in id order; this keeps it if not
             self.merge([m])
         else:
             q.append(m)
@@ -136,6 +140,10 @@ class Wakeups:
 
     def version(self, name: str) -> int:
         return self._version.get(name, 0)
+
+    def waiting(self) -> set[str]:
+        """Names with a parked waiter."""
+        return {n for n, w in self._waiters.items() if w}
 
     def notify(self, name: str) -> None:
         self._version[name] = self._version.get(name, 0) + 1
@@ -250,6 +258,21 @@ class Broker:
                 sent_at=m.sent_at,
             )
 
+    def remote_committed(self, recipients: Collection[str] | None) -> None:
+        """Another process (a node sharing a PostgreSQL database) committed messages for
+        `recipients` (None: anyone, the wake-up channel reconnected): their indexes are dropped
+        (and any load in flight invalidated), so the next recv reads the store, and parked
+        recvs wake. Called by the storage's wake-up channel on the event loop."""
+        if recipients is None:
+            recipients = set(self._inboxes) | self.wakeups.waiting()
+        for name in recipients:
+            ib = self._inboxes.get(name)
+            if ib is not None:
+                ib.drop()
+                ib.pushes += 1
+                ib.loadable = True
+            self.wakeups.notify(name)
+
     async def system_event(self, to: str, event: str, **data: object) -> list[Message]:
         """Drop a `system` event into an inbox (body = JSON {"event": ..., ...})."""
         import json
@@ -360,6 +383,12 @@ class Broker:
         while self._ack_tasks:
             await asyncio.gather(*list(self._ack_tasks), return_exceptions=True)
 
+    async def _settle_acks(self) -> None:
+        """Wait for the acks already in flight (not later ones: never starved by traffic)."""
+        tasks = list(self._ack_tasks)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
     def release(self, lease: Lease, why: str = "recv reply not written") -> None:
         """The messages are unread again (the reply was not written, the client gave them
         back, or its connection died or went silent): waiters wake."""
@@ -417,11 +446,13 @@ class Broker:
         return n
 
     async def recent(self, name: str, limit: int) -> list[Message]:
+        await self._settle_acks()  # read-your-acks: an acknowledged recv shows as delivered
         return await self.store.recent(name, limit)
 
     async def unread(self, name: str) -> int:
         """Messages waiting for `name`: undelivered and not leased to a recv (a batch a client
         holds unacknowledged is being read, as it was once written before leases were held)."""
+        await self._settle_acks()  # acks in flight: not unread, no longer leased once written
         leased = len(self._inbox(name).leased)
         return max(await self.store.count_undelivered(name) - leased, 0)
 

@@ -39,8 +39,14 @@ from hyperhive.core.registry import AgentRegistry
 from hyperhive.core.retention import sweep_all
 from hyperhive.core.rpc import Caller, Dispatcher
 from hyperhive.core.servers import AgentSocketServer, HostSocketServer
-from hyperhive.core.store.sqlite import SqliteAgentStore, SqliteMessageStore
-from hyperhive.core.store.sqlite_migrations import MIGRATIONS
+from hyperhive.core.store.backend import (
+    Storage,
+    backend_kind,
+    database_url,
+    open_storage,
+    redact,
+    sqlite_database,
+)
 from hyperhive.core.tasks import Supervisor
 from hyperhive.db import Database
 from hyperhive.errors import Conflict, NotSupported, Unavailable
@@ -69,6 +75,15 @@ class Launcher(Protocol):
     def sandbox_uid(self, name: str) -> int | None: ...
 
 
+class Surface(Protocol):
+    """A feature that serves the hive over HTTP (the dashboard)."""
+
+    @property
+    def url(self) -> str:
+        """Its base URL once it serves, "" before."""
+        ...
+
+
 class FeatureMissing(NotSupported, AttributeError):
     """This hive runs without the feature asked for (`getattr(hive, x, None)` sees None)."""
 
@@ -82,6 +97,7 @@ class Hive:
         clock: Clock | None = None,
         features: Sequence[Feature] = (),
         launcher: Launcher | None = None,
+        database: str | None = None,
     ) -> None:
         self.paths = paths
         self.config = config if config is not None else load_config(paths.config_file)
@@ -93,19 +109,22 @@ class Hive:
         self.features: list[Feature] = start_order(features)
         self._by_name = {f.name: f for f in self.features}
         self.launcher = launcher
+        # the storage URL: `database` (hive serve --db) > HIVE_DATABASE_URL > [database] url
+        self.database_url = database_url(database, self.config.database.url)
+        backend_kind(self.database_url)  # an unknown scheme fails here, before anything starts
         self._sockets: dict[str, AgentSocketServer] = {}
         self._host: HostSocketServer | None = None
         self._lock_file: IO[str] | None = None
         self._stop = asyncio.Event()
         self._started: list[Any] = []
         self._closed = False
-        self.db: Database
+        self.storage: Storage
+        self.db: Database  # the sqlite backend's database (absent on PostgreSQL)
         self.registry: AgentRegistry
         self.broker: Broker
         self.agent_states: AgentStates
         self.followups = FollowupRegistry()  # followup sources by id prefix (q:, a:, ...)
         self.first_start = False  # this start registered the manager (a fresh hive)
-        self.dashboard_url = ""  # the dashboard's URL once a surface serves it
 
     # -- the running features, for surfaces ---------------------------------------------------
 
@@ -147,6 +166,13 @@ class Hive:
     @property
     def reminders(self) -> RemindersFeature:
         return cast("RemindersFeature", self.feature("reminders"))
+
+    @property
+    def dashboard_url(self) -> str:
+        """The dashboard's URL once it serves; "" before, or when this hive runs without it."""
+        if not self.runs("dashboard"):
+            return ""
+        return cast("Surface", self.feature("dashboard")).url
 
     @property
     def scope(self) -> str:
@@ -197,12 +223,17 @@ class Hive:
         self._group = secure_home(self.paths.home, self.config.access.group)
         self._take_lock()
         self.paths.shared_dir.chmod(0o1777)  # /shared: every agent uid writes, sticky like /tmp
-        self.db = Database(self.paths.db_file, MIGRATIONS, tasks=self.tasks)
-        await self.db.open()
-        self._started.append(self.db)
-        self.registry = AgentRegistry(SqliteAgentStore(self.db), self.hub)
+        self.storage = open_storage(self.database_url, self.paths.db_file, tasks=self.tasks)
+        await self.storage.open()
+        self._started.append(self.storage)
+        db = sqlite_database(self.storage)
+        if db is not None:
+            self.db = db
+        logger.info("storage: %s", redact(self.storage.url), extra={"action": "storage_opened"})
+        self.registry = AgentRegistry(self.storage.agents, self.hub)
         await self.registry.load()
-        self.broker = Broker(SqliteMessageStore(self.db), self.registry, self.hub, self.clock)
+        self.broker = Broker(self.storage.messages, self.registry, self.hub, self.clock)
+        self.storage.on_remote_messages(self.broker.remote_committed)
         self.agent_states = AgentStates(self.hub, self.clock)
         self.agent_configs = AgentConfigs(self)
         install_send_policy(self)

@@ -73,6 +73,12 @@ INSIDE_SOCK = "/run/hive/hive.sock"
 INSIDE_STATE = "/state"
 
 
+class Placement(Protocol):
+    """Which agents this node runs (core/nodes.py), in a hive spread over several hosts."""
+
+    def owns(self, agent: str) -> bool: ...
+
+
 class Lifecycle(BaseFeature):
     """`configs` / `model_sockets`: the config repos and model proxy, when the hive runs them
     (without configs an agent runs from whatever `applied/<name>` holds; without the proxy its
@@ -86,12 +92,18 @@ class Lifecycle(BaseFeature):
         configs: ConfigOps | None = None,
         model_sockets: ModelSockets | None = None,
         runtime_factory: Callable[[str], Runtime] | None = None,
+        placement: Placement | None = None,
     ) -> None:
         self.configs = configs
         self.model_sockets = model_sockets
+        self.placement = placement  # None: a single-node hive, every agent is ours
         self.after = tuple(
             n
-            for n, dep in (("configs", configs), ("model_proxy", model_sockets))
+            for n, dep in (
+                ("configs", configs),
+                ("model_proxy", model_sockets),
+                ("nodes", placement),
+            )
             if dep is not None
         )
         self._runtime_factory = runtime_factory
@@ -119,6 +131,8 @@ class Lifecycle(BaseFeature):
         for rec in self.hive.registry.all():
             if rec.runtime == "external":
                 continue
+            if self.placement is not None and not self.placement.owns(rec.name):
+                continue  # another node runs its sandbox
             if proxy is not None:  # a re-adopted agent's next turn needs its model socket back
                 await proxy.open(rec.name)
             try:

@@ -34,7 +34,6 @@ from hyperhive.core.feature import BaseFeature
 from hyperhive.core.followups import CancelOutcome
 from hyperhive.core.rpc import Caller
 from hyperhive.core.store.base import Decide, QuestionStore
-from hyperhive.core.store.questions_sqlite import SqliteQuestionStore
 from hyperhive.errors import BadRequest, Conflict, HiveError, NotFound
 from hyperhive.wire.attention import AttentionItem
 from hyperhive.wire.followups import (
@@ -131,7 +130,7 @@ class QuestionsFeature(BaseFeature):
 
     async def start(self, hive: Hive) -> None:
         await super().start(hive)
-        self.store: QuestionStore = SqliteQuestionStore(hive.db)
+        self.store: QuestionStore = hive.storage.questions
         self.scheduler = DeadlineScheduler(
             "question-deadlines", hive.clock, self._next_deadline, self.expire_due
         )

@@ -35,6 +35,36 @@ class AgentRegistry:
     async def load(self) -> None:
         self._agents = {a.name: a for a in await self._store.all_agents()}
 
+    async def sync(self) -> list[str]:
+        """Re-read the table (a hive across hosts: another node registered, changed or removed
+        agents) and publish each difference as the event the change would have published
+        here. Returns the names that changed."""
+        fresh = {a.name: a for a in await self._store.all_agents()}
+        changed = []
+        for name in sorted(set(fresh) | set(self._agents)):
+            old, new = self._agents.get(name), fresh.get(name)
+            if old == new:
+                continue
+            changed.append(name)
+            if new is None:
+                del self._agents[name]
+                self._hub.publish("agent_removed", agent=name)
+            elif old is None or old.generation != new.generation:
+                self._agents[name] = new
+                self._hub.publish(
+                    "agent_registered", agent=name, kind=new.kind, runtime=new.runtime
+                )
+            else:
+                self._agents[name] = new
+                diff = {
+                    f.name: getattr(new, f.name)
+                    for f in dataclasses.fields(new)
+                    if getattr(new, f.name) != getattr(old, f.name)
+                }
+                self._hub.publish("agent_updated", agent=name, **diff)
+            self._changed(name)
+        return changed
+
     def on_change(self, fn: Callable[[str], None]) -> None:
         self._on_change.append(fn)
 

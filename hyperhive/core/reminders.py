@@ -22,6 +22,7 @@ Invariants:
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,6 @@ from hyperhive.core.deadlines import DeadlineScheduler, Inflight
 from hyperhive.core.feature import BaseFeature
 from hyperhive.core.rpc import Caller
 from hyperhive.core.store.base import ReminderStore
-from hyperhive.core.store.reminders_sqlite import SqliteReminderStore
 from hyperhive.errors import BadRequest
 from hyperhive.names import SYSTEM
 from hyperhive.wire.followups import (
@@ -127,10 +127,13 @@ class RemindersFeature(BaseFeature):
 
     def __init__(self) -> None:
         self._inflight = Inflight()
+        # per agent: reminders whose message is committed but whose row is not marked yet
+        # (two writes; a reader between them must not count them pending)
+        self._unmarked: Counter[str] = Counter()
 
     async def start(self, hive: Hive) -> None:
         await super().start(hive)
-        self.store: ReminderStore = SqliteReminderStore(hive.db)
+        self.store: ReminderStore = hive.storage.reminders
         self.scheduler = DeadlineScheduler(
             "reminders", hive.clock, self._next_due, self.deliver_due
         )
@@ -141,7 +144,7 @@ class RemindersFeature(BaseFeature):
         await self._inflight.aclose()
 
     async def status_fields(self, agent: str) -> dict[str, Any]:
-        return {"pending_reminders": await self.store.count_pending(agent)}
+        return {"pending_reminders": await self.count_pending(agent)}
 
     # -- API --------------------------------------------------------------------------------
 
@@ -172,7 +175,7 @@ class RemindersFeature(BaseFeature):
         return r
 
     async def count_pending(self, agent: str) -> int:
-        return await self.store.count_pending(agent)
+        return max(await self.store.count_pending(agent) - self._unmarked[agent], 0)
 
     async def deliver_due(self, now: float) -> None:
         """Deliver every pending reminder due at or before `now`, `BATCH` at a time."""
@@ -205,9 +208,14 @@ class RemindersFeature(BaseFeature):
                 await self._failed(r, exc)
             else:
                 sent.append((r, msgs[0].id if msgs else 0))
+                self._unmarked[r.agent] += 1
         if not sent:
             return
-        await self.store.mark_delivered([r.id for r, _ in sent], iso(self.hive.clock.now()))
+        try:
+            await self.store.mark_delivered([r.id for r, _ in sent], iso(self.hive.clock.now()))
+        finally:
+            self._unmarked.subtract(r.agent for r, _ in sent)
+            self._unmarked += Counter()  # drop the zeros
         for r, message_id in sent:
             logger.info(
                 "reminder #%d delivered to %s",

@@ -45,6 +45,7 @@ class Reply:
 
 Result = Response | Reply | dict[str, Any]
 Handler = Callable[[Caller, Any], Awaitable[Result]]
+Wrapper = Callable[[Caller, Any, Handler], Awaitable[Result]]
 
 
 class Dispatcher:
@@ -57,6 +58,22 @@ class Dispatcher:
             return fn
 
         return deco
+
+    def wrap(self, model: type[Request], fn: Wrapper) -> None:
+        """Put `fn(caller, req, inner)` in front of `model`'s handler (`inner` answers as
+        before, `NotSupported` when there was none): how the nodes feature forwards a verb
+        for an agent on another node."""
+        inner = self._handlers.get(model)
+
+        async def missing(caller: Caller, req: Any) -> Result:
+            raise NotSupported(f"verb {req.cmd!r} is not supported by this hive yet")
+
+        chosen: Handler = inner if inner is not None else missing
+
+        async def wrapped(caller: Caller, req: Any) -> Result:
+            return await fn(caller, req, chosen)
+
+        self._handlers[model] = wrapped
 
     def has(self, model: type[Request]) -> bool:
         return model in self._handlers

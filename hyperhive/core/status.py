@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 async def status_row(hive: Hive, name: str) -> AgentStatusRow:
     rec = hive.registry.require(name)
+    pushed = _from_its_node(hive, name)
+    if pushed is not None:  # another live node runs it: its own row (core/noderelay.py)
+        return pushed
     fields: dict[str, Any] = {
         "name": rec.name,
         "running": hive.connections(name) > 0,
@@ -43,12 +46,20 @@ async def status_row(hive: Hive, name: str) -> AgentStatusRow:
             transient=fields.get("transient"),
             crashed=bool(fields.get("failed")),
             paused=rec.paused,
+            node_lost=bool(fields.pop("node_lost", False)),
             open_question=await _open_question(hive, name),
             report=hive.agent_states.reported(name),
         ),
     )
     fields.update(state=seen.state.value, state_note=seen.note, state_since=seen.since)
     return AgentStatusRow(**fields)
+
+
+def _from_its_node(hive: Hive, name: str) -> AgentStatusRow | None:
+    if not hive.runs("nodes"):
+        return None
+    relay = getattr(hive.feature("nodes"), "relay", None)
+    return relay.row(name) if relay is not None else None
 
 
 async def _open_question(hive: Hive, name: str) -> str | None:

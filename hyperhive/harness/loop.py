@@ -27,6 +27,10 @@ Invariants:
   acknowledged without another turn.
 - The agent's config is the core's `config` answer, validated there (`AgentConfig`); the
   harness reads it through `AgentView` and never imports pydantic.
+
+Around it: `options.py` (what it runs with), `clisetup.py` (the CLI's files, argv and
+environment), `streamevents.event_kind` (the bus's names for events), `stats.turn_row` (a
+turn's stats row), `retry.py` (the retry policy), `claude.py` (one CLI process).
 """
 
 from __future__ import annotations
@@ -34,106 +38,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
-import os
-import sys
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from hyperhive.client.agent import AgentClient
-from hyperhive.clock import iso
-from hyperhive.harness import settings as cs
 from hyperhive.harness.agentview import AgentView
 from hyperhive.harness.claude import ClaudeTurn, run_compact
+from hyperhive.harness.clisetup import CliSetup, Identity
 from hyperhive.harness.events import EventBus
 from hyperhive.harness.livetext import LiveText
-from hyperhive.harness.prompt import system_prompt, wake_prompt
+from hyperhive.harness.options import HarnessOptions
+from hyperhive.harness.prompt import wake_prompt
 from hyperhive.harness.reporter import StateReporter, StateTracker
-from hyperhive.harness.retry import TurnRetry, prompt_recorded, public_note, retry_prompt
-from hyperhive.harness.stats import TurnStatRow, TurnStats
+from hyperhive.harness.retry import prompt_recorded, public_note, retry_prompt
+from hyperhive.harness.stats import TurnStats, TurnTimes, turn_row
 from hyperhive.harness.stream import OutcomeKind, TurnOutcome, TurnTally
-from hyperhive.harness.streamevents import ApiRetry, Event, Partial, StreamLine
+from hyperhive.harness.streamevents import (
+    ApiRetry,
+    Event,
+    Partial,
+    StreamLine,
+    event_kind,
+    event_payload,
+)
 
 logger = logging.getLogger(__name__)
 
 RECV_PARK = 180.0
 HANDLED_MEMORY = 256  # ids of recently handled messages, to drop redeliveries
 QUIET_SUBTYPES = frozenset({"thinking_tokens"})
-
-
-@dataclass
-class HarnessOptions:
-    socket: Path
-    state_dir: Path
-    web_socket: Path | None = None
-    claude_bin: Path | None = None
-    base_url: str | None = None  # what the CLI talks to (the tunnel, once main.py set it up)
-    api_key: str | None = None
-    endpoint: str | None = None  # the configured model endpoint, as notes should name it
-    model_retries: int = 4  # CLAUDE_CODE_MAX_RETRIES: the CLI's retries of one request
-    turn_retry: TurnRetry = field(default_factory=TurnRetry)
-    turn_timeout: float = 0.0  # seconds; 0 = no limit of our own
-    python: str = field(default_factory=lambda: sys.executable)
-
-    @classmethod
-    def from_env(cls, socket: Path, state_dir: Path, web_socket: Path | None) -> HarnessOptions:
-        key_file = os.environ.get("HIVE_API_KEY_FILE")
-        key = os.environ.get("HIVE_API_KEY") or (
-            Path(key_file).read_text().strip() if key_file and Path(key_file).exists() else None
-        )
-        env = os.environ
-        base_url = env.get("HIVE_MODEL_BASE_URL") or None
-        return cls(
-            socket=socket,
-            state_dir=state_dir,
-            web_socket=web_socket,
-            claude_bin=Path(env["HIVE_CLAUDE_BIN"]) if env.get("HIVE_CLAUDE_BIN") else None,
-            base_url=base_url,
-            api_key=key,
-            endpoint=base_url,
-            model_retries=int(env.get("HIVE_MODEL_RETRIES", "4")),
-            turn_retry=TurnRetry(
-                attempts=int(env.get("HIVE_TURN_ATTEMPTS", "3")),
-                wait=float(env.get("HIVE_RETRY_WAIT", "30")),
-                rate_limit_wait=float(env.get("HIVE_RATE_LIMIT_WAIT", "300")),
-            ),
-            turn_timeout=float(env.get("HIVE_TURN_TIMEOUT", "0")),
-        )
-
-
-def event_kind(ev: Event) -> str:
-    """Stable event kind names for the bus (what pages switch on)."""
-    names = {
-        "SystemInit": "session_init",
-        "AssistantText": "text",
-        "AssistantToolUse": "tool_use",
-        "AssistantThinking": "thinking",
-        "ToolResult": "tool_result",
-        "UserText": "user_text",
-        "SystemStatus": "status",
-        "ApiRetry": "api_retry",
-        "CompactBoundary": "compact_boundary",
-        "PermissionDenied": "permission_denied",
-        "RateLimit": "rate_limit",
-        "ControlRequest": "control_request",
-        "ControlResponse": "control_response",
-        "Result": "result",
-        "TaskEvent": "task",
-        "Unknown": "unknown",
-    }
-    return names.get(type(ev).__name__, type(ev).__name__.lower())
-
-
-def event_payload(ev: Event) -> dict[str, Any]:
-    data = dataclasses.asdict(ev) if dataclasses.is_dataclass(ev) else {}
-    if type(ev).__name__ != "Unknown":
-        data.pop("raw", None)
-    return data
 
 
 class Harness:
@@ -162,10 +98,12 @@ class Harness:
         self._compact_requested = False
         self._stopping = asyncio.Event()
         self._idle = asyncio.Event()
-        self.run_dir = opts.state_dir / ".hyperhive"
-        self.config_dir = opts.state_dir / ".claude"
+        self.cli = CliSetup(opts)
+        self.run_dir = self.cli.run_dir
+        self.config_dir = self.cli.config_dir
         self.last_turn: dict[str, Any] | None = None
         self._handled: deque[int] = deque(maxlen=HANDLED_MEMORY)
+        self._recv_task: asyncio.Future[dict[str, Any]] | None = None  # the parked recv
 
     # -- control (used by the web page / signals) --------------------------------------------
 
@@ -201,7 +139,7 @@ class Harness:
         self._wake_recv()
 
     def _wake_recv(self) -> None:
-        task = getattr(self, "_recv_task", None)
+        task = self._recv_task
         if task is not None and not task.done():
             task.cancel()
 
@@ -214,61 +152,21 @@ class Harness:
         self.unread = who.get("unread", 0)
         self.model = cfg["model"]
         self.config = AgentView.from_json(cfg["config"])  # validated by the core
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.config_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "system-prompt.md").write_text(
-            system_prompt(
-                self.kind, self.name, self.manager, str(self.opts.state_dir), cfg.get("role_prompt")
-            )
+        identity = Identity(
+            self.name, self.kind, self.manager, self.model, self.config, cfg.get("role_prompt")
         )
-        mcp, extra_allow, warnings = cs.mcp_config(
-            [self.opts.python, "-m", "hyperhive.mcptools", "--socket", str(self.opts.socket)],
-            {},
-            self.config.extra_mcp_servers,
-        )
-        for w in warnings:
+        for w in self.cli.write(identity):
             logger.warning("%s", w, extra={"action": "mcp_config", "agent": self.name})
             self.bus.publish("note", text=f"config: {w}")
-        (self.run_dir / "mcp.json").write_text(json.dumps(mcp, indent=2))
-        settings = cs.settings_json(
-            "manager" if self.kind == "manager" else "agent",
-            extra_allow=[*extra_allow, *self.config.allowed_tools],
-            extra_deny=self.config.denied_tools,
-        )
-        settings["cleanupPeriodDays"] = 36500  # the CLI deletes sessions idle 30 days by default
-        (self.run_dir / "settings.json").write_text(json.dumps(settings, indent=2))
 
     def _has_session(self) -> bool:
-        projects = self.config_dir / "projects"
-        if not projects.is_dir():
-            return False
-        prefix = cs.project_dir_name(self.opts.state_dir)
-        return any(d.name.startswith(prefix) and any(d.glob("*.jsonl")) for d in projects.iterdir())
+        return self.cli.has_session()
 
     def _argv(self, prompt: str) -> list[str]:
-        binary = self.opts.claude_bin or cs.find_claude_binary()
-        return cs.claude_argv(
-            binary,
-            prompt=prompt,
-            model=self.model,
-            settings_path=self.run_dir / "settings.json",
-            mcp_path=self.run_dir / "mcp.json",
-            system_prompt_path=self.run_dir / "system-prompt.md",
-            continue_session=self._has_session(),
-        )
+        return self.cli.argv(prompt, self.model)
 
     def _env(self) -> dict[str, str]:
-        env = cs.claude_env(
-            home=self.opts.state_dir,
-            config_dir=self.config_dir,
-            base_url=self.opts.base_url,
-            api_key=self.opts.api_key,
-            max_retries=self.opts.model_retries,
-            inherit=os.environ,
-        )
-        env.update(self.config.env)
-        env["HIVE_AGENT"] = self.name
-        return env
+        return self.cli.env(self.name, self.config)
 
     # -- main loop --------------------------------------------------------------------------
 
@@ -296,18 +194,18 @@ class Harness:
 
     async def _park(self) -> dict[str, Any] | None:
         self.set_state("waiting")
-        self._recv_task = asyncio.ensure_future(
+        self._recv_task = recv = asyncio.ensure_future(
             self.client.request({"cmd": "recv", "wait_seconds": RECV_PARK, "max": 1})
         )
         try:
-            return await self._recv_task
+            return await recv
         except asyncio.CancelledError:
             if self._stopping.is_set() or self._compact_requested:
                 await self.client.aclose()  # the core re-queues anything leased to that recv
                 return None
             raise
         finally:
-            self._recv_task = None  # type: ignore[assignment]
+            self._recv_task = None
 
     async def _wake(self, answer: dict[str, Any]) -> None:
         """Take the turn for the message `answer` (a recv answer) carries, then settle it."""
@@ -412,7 +310,7 @@ class Harness:
                     OutcomeKind.CANCELLED, "cancelled by the operator before the next attempt"
                 )
                 break
-            if prompt_recorded(self._session_dir(), prompt):
+            if prompt_recorded(self.cli.session_dir(), prompt):
                 prompt = retry_prompt(outcome.note, attempt + 1, retry.attempts)
         await self._settle_wake(msg, outcome, attempt, dropped=dropped)
         return True
@@ -484,9 +382,6 @@ class Harness:
                     exc,
                     extra={"action": "turn_report_failed", "agent": self.name},
                 )
-
-    def _session_dir(self) -> Path:
-        return self.config_dir / "projects" / cs.project_dir_name(self.opts.state_dir)
 
     async def _run_cli(self, prompt: str) -> tuple[TurnOutcome, TurnTally, float]:
         self._cancel_requested = False
@@ -571,7 +466,8 @@ class Harness:
         self.bus.publish("turn_end", ok=outcome.ok, kind=str(outcome.kind), note=outcome.note)
         self.set_state("idle")
         duration_ms = (time.monotonic() - t0) * 1000
-        await self._record(outcome, tally, wake_from, started, ended, duration_ms, cli_ms, t0)
+        times = TurnTimes(started, ended, duration_ms, cli_ms)
+        await self._record(outcome, tally, wake_from, times, t0)
         return outcome
 
     async def _compact(self, why: str) -> None:
@@ -588,13 +484,13 @@ class Harness:
 
         try:
             outcome, _tally = await run_compact(
-                self.opts.claude_bin or cs.find_claude_binary(),
+                self.cli.binary(),
                 env=self._env(),
                 cwd=self.opts.state_dir,
                 model=self.model,
-                settings_path=self.run_dir / "settings.json",
-                mcp_path=self.run_dir / "mcp.json",
-                system_prompt_path=self.run_dir / "system-prompt.md",
+                settings_path=self.cli.settings_path,
+                mcp_path=self.cli.mcp_path,
+                system_prompt_path=self.cli.system_prompt_path,
                 on_line=on_line,
                 agent=self.name,
             )
@@ -620,37 +516,17 @@ class Harness:
         return len(value) if isinstance(value, list) else int(value or 0)
 
     async def _record(
-        self,
-        outcome: TurnOutcome,
-        tally: TurnTally,
-        wake_from: str,
-        started: float,
-        ended: float,
-        duration_ms: float,
-        cli_ms: float,
-        t0: float,
+        self, outcome: TurnOutcome, tally: TurnTally, wake_from: str, times: TurnTimes, t0: float
     ) -> None:
-        usage = tally.usage
-        cost = tally.turn_cost_usd if tally.turn_cost_usd is not None else tally.total_cost_usd
-        row = TurnStatRow(
-            model=self.model,
-            wake_from=wake_from,
-            result_kind=str(outcome.kind),
-            started_at=iso(started),
-            ended_at=iso(ended),
-            duration_ms=round(duration_ms),
-            cli_ms=round(cli_ms),
-            input_tokens=usage.input_tokens if usage else 0,
-            output_tokens=usage.output_tokens if usage else 0,
-            cache_read_tokens=usage.cache_read_tokens if usage else 0,
-            cache_creation_tokens=usage.cache_creation_tokens if usage else 0,
-            cost_usd=cost,
-            tool_call_count=tally.total_tool_calls,
-            tool_breakdown=dict(tally.tool_calls),
-            open_threads_count=await self._count("get_open_threads", "threads"),
-            open_reminders_count=await self._count("count_pending_reminders", "count"),
-            note=outcome.note,
+        row = turn_row(
+            self.model,
+            wake_from,
+            outcome,
+            tally,
+            times,
+            open_threads=await self._count("get_open_threads", "threads"),
+            open_reminders=await self._count("count_pending_reminders", "count"),
         )
-        row.harness_ms = round((time.monotonic() - t0) * 1000 - cli_ms)
+        row.harness_ms = round((time.monotonic() - t0) * 1000 - times.cli_ms)
         self.last_turn = dataclasses.asdict(row)
         await self.stats.record(row)

@@ -27,7 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from hyperhive.clock import parse_iso
-from hyperhive.harness.loop import Harness, HarnessOptions
+from hyperhive.harness.loop import Harness
+from hyperhive.harness.options import HarnessOptions
 from hyperhive.harness.tunnel import ModelTunnel
 from hyperhive.netio import bind_unix
 from hyperhive.paths import WEB_DIR, WEB_SOCK

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperhive import safefs
+from hyperhive.clock import iso
 from hyperhive.db import (
     Database,
     Migration,
@@ -21,6 +22,7 @@ from hyperhive.db import (
     execute_script,
     harden,
 )
+from hyperhive.harness.stream import TurnOutcome, TurnTally
 
 logger = logging.getLogger(__name__)
 STATS_DB = "hyperhive-turn-stats.sqlite"
@@ -83,6 +85,51 @@ class TurnStatRow:
     open_threads_count: int = 0
     open_reminders_count: int = 0
     note: str = ""
+
+
+@dataclass(frozen=True)
+class TurnTimes:
+    """When a turn ran: wall clock start and end (epoch seconds), its whole duration and the
+    CLI process's share of it (milliseconds)."""
+
+    started: float
+    ended: float
+    duration_ms: float
+    cli_ms: float
+
+
+def turn_row(
+    model: str,
+    wake_from: str,
+    outcome: TurnOutcome,
+    tally: TurnTally,
+    times: TurnTimes,
+    *,
+    open_threads: int = 0,
+    open_reminders: int = 0,
+) -> TurnStatRow:
+    """The stats row of one turn (its `harness_ms` is set by the caller, last)."""
+    usage = tally.usage
+    cost = tally.turn_cost_usd if tally.turn_cost_usd is not None else tally.total_cost_usd
+    return TurnStatRow(
+        model=model,
+        wake_from=wake_from,
+        result_kind=str(outcome.kind),
+        started_at=iso(times.started),
+        ended_at=iso(times.ended),
+        duration_ms=round(times.duration_ms),
+        cli_ms=round(times.cli_ms),
+        input_tokens=usage.input_tokens if usage else 0,
+        output_tokens=usage.output_tokens if usage else 0,
+        cache_read_tokens=usage.cache_read_tokens if usage else 0,
+        cache_creation_tokens=usage.cache_creation_tokens if usage else 0,
+        cost_usd=cost,
+        tool_call_count=tally.total_tool_calls,
+        tool_breakdown=dict(tally.tool_calls),
+        open_threads_count=open_threads,
+        open_reminders_count=open_reminders,
+        note=outcome.note,
+    )
 
 
 _COLS = [

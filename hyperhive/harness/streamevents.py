@@ -1,13 +1,15 @@
 """Claude Code's stream-json events as typed values (pure: no I/O, imports nothing of ours).
 
 One frozen dataclass per kind of line or content block the CLI writes; `Event` is their union
-and `StreamLine` one decoded line with its events. The parser that builds them from the CLI's
+and `StreamLine` one decoded line with its events; `event_kind` / `event_payload` are how an
+event is published on the harness's bus (stable kind names that pages switch on). The parser that builds them from the CLI's
 output is `stream.py`; what each field means is documented there and in
 `/work/shared/reference/` (the CLI's behaviour).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -260,3 +262,38 @@ class StreamLine(NamedTuple):
 
     raw: JsonDict
     events: tuple[Event, ...]
+
+
+# -- on the bus -----------------------------------------------------------------------------
+
+_BUS_KINDS = {
+    "SystemInit": "session_init",
+    "AssistantText": "text",
+    "AssistantToolUse": "tool_use",
+    "AssistantThinking": "thinking",
+    "ToolResult": "tool_result",
+    "UserText": "user_text",
+    "SystemStatus": "status",
+    "ApiRetry": "api_retry",
+    "CompactBoundary": "compact_boundary",
+    "PermissionDenied": "permission_denied",
+    "RateLimit": "rate_limit",
+    "ControlRequest": "control_request",
+    "ControlResponse": "control_response",
+    "Result": "result",
+    "TaskEvent": "task",
+    "Unknown": "unknown",
+}
+
+
+def event_kind(ev: Event) -> str:
+    """Stable event kind names for the bus (what pages switch on)."""
+    return _BUS_KINDS.get(type(ev).__name__, type(ev).__name__.lower())
+
+
+def event_payload(ev: Event) -> dict[str, Any]:
+    """The event's fields as the bus carries them (`raw` only for an unknown line)."""
+    data = dataclasses.asdict(ev) if dataclasses.is_dataclass(ev) else {}
+    if type(ev).__name__ != "Unknown":
+        data.pop("raw", None)
+    return data

@@ -15,8 +15,8 @@ Routes (JSON; every error in the one error shape `{"ok": false, "error", "code"}
     POST /api/compact      compact the conversation (now if idle, else after the turn)
     POST /send             inject a message into this agent's own inbox (sender: the agent);
                            the operator's messages go through the core's proxy instead
-    GET  /                 a copy of the page (see hyperhive/agentpage.py), when installed;
-                           the core serves its own (hyperhive/web/proxy.py)
+    GET  /                 the page (hyperhive/agentpage.py, which the core's proxy serves
+                           too: hyperhive/web/proxy.py)
 
 Invariants:
 - The state served is the harness's own (`Harness.state`), never guessed from events.
@@ -225,17 +225,16 @@ def build_app(
     return app
 
 
-def installed_page() -> PageRoutes | None:
-    """The page's routes, when the web package is installed."""
-    try:
-        from hyperhive.agentpage import page_routes
-    except ImportError:
-        return None
+def installed_page() -> PageRoutes:
+    """The page's routes (`hyperhive.agentpage`, imported on this first use: the harness loads
+    the page's stack only once the page is asked for)."""
+    from hyperhive.agentpage import page_routes
+
     return page_routes
 
 
 async def serve_web(h: Harness, path: Path, sock: socket.socket | None = None) -> None:
-    """Serve the API (and the page, when installed) on a unix socket until cancelled (`sock`:
+    """Serve the API and the page on a unix socket until cancelled (`sock`:
     `path` already bound and listening, see `hyperhive.httpserver.serve_unix`)."""
     core = PageClient(h.opts.socket)
     try:

@@ -18,8 +18,8 @@ Invariants:
   every agent's port too (a page port sends as `operator` and shows the agent's inbox).
 - Only 127.0.0.1 is bound. A port that cannot be bound is logged and left closed; the agent
   stays reachable at `/agent/<name>/` on the dashboard.
-- `status_fields` reports `web_port` only while the forwarder listens; `url` only with a
-  configured public domain (none exists yet, so never).
+- `status_fields` reports `web_port` only while the forwarder listens (and no `url`: the
+  hive has no public-domain setting to build one from).
 """
 
 from __future__ import annotations

@@ -69,6 +69,33 @@ NameOf = Callable[[Request], str]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
+def _timeout(path: str) -> httpx.Timeout:
+    stream = path == "/events/stream"
+    return httpx.Timeout(
+        READ_TIMEOUT, connect=CONNECT_TIMEOUT, read=None if stream else READ_TIMEOUT
+    )
+
+
+def remote_page(hive: Hive, name: str) -> tuple[str, dict[str, str]] | None:
+    """(peer URL, auth headers) of the node that runs `name` when that is not this one (and
+    this request did not come from another node), else None."""
+    if not hive.runs("nodes"):
+        return None
+    from hyperhive.client.peer import auth_headers
+    from hyperhive.core.nodeforward import FORWARDED
+    from hyperhive.core.nodes import NodesFeature
+
+    nodes = hive.feature("nodes")
+    assert isinstance(nodes, NodesFeature)
+    owner = nodes.owner(name)
+    if owner == nodes.node or FORWARDED.get() is not None:
+        return None
+    url = nodes.peer_url_of(owner)
+    if not url or owner in nodes.lost:
+        raise PageDown(f"{name} runs on node {owner}, which does not answer")
+    return url.rstrip("/"), auth_headers(nodes.secret, nodes.node)
+
+
 class PageDown(Unavailable):
     """The agent's harness does not answer on its web socket."""
 
@@ -145,6 +172,13 @@ class AgentProxy:
     # -- forwarding ----------------------------------------------------------------------------
 
     async def forward(self, name: str, path: str, request: Request) -> Response:
+        remote = remote_page(self.hive, name)
+        if remote is not None:  # another node runs it: ask that node (docs/multihost.md)
+            base, headers = remote
+            client = httpx.AsyncClient(
+                base_url=f"{base}/peer/agent/{name}", timeout=_timeout(path), trust_env=False
+            )
+            return await self._forward(name, path, request, client, headers)
         # web/ is the agent's: a link it planted there must not send the operator's request to
         # another socket. The socket file is opened O_PATH without following, checked, and
         # connected to through that fd (/proc/self/fd/N), so nothing can swap it in between.
@@ -155,21 +189,27 @@ class AgentProxy:
         try:
             if not stat.S_ISSOCK(os.fstat(pfd).st_mode):
                 raise PageDown(f"{name}'s page is down (web/{WEB_SOCK} is not a socket)")
-            return await self._forward(name, path, request, f"/proc/self/fd/{pfd}")
+            client = httpx.AsyncClient(
+                transport=httpx.AsyncHTTPTransport(uds=f"/proc/self/fd/{pfd}", verify=False),
+                base_url="http://agent",
+                timeout=_timeout(path),
+            )
+            return await self._forward(name, path, request, client)
         finally:
             os.close(pfd)
 
-    async def _forward(self, name: str, path: str, request: Request, sock: str) -> Response:
-        """Forward to the harness's socket at `sock` (connected before this returns)."""
-        stream = path == "/events/stream"
-        client = httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(uds=sock, verify=False),
-            base_url="http://agent",
-            timeout=httpx.Timeout(
-                READ_TIMEOUT, connect=CONNECT_TIMEOUT, read=None if stream else READ_TIMEOUT
-            ),
-        )
+    async def _forward(
+        self,
+        name: str,
+        path: str,
+        request: Request,
+        client: httpx.AsyncClient,
+        extra_headers: dict[str, str] | None = None,
+    ) -> Response:
+        """Forward through `client` (the harness's socket, or the owning node's peer
+        endpoint; connected before this returns, then closed with the answer)."""
         headers = {k: v for k in REQUEST_HEADERS if (v := request.headers.get(k)) is not None}
+        headers.update(extra_headers or {})
         upstream = client.build_request(
             request.method,
             path,

@@ -48,8 +48,8 @@ class AgentStatusRow(BaseModel):
     state: str | None = None
     state_note: str | None = None
     state_since: str | None = None
-    # the node it runs on (multi-host hives) and its usage today, when a feature reports them
-    node: str | None = None
+    node: str | None = None  # the node (host) that runs the agent (docs/multihost.md)
+    # its usage today, when a feature reports it (status_fields)
     tokens_today: int | None = None
     cost_today_usd: float | None = None
 
@@ -103,6 +103,8 @@ class Spawn(Request):
     runtime: Literal["bwrap", "process", "external", "fake"] | None = None
     # reviving a tombstone: also take the previous incarnation's unread mail (default: not)
     keep_mail: bool = False
+    # the node to run it on (default: the live node with the most free memory)
+    node: str | None = Field(default=None, min_length=1, max_length=63)
 
 
 @verb("host")

@@ -7,7 +7,6 @@ import contextlib
 import errno
 import re
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 from hyperhive.bench.daemon import throwaway_daemon
 from hyperhive.config import DEFAULT_DASHBOARD_PORT
 from hyperhive.demo import demo_hive
+from tests.support.waiting import eventually_sync
 
 
 @contextlib.contextmanager
@@ -51,8 +51,8 @@ def test_the_benchmark_daemon_takes_a_free_dashboard_port(monkeypatch: pytest.Mo
     monkeypatch.delenv("HIVE_DASHBOARD", raising=False)
     with default_port_held(), throwaway_daemon() as (paths, _pid):
         log = paths.home / "serve.log"
-        deadline = time.monotonic() + 30
-        while not (found := re.search(r"dashboard: (http://\S+)", log.read_text())):
-            assert time.monotonic() < deadline, log.read_text()[-2000:]
-            time.sleep(0.02)
+        found = eventually_sync(
+            lambda: re.search(r"dashboard: (http://\S+)", log.read_text()), 30, "the dashboard"
+        )
+        assert isinstance(found, re.Match)
         assert bound_port(found.group(1)) != DEFAULT_DASHBOARD_PORT

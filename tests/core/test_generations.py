@@ -16,6 +16,7 @@ from hyperhive.errors import Conflict
 from hyperhive.paths import HivePaths
 from hyperhive.runtime.fake import FakeWorld
 from tests.support.lifecycle import fake_hive
+from tests.support.storage import query
 
 
 def agent(hive: Hive, name: str) -> AgentClient:
@@ -57,14 +58,9 @@ async def test_mail_for_a_destroyed_agent_never_reaches_the_new_one(
         got = await alice.call("recv")
     assert [m["body"] for m in got["messages"]] == ["for the new alice"]
     # the old row is kept (history), undelivered, stamped with its generation
-    gens = await hive.db.read(
-        lambda c: [
-            tuple(r)
-            for r in c.execute(
-                "SELECT body, recipient_generation FROM messages WHERE recipient = 'alice'"
-                " ORDER BY id"
-            ).fetchall()
-        ]
+    gens = await query(
+        hive,
+        "SELECT body, recipient_generation FROM messages WHERE recipient = 'alice' ORDER BY id",
     )
     assert gens == [("for the old alice", 1), ("for the new alice", 2)]
 

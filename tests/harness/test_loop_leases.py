@@ -7,7 +7,8 @@ from pathlib import Path
 
 from hyperhive.client.agent import NO_RETRY
 from hyperhive.core.hive import Hive
-from hyperhive.harness.loop import Harness, HarnessOptions
+from hyperhive.harness.loop import Harness
+from hyperhive.harness.options import HarnessOptions
 from hyperhive.names import OPERATOR
 from tests.support.waiting import eventually
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from hyperhive.harness.loop import Harness, HarnessOptions
+from hyperhive.harness.loop import Harness
+from hyperhive.harness.options import HarnessOptions
 from hyperhive.harness.retry import (
     TurnRetry,
     prompt_recorded,

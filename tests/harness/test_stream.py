@@ -1,10 +1,9 @@
-"""Parsing the real CLI captures in `shared/reference/claude-code-samples/`, found beside the
-repository (the checkout's parent, or any ancestor for a worktree nested deeper; in CI a copy
-of shared/ sits beside the clone). `HIVE_REFERENCE_SAMPLES` names the folder explicitly.
-
-And our own captures (`tests/harness/captures/`, always present: recorded from the bundled CLI
-against `hive sim` by `scripts/record_captures.py`), so the parser is tested on real CLI output
-on any checkout, and on the newest CLI version after an upgrade."""
+"""Parsing real CLI output: the reference captures (`tests/harness/reference/`, a copy of
+`shared/reference/claude-code-samples/` kept in the repository so every checkout runs them;
+`HIVE_REFERENCE_SAMPLES` names another folder), and our own captures
+(`tests/harness/captures/`: recorded from the bundled CLI against `hive sim` by
+`scripts/record_captures.py`), so the parser is tested on the newest CLI version after an
+upgrade too."""
 
 from __future__ import annotations
 
@@ -48,21 +47,18 @@ from hyperhive.harness.streamevents import (
 
 def _find_samples() -> Path:
     explicit = os.environ.get("HIVE_REFERENCE_SAMPLES")
-    if explicit:
-        return Path(explicit)
-    repo = Path(__file__).resolve().parents[2]
-    for parent in repo.parents:
-        candidate = parent / "shared" / "reference" / "claude-code-samples"
-        if candidate.is_dir():
-            return candidate
-    return repo.parent / "shared" / "reference" / "claude-code-samples"
+    return Path(explicit) if explicit else Path(__file__).resolve().parent / "reference"
 
 
 SAMPLES = _find_samples()
 CAPTURES = Path(__file__).resolve().parent / "captures"
 OWN = sorted(CAPTURES.glob("*.jsonl"))
-ALL_SAMPLES = sorted(SAMPLES.glob("*.jsonl")) if SAMPLES.is_dir() else []
-needs_samples = pytest.mark.skipif(not ALL_SAMPLES, reason="reference samples not present")
+ALL_SAMPLES = sorted(SAMPLES.glob("*.jsonl"))
+
+
+def test_the_reference_captures_are_in_the_checkout() -> None:
+    names = {p.name for p in ALL_SAMPLES}
+    assert {"hello.jsonl", "err_429.jsonl", "interrupt.transcript.jsonl"} <= names, SAMPLES
 
 
 @dataclass
@@ -109,7 +105,6 @@ def outcome_of(name: str | Path) -> tuple[OutcomeKind, str]:
 # -- every sample parses --------------------------------------------------------------------
 
 
-@needs_samples
 @pytest.mark.parametrize("path", ALL_SAMPLES, ids=lambda p: p.name)
 def test_every_sample_line_parses(path: Path) -> None:
     capture = load(path)
@@ -127,7 +122,6 @@ def test_every_sample_line_parses(path: Path) -> None:
     assert unknown == []
 
 
-@needs_samples
 def test_init_line() -> None:
     init = load("mcp_allowed.jsonl").events()[0]
     assert isinstance(init, SystemInit)
@@ -142,7 +136,6 @@ def test_init_line() -> None:
     assert bad.mcp_status("hive") == "failed"
 
 
-@needs_samples
 def test_hello() -> None:
     events = load("hello.jsonl").events()
     assert [type(e) for e in events] == [SystemInit, AssistantText, Result]
@@ -160,7 +153,6 @@ def test_hello() -> None:
     assert outcome_of("hello.jsonl") == (OutcomeKind.OK, "")
 
 
-@needs_samples
 def test_mcp_parallel_tool_counts_and_usage() -> None:
     tally = TurnTally()
     tally.feed_all(load("mcp_parallel.jsonl").events())
@@ -180,7 +172,6 @@ def test_mcp_parallel_tool_counts_and_usage() -> None:
     ]
 
 
-@needs_samples
 def test_tool_use_block() -> None:
     uses = [e for e in load("mcp_allowed.jsonl").events() if isinstance(e, AssistantToolUse)]
     assert len(uses) == 1
@@ -189,7 +180,6 @@ def test_tool_use_block() -> None:
     assert uses[0].id.startswith("toolu_")
 
 
-@needs_samples
 def test_permission_denied() -> None:
     events = load("mcp_denied.jsonl").events()
     denied = [e for e in events if isinstance(e, PermissionDenied)]
@@ -206,7 +196,6 @@ def test_permission_denied() -> None:
     assert outcome_of("mcp_denied.jsonl")[0] is OutcomeKind.OK  # the turn itself succeeded
 
 
-@needs_samples
 def test_auto_compaction_mid_turn() -> None:
     events = load("err_too_long_midturn.jsonl").events()
     statuses = [e for e in events if isinstance(e, SystemStatus)]
@@ -221,7 +210,6 @@ def test_auto_compaction_mid_turn() -> None:
     assert outcome_of("err_too_long_midturn.jsonl")[0] is OutcomeKind.OK
 
 
-@needs_samples
 def test_api_retry() -> None:
     retries = [e for e in load("err_429.jsonl").events() if isinstance(e, ApiRetry)]
     assert retries == [ApiRetry(1, 1, 624, 429, "rate_limit")]
@@ -229,7 +217,6 @@ def test_api_retry() -> None:
     assert unreachable[0].error_status is None
 
 
-@needs_samples
 def test_synthetic_error_message_carries_error() -> None:
     texts = [e for e in load("err_401_noretry.jsonl").events() if isinstance(e, AssistantText)]
     assert texts[0].error == "authentication_failed"
@@ -238,21 +225,18 @@ def test_synthetic_error_message_carries_error() -> None:
 # -- classification -------------------------------------------------------------------------
 
 
-@needs_samples
 def test_classify_prompt_too_long() -> None:
     kind, note = outcome_of("err_too_long.jsonl")
     assert kind is OutcomeKind.PROMPT_TOO_LONG
     assert note.startswith("Prompt is too long")
 
 
-@needs_samples
 def test_classify_rate_limited() -> None:
     kind, note = outcome_of("err_429.jsonl")
     assert kind is OutcomeKind.RATE_LIMITED
     assert "429" in note
 
 
-@needs_samples
 @pytest.mark.parametrize(
     ("name", "needle"),
     [
@@ -269,7 +253,6 @@ def test_classify_failed(name: str, needle: str) -> None:
     assert needle in note
 
 
-@needs_samples
 @pytest.mark.parametrize("name", ["sigint.transcript.jsonl", "sigterm.transcript.jsonl"])
 def test_classify_signal_without_result_is_cancelled(name: str) -> None:
     capture = load(name)
@@ -281,7 +264,6 @@ def test_classify_signal_without_result_is_cancelled(name: str) -> None:
         assert UserText("[Request interrupted by user]") in capture.events()
 
 
-@needs_samples
 def test_interrupt_transcript() -> None:
     capture = load("interrupt.transcript.jsonl")
     requests = [e for e in parse_lines(capture.stdin) if isinstance(e, ControlRequest)]
@@ -294,7 +276,6 @@ def test_interrupt_transcript() -> None:
     assert classify(second, "").kind is OutcomeKind.OK
 
 
-@needs_samples
 @pytest.mark.parametrize(
     "name",
     [
@@ -314,7 +295,6 @@ def test_classify_ok_runs(name: str) -> None:
     assert all(classify(r, "").kind is OutcomeKind.OK for r in results)
 
 
-@needs_samples
 def test_can_use_tool_control_messages() -> None:
     capture = load("can_use_tool.transcript.jsonl")
     asks = [e for e in capture.events() if isinstance(e, ControlRequest)]
@@ -326,7 +306,6 @@ def test_can_use_tool_control_messages() -> None:
     assert prompts[0].text.startswith("MOCK_TOOL")
 
 
-@needs_samples
 def test_session_continue_cost_is_cumulative() -> None:
     (result,) = load("session_continue.jsonl").results()
     assert result.total_cost_usd == pytest.approx(0.021064)

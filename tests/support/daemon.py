@@ -10,10 +10,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from hyperhive.paths import HivePaths
+from tests.support.waiting import eventually_sync
 
 # a hang guard, not a speed assertion: a daemon start takes well under a second on an idle
 # machine and several seconds when every core is busy (it was 20 s: a start timed out under load)
@@ -22,10 +22,15 @@ START_TIMEOUT = 90.0
 
 class DaemonProcess:
     def __init__(
-        self, home: Path, *extra: str, config: str = '[defaults]\nruntime = "external"\n'
+        self,
+        home: Path,
+        *extra: str,
+        config: str = '[defaults]\nruntime = "external"\n',
+        prefix: tuple[str, ...] = (),
     ) -> None:
         self.paths = HivePaths(home)
         self.extra = extra
+        self.prefix = prefix  # argv before the interpreter (`ip netns exec NS`)
         home.mkdir(parents=True, exist_ok=True)
         if not self.paths.config_file.exists():
             self.paths.config_file.write_text(config)
@@ -36,7 +41,7 @@ class DaemonProcess:
         env = {**os.environ, "HIVE_HOME": str(self.paths.home)}
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "hyperhive.cli", "serve", *self.extra],
+                [*self.prefix, sys.executable, "-m", "hyperhive.cli", "serve", *self.extra],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -49,15 +54,18 @@ class DaemonProcess:
         return self
 
     def _wait_up(self, timeout: float) -> None:
-        assert self.proc is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
+        proc = self.proc
+        assert proc is not None
+
+        def up() -> bool:
+            if proc.poll() is not None:
                 raise RuntimeError(f"daemon exited: {self.log.read_text()[-2000:]}")
-            if self.paths.host_sock.exists() and self._answers():
-                return
-            time.sleep(0.02)
-        raise TimeoutError(f"daemon did not come up: {self.log.read_text()[-2000:]}")
+            return self.paths.host_sock.exists() and self._answers()
+
+        try:
+            eventually_sync(up, timeout, "the daemon to answer")
+        except AssertionError:
+            raise TimeoutError(f"daemon did not come up: {self.log.read_text()[-2000:]}") from None
 
     def _answers(self) -> bool:
         import json

@@ -18,7 +18,7 @@ from hyperhive.harness.web import build_app
 from hyperhive.paths import HivePaths
 from hyperhive.web.agentports import AgentPorts, AgentPortServer
 from tests.support.waiting import eventually
-from tests.webagent.conftest import (
+from tests.support.webagent import (
     QUIET,
     FakeHarness,
     agent_ports,

@@ -21,7 +21,15 @@ from hyperhive.paths import HivePaths
 from hyperhive.runtime.choose import sandbox_support
 from hyperhive.sim import Scenario, SimServer
 from tests.support.waiting import eventually
-from tests.webagent.conftest import NARROW, SCREENSHOTS, agent_ports, free_agent_port, new_page
+from tests.support.webagent import (
+    NARROW,
+    SCREENSHOTS,
+    agent_ports,
+    enter,
+    free_agent_port,
+    new_page,
+    open_page,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -111,18 +119,6 @@ async def alice_ready(hive: Hive) -> None:
     )
 
 
-async def enter(page: Page, text: str) -> None:
-    prompt = page.locator("#prompt-input")
-    await prompt.fill(text)
-    await prompt.press("Enter")
-
-
-async def opened(page: Page, url: str) -> Page:
-    await page.goto(url)
-    await expect(page.locator("#conn")).to_have_class(re.compile(r"\bup\b"))
-    return page
-
-
 def rows(page: Page, cls: str, text: str | re.Pattern[str]) -> Any:
     return page.locator(f"#live .{cls}", has_text=text)
 
@@ -148,7 +144,7 @@ async def test_the_page_end_to_end(browser: Any, short_tmp: Path) -> None:
             direct = f"http://127.0.0.1:{port}/"
 
             async with new_page(browser) as a:
-                await opened(a, proxied)
+                await open_page(a, proxied)
                 await expect(a.locator("#state")).to_have_text("waiting")
                 await expect(a.locator("#banner")).not_to_have_class(re.compile(r"\bactive\b"))
 
@@ -194,7 +190,7 @@ async def test_the_page_end_to_end(browser: Any, short_tmp: Path) -> None:
                 await sim.wait_for_request(lambda r: r.rule_id == "slow", 30, after=seen)
                 await expect(a.locator("#banner")).to_have_class(re.compile(r"\bactive\b"))
                 async with new_page(browser) as b:
-                    await opened(b, direct)
+                    await open_page(b, direct)
                     await expect(b.locator("#banner")).to_have_class(re.compile(r"\bactive\b"))
                     await expect(b.locator("#state")).to_have_text("thinking")
                     await expect(rows(b, "k-text", "pong from alice")).to_have_class(
@@ -226,7 +222,7 @@ async def test_the_page_end_to_end(browser: Any, short_tmp: Path) -> None:
                 if SCREENSHOTS.is_dir():
                     await a.screenshot(path=str(SCREENSHOTS / "agent-desktop.png"), full_page=True)
             async with new_page(browser, NARROW) as n:
-                await opened(n, proxied)
+                await open_page(n, proxied)
                 await expect(rows(n, "k-turn_end", "turn cancelled")).to_have_count(1)
                 if SCREENSHOTS.is_dir():
                     await n.screenshot(path=str(SCREENSHOTS / "agent-narrow.png"), full_page=True)
@@ -247,7 +243,7 @@ async def test_the_agent_port_is_sticky_across_a_daemon_restart(
                 await eventually(lambda: "alice" in agent_ports(hive).servers, 60, "the port")
                 port = agent_ports(hive).port("alice")
                 async with new_page(browser) as p:
-                    await opened(p, f"http://127.0.0.1:{port}/")
+                    await open_page(p, f"http://127.0.0.1:{port}/")
                     await enter(p, "PING-1")
                     await expect(rows(p, "k-text", "pong from alice")).to_have_count(1)
                     # the turn's last row too (kick + this turn), or the snapshot may miss it
@@ -258,7 +254,7 @@ async def test_the_agent_port_is_sticky_across_a_daemon_restart(
                 await eventually(lambda: "alice" in agent_ports(hive).servers, 60, "the port")
                 assert agent_ports(hive).port("alice") == port
                 async with new_page(browser) as p:
-                    await opened(p, f"http://127.0.0.1:{port}/")
+                    await open_page(p, f"http://127.0.0.1:{port}/")
                     await expect(p.locator("#live [data-id]")).to_have_count(len(before))
                     assert await row_ids(p) == before
                     # the page's own core connection is back (it just loaded the state); wait

@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from hyperhive.harness.web import build_app, installed_page
-from tests.webagent.conftest import FakeHarness, new_page, serve_tcp
+from tests.support.webagent import FakeHarness, new_page, serve_tcp
 
 pytestmark = pytest.mark.browser
 

@@ -3,21 +3,23 @@ with a recorded Claude Code turn (the slow end-to-end tests run the real harness
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, Route, expect
 
 from hyperhive.core.hive import Hive
-from hyperhive.harness.web import build_app, installed_page
+from hyperhive.harness.web import build_app
 from tests.support.waiting import eventually
-from tests.webagent.conftest import (
+from tests.support.webagent import (
     NARROW,
     FakeHarness,
+    enter,
     new_page,
+    open_page,
     recorded_turn,
     serve_tcp,
 )
@@ -25,24 +27,6 @@ from tests.webagent.conftest import (
 pytestmark = pytest.mark.browser
 
 SHOWN = {"thinking", "text", "tool_use", "tool_result"}  # of the recorded turn's kinds
-
-
-@pytest.fixture
-async def url(fake: FakeHarness) -> AsyncIterator[str]:
-    """The harness's app (API + page) on a TCP port, as a browser sees the agent's port."""
-    async with serve_tcp(build_app(fake, installed_page())) as base:
-        yield base + "/"
-
-
-@pytest.fixture
-async def page(browser: Any, url: str) -> AsyncIterator[Page]:
-    async with new_page(browser) as p:
-        yield p
-
-
-async def open_page(page: Page, url: str) -> None:
-    await page.goto(url)
-    await expect(page.locator("#conn")).to_have_class(re.compile(r"\bup\b"))
 
 
 def row_with(page: Page, cls: str, text: str) -> Any:
@@ -182,28 +166,34 @@ async def test_prompt_row_sends_and_runs_commands(
 ) -> None:
     await open_page(page, url)
     prompt = page.locator("#prompt-input")
-
-    async def enter(text: str) -> None:
-        await prompt.fill(text)
-        await prompt.press("Enter")
-
-    await enter("/help")
+    await enter(page, "/help")
     for cmd in ("/help", "/cancel", "/compact", "/clear"):
         await expect(row_with(page, "k-local", cmd)).to_have_count(1)
-    await enter("/bogus now")
+    await enter(page, "/bogus now")
     await expect(row_with(page, "k-local.err", "unknown command /bogus")).to_have_count(1)
-    await enter("/cancel")
+    await enter(page, "/cancel")
     await expect(row_with(page, "k-local", "nothing to cancel (waiting)")).to_have_count(1)
     fake.set_state("thinking")
     await expect(page.locator("#state")).to_have_text("thinking")
-    await enter("/cancel")
+    await enter(page, "/cancel")
     await expect(row_with(page, "k-local", "cancel sent")).to_have_count(1)
-    await enter("/compact")
+    await enter(page, "/compact")
     await expect(row_with(page, "k-local", "compaction queued")).to_have_count(1)
     assert (fake.cancels, fake.compacts) == (2, 1)
-    # served by the harness itself (no core in between), a message is the agent's own
-    await enter("remember the milk")
-    await expect(row_with(page, "k-local.sent", "remember the milk")).to_have_count(1)
+    # served by the harness itself (no core in between), a message is the agent's own. Its
+    # echo row goes in *before* the request (it belongs above the turn it causes), so the row
+    # alone does not mean the message is stored: only the id the answer brings does. (This
+    # test once read the broker on the row alone and failed when the send was slow: held
+    # here, the echo is up while the broker has nothing.)
+    held: asyncio.Queue[Route] = asyncio.Queue()
+    await page.route("**/send", held.put)
+    await enter(page, "remember the milk")
+    route = await asyncio.wait_for(held.get(), 60)
+    echo = row_with(page, "k-local.sent", "remember the milk")
+    await expect(echo).to_contain_text("(sending…)")
+    assert "remember the milk" not in [m.body for m in await alice_hive.broker.recent("alice", 5)]
+    await route.continue_()
+    await expect(echo).to_have_text(re.compile(r"remember the milk\s+\(#\d+\)$"))
     rows = await alice_hive.broker.recent("alice", 5)
     assert (rows[0].sender, rows[0].body) == ("alice", "remember the milk")
     await expect(prompt).to_have_value("")
@@ -257,7 +247,7 @@ async def test_page_behind_the_core_rides_out_a_harness_restart(
     from starlette.applications import Starlette
 
     from hyperhive.web.proxy import agent_proxy_routes
-    from tests.webagent.conftest import serve_uds
+    from tests.support.webagent import serve_uds
 
     sock = alice_hive.paths.web_sock("alice")
     fake.bus.publish("note", text="before")

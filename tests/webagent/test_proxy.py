@@ -15,7 +15,7 @@ from hyperhive.core.hive import Hive
 from hyperhive.harness.web import build_app
 from hyperhive.web.proxy import agent_proxy_routes
 from tests.support.waiting import eventually
-from tests.webagent.conftest import SSE, FakeHarness, serve_tcp, serve_uds
+from tests.support.webagent import SSE, FakeHarness, serve_tcp, serve_uds
 
 
 @pytest.fixture

@@ -7,41 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 from playwright.async_api import Page, Route, expect
 
-from hyperhive.harness.web import build_app, installed_page
 from tests.support.browser import low_contrast
 from tests.support.waiting import eventually
-from tests.webagent.conftest import NARROW, FakeHarness, new_page, recorded_turn, serve_tcp
+from tests.support.webagent import NARROW, FakeHarness, enter, new_page, open_page, recorded_turn
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-async def url(fake: FakeHarness) -> AsyncIterator[str]:
-    async with serve_tcp(build_app(fake, installed_page())) as base:
-        yield base + "/"
-
-
-@pytest.fixture
-async def page(browser: Any, url: str) -> AsyncIterator[Page]:
-    async with new_page(browser) as p:
-        yield p
-
-
-async def open_page(page: Page, url: str) -> None:
-    await page.goto(url)
-    await expect(page.locator("#conn")).to_have_class(re.compile(r"\bup\b"))
-
-
-async def enter(page: Page, text: str) -> None:
-    await page.locator("#prompt-input").fill(text)
-    await page.locator("#prompt-input").press("Enter")
 
 
 async def order_of(page: Page, *selectors: str) -> list[int]:

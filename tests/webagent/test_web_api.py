@@ -13,7 +13,7 @@ import pytest
 from hyperhive.core.hive import Hive
 from hyperhive.harness.web import build_app, installed_page
 from tests.support.waiting import eventually
-from tests.webagent.conftest import SSE, FakeHarness, recorded_turn, serve_uds, uds_client
+from tests.support.webagent import SSE, FakeHarness, recorded_turn, serve_uds, uds_client
 
 
 @pytest.fixture

@@ -22,12 +22,16 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Collection, Sequence
+from types import TracebackType
+from typing import Self
 
 from hyperhive.core.records import AgentRecord, Message, NewMessage
 from hyperhive.wire.approvals import ApprovalRow, ApprovalStatus
 from hyperhive.wire.followups import QuestionRow, ReminderRow
 
 Decide = Callable[[QuestionRow], str]  # the open row → the answer (may raise to refuse)
+# recipients whose mail another process committed; None: unknown, maybe anyone's (reconnect)
+RemoteMessages = Callable[[Collection[str] | None], None]
 
 
 class MessageStore(abc.ABC):
@@ -208,3 +212,42 @@ class ApprovalStore(abc.ABC):
     ) -> ApprovalRow:
         """Record the outcome of acting on an approved row (`approved` stays or → `failed`;
         a row in any other state is left as it is). `NotFound` for an unknown id."""
+
+
+class Storage(abc.ABC):
+    """Every store of one hive, on one backend, plus its wake-up channel (opened by
+    `core/store/backend.open_storage`)."""
+
+    kind: str
+    url: str
+    messages: MessageStore
+    agents: AgentStore
+    questions: QuestionStore
+    reminders: ReminderStore
+    approvals: ApprovalStore
+
+    def __init__(self) -> None:
+        self._remote: list[RemoteMessages] = []
+
+    def on_remote_messages(self, cb: RemoteMessages) -> None:
+        """Call `cb(recipients)` when another process commits messages for them."""
+        self._remote.append(cb)
+
+    def _remote_committed(self, recipients: Collection[str] | None) -> None:
+        for cb in list(self._remote):
+            cb(recipients)
+
+    @abc.abstractmethod
+    async def open(self) -> None: ...
+
+    @abc.abstractmethod
+    async def aclose(self) -> None: ...
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()

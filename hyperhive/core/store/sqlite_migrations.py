@@ -143,9 +143,38 @@ def m0004_generations(conn: sqlite3.Connection) -> None:
     )
 
 
+def m0005_nodes(conn: sqlite3.Connection) -> None:
+    """Nodes (`core/store/nodes.py`): the hosts serving the hive, their heartbeats, where each
+    agent is placed, and the hive-wide peer secret (one row)."""
+    execute_script(
+        conn,
+        """
+        CREATE TABLE nodes (
+            name TEXT PRIMARY KEY,
+            heartbeat_at REAL NOT NULL,
+            started_at REAL NOT NULL,
+            load REAL NOT NULL DEFAULT 0,
+            mem_free_mb INTEGER NOT NULL DEFAULT 0,
+            agents INTEGER NOT NULL DEFAULT 0,
+            peer_url TEXT NOT NULL DEFAULT '',
+            dashboard_url TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE agent_nodes (
+            agent TEXT PRIMARY KEY,
+            node TEXT NOT NULL
+        );
+        CREATE TABLE hive_secret (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            secret TEXT NOT NULL
+        )
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     Migration("0001_messages_agents", m0001_messages_agents),
     Migration("0002_questions_reminders", m0002_questions_reminders),
     Migration("0003_approvals", m0003_approvals),
     Migration("0004_generations", m0004_generations),
+    Migration("0005_nodes", m0005_nodes),
 ]

@@ -1,5 +1,5 @@
 """The dashboard feature: serves the operator dashboard (`hyperhive.web.dashboard`) from the
-daemon once everything else is up, and sets `hive.dashboard_url`.
+daemon once everything else is up; its `url` is what `hive.dashboard_url` reads.
 
 Where it listens: the `listen` given to the feature (the CLI's `--dashboard`), else
 `HIVE_DASHBOARD`, else `[dashboard] listen` in hive.toml (default `127.0.0.1:7000`). Port 0
@@ -34,6 +34,11 @@ class DashboardFeature(BaseFeature):
         self.listen = listen
         self.server: DashboardServer | None = None
 
+    @property
+    def url(self) -> str:
+        """The dashboard's base URL once it serves, "" before (`core.hive.Surface`)."""
+        return self.server.url if self.server is not None else ""
+
     def address(self) -> str:
         return self.listen or os.environ.get(ENV) or self.hive.config.dashboard.listen
 
@@ -45,7 +50,6 @@ class DashboardFeature(BaseFeature):
         server = DashboardServer(self.hive, self.address(), token)
         await server.start()
         self.server = server
-        self.hive.dashboard_url = server.url
         if server.task is not None:
             server.task.add_done_callback(self._ended)
 

@@ -62,10 +62,10 @@ class ContainerView(_View):
     state_tone: str  # ok | off | warn | bad: the badge's colour
     state_note: str | None
     state_since: str | None
-    node: str | None  # the host it runs on (multi-host hives); None on a single host
-    last_activity: str | None  # the latest of its state change and status text
-    tokens_today: int | None
-    cost_today_usd: float | None
+    node: str | None = None  # the node (host) that runs it (docs/multihost.md)
+    last_activity: str | None = None  # the latest of its state change and status text
+    tokens_today: int | None = None
+    cost_today_usd: float | None = None
 
 
 class TransientView(_View):

@@ -270,7 +270,7 @@
     if (c.model) meta.push(h("span", null, "model ", h("b", { text: c.model })));
     if (c.deployed_sha) meta.push(h("span", { title: "deployed config commit" }, "sha ", h("b", { text: c.deployed_sha })));
     if (c.runtime) meta.push(h("span", null, "rt ", h("b", { text: c.runtime })));
-    if (c.node) meta.push(h("span", null, "node ", h("b", { text: c.node })));
+    if (c.node) meta.push(h("span", { title: "the node (host) that runs it" }, "node ", h("b", { text: c.node })));
     if (c.pending_reminders) meta.push(h("span", null, h("b", { text: c.pending_reminders }), c.pending_reminders === 1 ? " reminder" : " reminders"));
     if (c.status_text) meta.push(h("span", { title: c.status_text }, "status ", h("b", { text: oneLine(c.status_text, 200) })));
     const joined = [];

@@ -1,0 +1,122 @@
+"""The PostgreSQL backend's schema: every migration, in order, in one place (the same tables and
+meaning as `sqlite_migrations.py`, written once in their final shape, plus the wake-up trigger).
+
+Never edit a released migration: append a new one to `MIGRATIONS`. `migrate` runs inside the
+caller's transaction after taking `pg_advisory_xact_lock(LOCK_KEY)`: the first node to start
+applies what is missing, the others wait for it and then find nothing to do.
+
+Timestamps are RFC 3339 UTC text (`hyperhive.clock.iso`) with the "C" collation, so they
+compare as strings exactly as on sqlite whatever the database's locale.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+LOCK_KEY = 0x68697665  # "hive": the advisory lock migrations run under
+
+TS = 'TEXT COLLATE "C"'
+
+M0001 = f"""
+CREATE TABLE agents (
+    name TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('agent', 'manager')),
+    created_at {TS} NOT NULL,
+    generation BIGINT NOT NULL DEFAULT 1,
+    runtime TEXT NOT NULL DEFAULT 'external',
+    paused BOOLEAN NOT NULL DEFAULT FALSE,
+    status_text TEXT,
+    status_set_at {TS},
+    parent TEXT,
+    model TEXT
+);
+CREATE TABLE agent_generations (name TEXT PRIMARY KEY, generation BIGINT NOT NULL);
+CREATE TABLE messages (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    sender TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    body TEXT NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'message',
+    sent_at {TS} NOT NULL,
+    delivered_at {TS},
+    recipient_generation BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX messages_undelivered ON messages(recipient, id) WHERE delivered_at IS NULL;
+CREATE INDEX messages_by_recipient ON messages(recipient, id);
+CREATE INDEX messages_by_sender ON messages(sender, id);
+CREATE INDEX messages_delivered_sent ON messages(sent_at) WHERE delivered_at IS NOT NULL;
+CREATE TABLE operator_questions (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    asker TEXT NOT NULL,
+    question TEXT NOT NULL,
+    options_json TEXT NOT NULL DEFAULT '[]',
+    multi BOOLEAN NOT NULL DEFAULT FALSE,
+    asked_at {TS} NOT NULL,
+    deadline_at {TS},
+    answered_at {TS},
+    answer TEXT,
+    target TEXT NOT NULL DEFAULT 'operator',
+    generation BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX operator_questions_open ON operator_questions(asker, id) WHERE answered_at IS NULL;
+CREATE INDEX operator_questions_deadline ON operator_questions(deadline_at)
+    WHERE answered_at IS NULL AND deadline_at IS NOT NULL;
+CREATE TABLE reminders (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    agent TEXT NOT NULL,
+    body TEXT NOT NULL,
+    file_path TEXT,
+    due_at {TS} NOT NULL,
+    created_at {TS} NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),
+    delivered_at {TS},
+    last_error TEXT,
+    generation BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX reminders_due ON reminders(due_at, id) WHERE status = 'pending';
+CREATE INDEX reminders_pending_by_agent ON reminders(agent) WHERE status = 'pending';
+CREATE TABLE approvals (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    agent TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    commit_ref TEXT NOT NULL DEFAULT '',
+    fetched_sha TEXT,
+    requested_by TEXT NOT NULL,
+    requested_at {TS} NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending'
+        CHECK (status IN ('pending', 'approved', 'denied', 'failed', 'cancelled')),
+    resolved_at {TS},
+    note TEXT NOT NULL DEFAULT '',
+    description TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX approvals_pending ON approvals(requested_by, id) WHERE status = 'pending';
+CREATE INDEX approvals_by_agent ON approvals(agent, id);
+CREATE UNIQUE INDEX approvals_one_pending_create ON approvals(agent, kind)
+    WHERE status = 'pending' AND kind IN ('spawn', 'init_config');
+"""
+
+MIGRATIONS: list[tuple[str, str]] = [
+    ("0001_schema", M0001),
+]
+
+
+async def migrate(conn: psycopg.AsyncConnection[Any]) -> list[str]:
+    """Apply the missing migrations (in the caller's transaction); the names applied."""
+    await conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+    await conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+    )
+    cur = await conn.execute("SELECT name FROM schema_migrations")
+    done = {r["name"] if isinstance(r, dict) else r[0] for r in await cur.fetchall()}
+    applied = []
+    for name, sql in MIGRATIONS:
+        if name in done:
+            continue
+        await conn.execute(sql.encode())
+        await conn.execute("INSERT INTO schema_migrations(name) VALUES (%s)", (name,))
+        applied.append(name)
+    return applied

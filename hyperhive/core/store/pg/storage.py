@@ -1,0 +1,118 @@
+"""`PgStorage`: the hive's stores on PostgreSQL plus the cross-process wake-up channel.
+
+Wake-ups without polling: a dedicated autocommit connection runs `LISTEN hive_messages`
+(`messages.CHANNEL`); each committed insert notifies `origin\\nrecipient`. A notification
+from another origin (another process or node) is handed to `on_remote_messages` callbacks
+(the broker drops that recipient's index and wakes its parked recv). Our own origin is
+skipped (the broker learnt of it through `on_commit`).
+
+The listener reconnects with backoff when the database goes away; on every (re)connect after
+the first it reports `None` ("anything may have changed": the broker reloads every inbox and
+wakes every parked recv), because notifications sent while it was disconnected are lost.
+It is a named task, watched as non-critical: the database away never stops the daemon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from typing import TYPE_CHECKING
+
+import psycopg
+
+from hyperhive.core.store.base import Storage
+from hyperhive.core.store.pg.approvals import PgApprovalStore
+from hyperhive.core.store.pg.db import PgDb
+from hyperhive.core.store.pg.followups import PgQuestionStore, PgReminderStore
+from hyperhive.core.store.pg.messages import CHANNEL, SEP, PgAgentStore, PgMessageStore
+from hyperhive.errors import Unavailable
+
+if TYPE_CHECKING:
+    from hyperhive.db import TaskWatcher
+
+logger = logging.getLogger(__name__)
+
+RECONNECT_MIN = 0.05
+RECONNECT_MAX = 2.0
+LISTEN_START_TIMEOUT = 60.0
+
+
+class PgStorage(Storage):
+    kind = "postgresql"
+
+    def __init__(self, url: str, tasks: TaskWatcher | None = None) -> None:
+        super().__init__()
+        self.url = url
+        self.origin = uuid.uuid4().hex[:16]
+        self.db = PgDb(url)
+        self.messages = PgMessageStore(self.db, self.origin)
+        self.agents = PgAgentStore(self.db)
+        self.questions = PgQuestionStore(self.db)
+        self.reminders = PgReminderStore(self.db)
+        self.approvals = PgApprovalStore(self.db)
+        self._tasks = tasks
+        self._listener: asyncio.Task[None] | None = None
+        self.listening = asyncio.Event()  # set while LISTEN is in force (tests wait on it)
+        self.reconnects = 0
+
+    async def open(self) -> None:
+        await self.db.open()
+        self._listener = asyncio.get_running_loop().create_task(
+            self._listen_forever(), name="pg-listen"
+        )
+        if self._tasks is not None:
+            self._tasks.watch(self._listener, critical=False)
+        try:  # a hang guard: the pool just connected, so LISTEN normally follows at once
+            await asyncio.wait_for(self.listening.wait(), LISTEN_START_TIMEOUT)
+        except TimeoutError:
+            await self.aclose()
+            raise Unavailable("the database's wake-up channel (LISTEN) did not start") from None
+
+    async def aclose(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
+        await self.db.aclose()
+
+    async def _listen_forever(self) -> None:
+        delay = RECONNECT_MIN
+        first = True
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+            except psycopg.OperationalError as exc:
+                logger.log(
+                    logging.WARNING if delay == RECONNECT_MIN else logging.DEBUG,
+                    "wake-up channel: cannot connect (%s); retrying every %.1fs at most",
+                    exc,
+                    RECONNECT_MAX,
+                    extra={"action": "pg_listen_retry"},
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECONNECT_MAX)
+                continue
+            try:
+                async with conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    self.listening.set()
+                    delay = RECONNECT_MIN
+                    if not first:
+                        self.reconnects += 1
+                        logger.info(
+                            "wake-up channel back", extra={"action": "pg_listen_reconnected"}
+                        )
+                        self._remote_committed(None)
+                    first = False
+                    async for note in conn.notifies():
+                        origin, _, recipient = note.payload.partition(SEP)
+                        if origin != self.origin and recipient:
+                            self._remote_committed([recipient])
+            except psycopg.OperationalError as exc:
+                logger.warning("wake-up channel lost: %s", exc, extra={"action": "pg_listen_lost"})
+            finally:
+                self.listening.clear()
+            await asyncio.sleep(delay)
