@@ -68,6 +68,7 @@ class AgentConfig(_Strict):
     runtime: Literal["bwrap", "process", "external", "fake"] | None = None
     packages: Packages = Field(default_factory=Packages)
     turn_timeout_seconds: float | None = Field(default=None, ge=0)  # default: the hive's
+    warm_seconds: float | None = Field(default=None, ge=0)  # default: the hive's
 
     @field_validator("role_prompt")
     @classmethod
@@ -101,6 +102,7 @@ denied_tools = []                 # extra tools to deny
 # runtime = "bwrap"               # bwrap | process | external (default: the hive's)
 # allow_user_namespaces = false   # true: tools inside may create user namespaces
 # turn_timeout_seconds = 1800     # interrupt a longer turn (0 = no limit); default: the hive's
+# warm_seconds = 600              # keep claude running between turns (0 = one per turn)
 
 [env]
 

@@ -13,6 +13,7 @@ Who depends on whom (constructor arguments; each also declares `after`, its star
     approvals    ← configs, lifecycle
     crash_watch  ← lifecycle
     agent_ports, dashboard                              (none; the dashboard serves last)
+    search                                              (none; the hive's db and hub)
     nodes                                               (none; lifecycle ← nodes.owns)
     peer         ← nodes
 """
@@ -34,6 +35,7 @@ from hyperhive.core.modelproxy import ModelProxy
 from hyperhive.core.nodes import NodesFeature
 from hyperhive.core.questions import QuestionsFeature
 from hyperhive.core.reminders import RemindersFeature
+from hyperhive.core.search import SearchFeature
 from hyperhive.core.store.nodes import NodeStore
 from hyperhive.paths import HivePaths
 from hyperhive.runtime.base import Runtime
@@ -53,6 +55,7 @@ FEATURES = (
     "approvals",
     "lifecycle",
     "crash_watch",
+    "search",
     "agent_ports",
     "dashboard",
 )
@@ -108,6 +111,7 @@ def build_features(
         ApprovalsFeature(configs, lifecycle) if configs and wanted("approvals") else None,
         lifecycle,
         CrashWatch(lifecycle, crash_interval) if lifecycle and wanted("crash_watch") else None,
+        SearchFeature() if wanted("search") else None,
         AgentPorts() if wanted("agent_ports") else None,
         DashboardFeature(dashboard) if wanted("dashboard") else None,
     ]

@@ -32,6 +32,8 @@ class Defaults(_Strict):
     allowed_recipients: list[str] = Field(default_factory=list)
     # a turn running longer is interrupted and counts as failed (0 = no limit of our own)
     turn_timeout_seconds: float = Field(default=1800.0, ge=0)
+    # keep an agent's `claude` process alive this long after a turn (0 = one per turn)
+    warm_seconds: float = Field(default=600.0, ge=0)
     # the claude CLI every agent runs (hyperhive.claudebin): "" = HIVE_CLAUDE_BIN, else the
     # CLI bundled with claude-agent-sdk, else `claude` on PATH
     claude_bin: str = ""
@@ -116,7 +118,7 @@ class NodeCfg(_Strict):
     peer_listen: str = "127.0.0.1:0"
     peer_url: str = ""
     heartbeat_seconds: float = Field(default=2.0, gt=0)
-    lost_after_seconds: float = Field(default=10.0, gt=0)
+    lost_after_seconds: float = Field(default=8.0, gt=0)
 
 
 class DatabaseCfg(_Strict):

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from hyperhive.config import FREE_PORT_LISTEN
@@ -38,11 +38,21 @@ def cpu_seconds(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def throwaway_daemon(extra_env: dict[str, str] | None = None) -> Iterator[tuple[HivePaths, int]]:
+def throwaway_daemon(
+    extra_env: dict[str, str] | None = None,
+    prepare: Callable[[HivePaths], None] | None = None,
+) -> Iterator[tuple[HivePaths, int]]:
+    """`prepare(paths)` runs before the daemon starts (e.g. to fill its database)."""
     home = Path(tempfile.mkdtemp(dir="/tmp", prefix="hhb"))
     paths = HivePaths(home)
     # the benchmark's clients are the agents: nothing is launched for them
     paths.config_file.write_text('[defaults]\nruntime = "external"\n')
+    if prepare is not None:
+        try:
+            prepare(paths)
+        except BaseException:
+            shutil.rmtree(home, ignore_errors=True)
+            raise
     log = open(home / "serve.log", "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "hyperhive.cli", "serve"],

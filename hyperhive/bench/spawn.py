@@ -337,7 +337,8 @@ async def _run(agents: int, progress: Callable[[str], None]) -> SpawnResult:
     try:
         async with SimServer(Scenario.model_validate({"default": {"text": "ok"}})) as sim:
             cfg = HiveConfig(
-                defaults=Defaults(runtime="bwrap", network="none"),
+                # idle means cold: no `claude` kept warm after the kick turn
+                defaults=Defaults(runtime="bwrap", network="none", warm_seconds=0),
                 model_endpoint=ModelEndpoint(base_url=f"{sim.base_url}/a/{{agent}}"),
             )
             async with throwaway_hive(HivePaths(root / "h"), cfg) as hive:

@@ -116,4 +116,34 @@ def spawn(agents: int, as_json: bool) -> None:
     click.echo(result.to_json() if as_json else result.human())
 
 
+@bench.command("hop")
+@click.option("--rounds", default=10, show_default=True, type=click.IntRange(1, 1000))
+@click.option(
+    "--runtime",
+    type=click.Choice(["bwrap", "process"]),
+    default=None,
+    help="Default: bwrap where it works.",
+)
+@json_option
+def hop(rounds: int, runtime: str | None, as_json: bool) -> None:
+    """Message hop latency (operator → alice → bob → operator), cold and warm, and RSS."""
+    from hyperhive.bench.hop import run_hop_bench
+
+    result = run_hop_bench(rounds, runtime, progress=lambda msg: click.echo(msg, err=True))
+    click.echo(result.to_json() if as_json else result.human())
+
+
+@bench.command("search")
+@click.option("--messages", default=100_000, show_default=True, type=click.IntRange(1, 5_000_000))
+@click.option("--turns", default=10_000, show_default=True, type=click.IntRange(20, 1_000_000))
+@click.option("--rounds", default=2, show_default=True, type=click.IntRange(1, 100))
+@json_option
+def search(messages: int, turns: int, rounds: int, as_json: bool) -> None:
+    """Search latency over the host socket on a filled hive database (docs/search.md)."""
+    from hyperhive.bench.search import run_search_bench
+
+    result = run_search_bench(messages, turns, rounds)
+    click.echo(result.to_json() if as_json else result.human())
+
+
 COMMANDS: list[click.Command] = [bench]

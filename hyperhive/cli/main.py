@@ -61,6 +61,7 @@ def _register() -> None:
         messages,
         nodes,
         questions,
+        search,
         serve,
     )
 
@@ -76,6 +77,7 @@ def _register() -> None:
         bench,
         db,
         nodes,
+        search,
     ):
         for command in mod.COMMANDS:
             cli.add_command(command)

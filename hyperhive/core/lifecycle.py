@@ -302,6 +302,8 @@ class Lifecycle(BaseFeature):
         if timeout is None:
             timeout = hive.config.defaults.turn_timeout_seconds
         env["HIVE_TURN_TIMEOUT"] = str(timeout)
+        warm = cfg.warm_seconds
+        env["HIVE_WARM_SECONDS"] = str(hive.config.defaults.warm_seconds if warm is None else warm)
         # the one resolver, once per start: the harness runs what the core found, and a
         # sandbox binds it (a binary outside the default binds would not exist inside)
         claude = claude_binary_or_none(configured=hive.config.defaults.claude_bin)

@@ -168,19 +168,27 @@ class NodesFeature(BaseFeature):
     def _registry_changed(self, name: str) -> None:
         rec = self.hive.registry.get(name)
         if rec is not None and name not in self.placed:
-            self.placed[name] = self.node
+            # registered here (the manager, an approved spawn) or by another node (seen by a
+            # registry sync): the store says which; unplaced, it is ours
             self.hive.tasks.spawn(f"place:{name}", lambda: self._place_mine(name))
         elif rec is None and self.placed.get(name) == self.node:
             self.hive.tasks.spawn(f"unplace:{name}", lambda: self.unplace(name))
 
     async def _place_mine(self, name: str) -> None:
-        try:
-            await self.store.place(name, self.node, expect_free=True)
-        except Conflict:  # placed elsewhere meanwhile: that node runs it, this one leaves it
-            logger.warning(
-                "%s is placed on another node", name, extra={"action": "placed_elsewhere"}
+        """Place `name` here unless it is placed already (another node's placement stands)."""
+        placed = await self.store.placements()
+        if name not in placed:
+            try:
+                await self.store.place(name, self.node, expect_free=True)
+                placed[name] = self.node
+            except Conflict:  # placed elsewhere meanwhile: that node runs it
+                placed = await self.store.placements()
+        if name in placed:
+            self.placed[name] = placed[name]
+        if placed.get(name) not in (None, self.node):
+            logger.info(
+                "%s is placed on node %s", name, placed[name], extra={"action": "placed_elsewhere"}
             )
-        await self.refresh()
 
     # -- heartbeat and liveness ---------------------------------------------------------------
 

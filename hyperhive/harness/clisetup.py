@@ -95,7 +95,8 @@ class CliSetup:
         prefix = cs.project_dir_name(self.opts.state_dir)
         return any(d.name.startswith(prefix) and any(d.glob("*.jsonl")) for d in projects.iterdir())
 
-    def argv(self, prompt: str, model: str) -> list[str]:
+    def argv(self, prompt: str | None, model: str) -> list[str]:
+        """The CLI's argv; `prompt=None`: turns come on stdin (`harness/warm.py`)."""
         return cs.claude_argv(
             self.binary(),
             prompt=prompt,

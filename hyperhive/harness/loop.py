@@ -46,8 +46,9 @@ from typing import Any
 
 from hyperhive.client.agent import AgentClient
 from hyperhive.harness.agentview import AgentView
-from hyperhive.harness.claude import ClaudeTurn, run_compact
+from hyperhive.harness.claude import run_compact
 from hyperhive.harness.clisetup import CliSetup, Identity
+from hyperhive.harness.driver import Launch, TurnHandle
 from hyperhive.harness.events import EventBus
 from hyperhive.harness.livetext import LiveText
 from hyperhive.harness.options import HarnessOptions
@@ -64,6 +65,7 @@ from hyperhive.harness.streamevents import (
     event_kind,
     event_payload,
 )
+from hyperhive.harness.warmhooks import harness_driver
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +92,14 @@ class Harness:
         self.tracker = StateTracker(self.reporter)
         self.bus.add_listener(lambda ev: self.tracker.on_event(ev.kind, ev.ts, ev.payload))
         self.unread = 0
-        self._turn: ClaudeTurn | None = None
+        self._turn: TurnHandle | None = None
+        # the `perms` work plugs the operator's gate in at `self.driver.gate`
+        self.driver = harness_driver(
+            self.bus,
+            opts.warm_seconds,
+            self._launch,
+            self._publish,  # streaming deltas as live `partial`s (livetext.py)
+        )
         self._cancel_requested = False
         self._timed_out = False  # the running/last attempt was stopped by `turn_timeout`
         self._retry_hint = 0.0  # the CLI's last retry delay in this attempt (retry-after)
@@ -113,7 +122,7 @@ class Harness:
             self.bus.publish("state", state=state)
 
     async def cancel(self) -> bool:
-        """Interrupt the running turn (SIGINT to the CLI), or end the wait before a failed
+        """Interrupt the running turn (the control protocol's `interrupt`), or end the wait before a failed
         turn's next attempt. False when neither is under way."""
         waiting = self._retry_cancel
         if waiting is not None:
@@ -162,8 +171,11 @@ class Harness:
     def _has_session(self) -> bool:
         return self.cli.has_session()
 
-    def _argv(self, prompt: str) -> list[str]:
+    def _argv(self, prompt: str | None) -> list[str]:
         return self.cli.argv(prompt, self.model)
+
+    def _launch(self) -> Launch:
+        return Launch(self._argv(None), self._env(), self.opts.state_dir)  # turns on stdin
 
     def _env(self) -> dict[str, str]:
         return self.cli.env(self.name, self.config)
@@ -171,8 +183,9 @@ class Harness:
     # -- main loop --------------------------------------------------------------------------
 
     async def run(self) -> None:
-        async with self.bus, self.stats, self.reporter:
+        async with self.bus, self.stats, self.reporter, self.driver:
             await self._introduce()
+            self.driver.agent = self.name
             self.bus.publish("harness_start", name=self.name, kind=self.kind, model=self.model)
             logger.info(
                 "harness up for %s",
@@ -388,7 +401,7 @@ class Harness:
         self._timed_out = False
         self._retry_hint = 0.0
         t0 = time.monotonic()
-        async with ClaudeTurn(self._argv(prompt), env=self._env(), cwd=self.opts.state_dir) as turn:
+        async with self.driver.turn(prompt) as turn:
             self._turn = turn
             timer = None
             if self.opts.turn_timeout > 0:
@@ -426,7 +439,7 @@ class Harness:
             return
         self.bus.publish(event_kind(ev), **event_payload(ev))
 
-    async def _time_out(self, turn: ClaudeTurn, seconds: float) -> None:
+    async def _time_out(self, turn: TurnHandle, seconds: float) -> None:
         await asyncio.sleep(seconds)  # a timer: the turn is cut at its deadline
         self._timed_out = True
         self.bus.publish("note", text=f"turn timed out after {seconds:g} s; interrupting it")
@@ -477,6 +490,7 @@ class Harness:
             return
         self.set_state("compacting")
         self.bus.publish("compact_start", reason=why)
+        await self.driver.close()  # `/compact` runs as its own `-p --continue` process
 
         def on_line(line: StreamLine) -> None:
             for ev in line.events:

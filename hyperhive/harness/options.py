@@ -30,6 +30,7 @@ class HarnessOptions:
     model_retries: int = 4  # CLAUDE_CODE_MAX_RETRIES: the CLI's retries of one request
     turn_retry: TurnRetry = field(default_factory=TurnRetry)
     turn_timeout: float = 0.0  # seconds; 0 = no limit of our own
+    warm_seconds: float = 600.0  # keep claude alive this long between turns; 0 = per turn
     python: str = field(default_factory=lambda: sys.executable)
 
     @classmethod
@@ -55,4 +56,5 @@ class HarnessOptions:
                 rate_limit_wait=float(env.get("HIVE_RATE_LIMIT_WAIT", "300")),
             ),
             turn_timeout=float(env.get("HIVE_TURN_TIMEOUT", "0")),
+            warm_seconds=float(env.get("HIVE_WARM_SECONDS", "600")),
         )

@@ -10,7 +10,8 @@ Two layers retry a failing model:
 
 Invariants:
 - Only transient failures are attempted again: rate limits, HTTP 408/409/429/5xx/529,
-  connection errors, and a turn stopped by our own `turn_timeout_seconds`. A 401, a bad request
+  connection errors, a turn stopped by our own `turn_timeout_seconds`, and a warm `claude`
+  process that died mid-turn (`harness/warm.py`: the next attempt starts a fresh one). A 401, a bad request
   or `--max-turns` fails for good at once. A cancel by the operator is never retried.
 - The wait before attempt n+1 is `wait * 2**(n-1)`; a rate-limited attempt waits at least
   `rate_limit_wait` and at least the endpoint's last `retry-after` (`hint`).
@@ -34,7 +35,8 @@ TRANSIENT_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 # a number in an error's text (`max_tokens: 512`) does not make a bad request look transient
 _TRANSIENT_TEXT = re.compile(
     r"(api error:|\(http) (408|409|429|5\d\d)\b|overloaded|rate[ _-]?limit|unable to connect|"
-    r"connection (error|refused|reset|closed)|econnreset|econnrefused|socket hang up|timed? ?out",
+    r"connection (error|refused|reset|closed)|econnreset|econnrefused|socket hang up|timed? ?out|"
+    r"claude exited mid-turn",
     re.IGNORECASE,
 )
 _TAIL_BYTES = 1 << 20  # how much of a session file `prompt_recorded` reads from its end

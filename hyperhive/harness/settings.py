@@ -209,7 +209,7 @@ def _stdio(command: str, args: Sequence[str], env: Mapping[str, str]) -> JsonDic
 def claude_argv(
     binary: StrPath,
     *,
-    prompt: str,
+    prompt: str | None,
     model: str | None = None,
     settings_path: StrPath | None = None,
     mcp_path: StrPath | None = None,
@@ -220,10 +220,15 @@ def claude_argv(
 ) -> list[str]:
     """`claude -p --output-format stream-json --verbose --include-partial-messages ... -- PROMPT`.
 
+    `prompt=None`: no prompt in argv; the CLI reads stream-json turns and control requests on
+    stdin (`--input-format stream-json --permission-prompt-tool stdio`, `harness/warm.py`).
+
     `--strict-mcp-config` is always given: no MCP server but those of `mcp_path` (none when it
     is None). A prompt starting with "/" runs as a slash command (`/compact`)."""
     argv = [os.fspath(binary), "-p", "--output-format", "stream-json", "--verbose"]
     argv.append("--include-partial-messages")  # `stream_event` lines: live text on the page
+    if prompt is None:
+        argv += ["--input-format", "stream-json", "--permission-prompt-tool", "stdio"]
     if model:
         argv += ["--model", model]
     if continue_session:
@@ -239,7 +244,8 @@ def claude_argv(
         argv += ["--allowedTools", *allowed_tools]
     if disallowed_tools:
         argv += ["--disallowedTools", *disallowed_tools]
-    argv += ["--", prompt]
+    if prompt is not None:
+        argv += ["--", prompt]
     return argv
 
 

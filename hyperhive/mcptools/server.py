@@ -12,7 +12,7 @@ from mcp.server.mcpserver import MCPServer
 
 from hyperhive.agentconfig import AgentConfig
 from hyperhive.client.agent import AgentClient
-from hyperhive.mcptools import followups, lifecycle, manager, messages
+from hyperhive.mcptools import followups, lifecycle, manager, messages, search
 from hyperhive.mcptools.context import ToolContext
 
 logger = logging.getLogger(__name__)
@@ -24,6 +24,7 @@ TOOL_MODULES: list[Callable[[MCPServer, ToolContext], None]] = [
     followups.register,
     manager.register,
     lifecycle.register,
+    search.register,
 ]
 
 

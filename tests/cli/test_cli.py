@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.daemon import DaemonProcess, hive_cli
+from tests.support.daemon import CLI_TEST_TIMEOUT, DaemonProcess, hive_cli
 
 hive = hive_cli
+pytestmark = pytest.mark.timeout(CLI_TEST_TIMEOUT)
 
 
 def test_spawn_send_recv_inbox(daemon: DaemonProcess) -> None:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
-from tests.support.daemon import DaemonProcess, hive_cli
+import pytest
+
+from tests.support.daemon import CLI_TEST_TIMEOUT, DaemonProcess, hive_cli
 
 hive = hive_cli
+pytestmark = pytest.mark.timeout(CLI_TEST_TIMEOUT)
 
 
 def ask(d: DaemonProcess, name: str, **fields: object) -> int:

@@ -26,6 +26,7 @@ BOTH_BACKENDS = {
     "test_leases",
     "test_questions",
     "test_reminders",
+    "test_search",
     "test_subscribers",
 }
 

@@ -31,7 +31,9 @@ async def test_status_of_an_agent_on_another_node_is_pushed(
         build_hive(HivePaths(short_tmp / "b"), CFG, database=url, node="node-b") as b,
     ):
         await HostClient(a.paths.host_sock).call("spawn", name="alice", node="node-b")
-        await eventually(lambda: a.registry.get("alice") is not None, what="a knows alice")
+        await eventually(
+            lambda: a.registry.get("alice") is not None, what="a knows alice", timeout=60
+        )
         since = a.hub.last_seq
 
         async def running_on_a() -> bool:
@@ -41,14 +43,14 @@ async def test_status_of_an_agent_on_another_node_is_pushed(
         assert not await running_on_a()
         async with AgentClient(b.paths.agent_sock("alice"), retry=NO_RETRY) as agent:
             await agent.call("renew")  # connected: node-b's row says running
-            await eventually(running_on_a, what="node-a sees alice running on node-b")
+            await eventually(running_on_a, what="node-a sees alice running on node-b", timeout=60)
             relayed = [
                 e
                 for e in a.hub.history(since)
                 if e.kind == "agent_updated" and e.data.get("relayed")
             ]
             assert relayed and relayed[-1].data["agent"] == "alice"
-        await eventually(lambda: _not_running(a), what="node-a sees alice gone")
+        await eventually(lambda: _not_running(a), what="node-a sees alice gone", timeout=60)
 
 
 async def _not_running(hive: Hive) -> bool:

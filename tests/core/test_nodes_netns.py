@@ -53,7 +53,9 @@ async def test_a_node_in_its_own_network_namespace(
 
 async def _run(a: DaemonProcess, b: DaemonProcess, veth: Veth) -> None:
     host_a = HostClient(a.paths.host_sock)
-    await eventually(lambda: all_peers_up(a, {"node-a", "node-b"}), what="both nodes up")
+    await eventually(
+        lambda: all_peers_up(a, {"node-a", "node-b"}), what="both nodes up", timeout=60
+    )
     rows = {r["name"]: r for r in (await host_a.call("nodes"))["nodes"]}
     assert rows["node-b"]["peer_url"].startswith(f"http://{veth.ns_ip}:")
     assert rows["node-a"]["peer_url"].startswith(f"http://{veth.host_ip}:")

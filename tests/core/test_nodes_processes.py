@@ -41,7 +41,9 @@ def two_nodes(short_tmp: Path, pg_url: Callable[[], str]) -> Iterator[tuple[Daem
 async def test_two_nodes_one_hive_and_a_node_killed(two_nodes: tuple[DaemonProcess, ...]) -> None:
     a, b = two_nodes
     host_a = HostClient(a.paths.host_sock)
-    await eventually(lambda: all_peers_up(a, {"node-a", "node-b"}), what="both nodes up")
+    await eventually(
+        lambda: all_peers_up(a, {"node-a", "node-b"}), what="both nodes up", timeout=60
+    )
     await host_a.call("spawn", name="alice", node="node-b")
     row = await status_of(a, "alice")
     assert row["node"] == "node-b"
@@ -49,7 +51,7 @@ async def test_two_nodes_one_hive_and_a_node_killed(two_nodes: tuple[DaemonProce
     agent = AgentClient(b.paths.agent_sock("alice"), retry=NO_RETRY)
     try:
         parked = asyncio.create_task(agent.recv(wait_seconds=60, max=8))
-        await eventually(lambda: _parked(b), what="recv parked on node-b")
+        await eventually(lambda: _parked(b), what="recv parked on node-b", timeout=60)
         sent = await host_a.call("send", to="alice", body="across nodes")
         got = await parked
         assert [m["id"] for m in got["messages"]] == sent["ids"]
@@ -67,13 +69,15 @@ async def test_two_nodes_one_hive_and_a_node_killed(two_nodes: tuple[DaemonProce
     # node-b comes back: live again, it answers for its agent, and the mail is still there
     b.start()
     await eventually(
-        lambda: _equals(nodes_live(a), {"node-a": True, "node-b": True}), what="node-b back"
+        lambda: _equals(nodes_live(a), {"node-a": True, "node-b": True}),
+        what="node-b back",
+        timeout=60,
     )
     async with AgentClient(b.paths.agent_sock("alice"), retry=NO_RETRY) as again:
         got = await again.recv(wait_seconds=30, max=8)
         assert [m["body"] for m in got["messages"]] == ["across nodes"]
         await again.ack()
-    await eventually(lambda: _unread_is(a, "alice", 0), what="delivered after ack")
+    await eventually(lambda: _unread_is(a, "alice", 0), what="delivered after ack", timeout=60)
 
 
 async def _equals(aw: Any, want: object) -> bool:

@@ -20,6 +20,17 @@ from hyperhive.sim import Scenario, SimServer
 
 MakeHive = Callable[..., Awaitable[tuple[Hive, SimServer]]]
 
+BOTH_MODES = pytest.mark.parametrize("warm_seconds", [0, 600], ids=["cold", "warm"])
+"""Run a test with one `claude` process per turn and with a warm one (`make_hive` and the
+`daemon` fixture read the parameter; the hive's default is warm)."""
+
+
+def warm_param(request: pytest.FixtureRequest) -> float | None:
+    """The test's `warm_seconds` parameter (`BOTH_MODES`), None when it has none."""
+    callspec = getattr(request.node, "callspec", None)
+    value = callspec.params.get("warm_seconds") if callspec is not None else None
+    return float(value) if value is not None else None
+
 
 def e2e_runtime() -> str:
     why = sandbox_support()
@@ -30,9 +41,10 @@ def e2e_runtime() -> str:
 
 
 @pytest.fixture
-async def make_hive(short_tmp: Path) -> AsyncIterator[MakeHive]:
+async def make_hive(short_tmp: Path, request: pytest.FixtureRequest) -> AsyncIterator[MakeHive]:
     stack = contextlib.AsyncExitStack()
     hives: list[Hive] = []
+    warm = warm_param(request)
 
     async def make(scenario: dict[str, Any], **cfg: Any) -> tuple[Hive, SimServer]:
         """`endpoint={...}` and `defaults={...}` override `model_endpoint` and `defaults` keys."""
@@ -42,11 +54,14 @@ async def make_hive(short_tmp: Path) -> AsyncIterator[MakeHive]:
             "rate_limit_wait_seconds": 1,
             **cfg.pop("endpoint", {}),
         }
+        defaults = cfg.pop("defaults", {})
+        if warm is not None:
+            defaults.setdefault("warm_seconds", warm)
         config = HiveConfig(
             defaults=Defaults(
                 runtime=cfg.pop("runtime", e2e_runtime()),
                 network="none",
-                **cfg.pop("defaults", {}),
+                **defaults,
             ),
             model_endpoint=ModelEndpoint(**endpoint),
             **cfg,
@@ -63,6 +78,19 @@ async def make_hive(short_tmp: Path) -> AsyncIterator[MakeHive]:
                 with contextlib.suppress(Exception):
                     await hive.lifecycle.kill_agent(name)
         await stack.aclose()
+
+
+def event_rows(state_dir: Path, kind: str) -> list[dict[str, Any]]:
+    """The payloads of an agent's stored events of `kind`, oldest first."""
+    import json
+    import sqlite3
+
+    conn = sqlite3.connect(state_dir / "hyperhive-events.sqlite")
+    try:
+        rows = conn.execute("SELECT payload_json FROM events WHERE kind = ? ORDER BY id", (kind,))
+        return [json.loads(p) for (p,) in rows]
+    finally:
+        conn.close()
 
 
 def turns(hive: Hive, name: str) -> list[dict[str, Any]]:

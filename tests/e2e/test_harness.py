@@ -12,7 +12,7 @@ import pytest
 
 from hyperhive.client.agent import NO_RETRY, AgentClient
 from hyperhive.errors import Forbidden
-from tests.e2e.conftest import MakeHive, turns
+from tests.e2e.conftest import BOTH_MODES, MakeHive, event_rows, turns
 from tests.support.git import commit_all
 from tests.support.waiting import eventually
 
@@ -33,7 +33,10 @@ def send_tool(to: str, body: str) -> dict[str, Any]:
     return {"type": "tool_use", "name": "mcp__hyperhive__send", "input": {"to": to, "body": body}}
 
 
-async def test_send_wakes_the_other_agent_and_stats_are_exact(make_hive: MakeHive) -> None:
+@BOTH_MODES
+async def test_send_wakes_the_other_agent_and_stats_are_exact(
+    make_hive: MakeHive, warm_seconds: float
+) -> None:
     scenario = {
         "rules": [
             {
@@ -76,6 +79,12 @@ async def test_send_wakes_the_other_agent_and_stats_are_exact(make_hive: MakeHiv
     await eventually(
         lambda: any(r["wake_from"] == "alice" for r in turns(hive, "bob")), 30, "bob's stats row"
     )
+    # a warm bob may finish before alice's own turn (its follow-up request) has ended
+    await eventually(
+        lambda: any(r["wake_from"] == "operator" for r in turns(hive, "alice")),
+        30,
+        "alice's stats row",
+    )
     row = next(r for r in turns(hive, "alice") if r["wake_from"] == "operator")
     assert row["result_kind"] == "ok"
     assert (row["input_tokens"], row["output_tokens"]) == (116, 28)
@@ -104,6 +113,10 @@ async def test_send_wakes_the_other_agent_and_stats_are_exact(make_hive: MakeHiv
     for name in ("alice", "bob"):
         await eventually(lambda n=name: acknowledged(n), 30, f"{name}'s wake-up acknowledged")
     assert [r["wake_from"] for r in turns(hive, "bob")].count("alice") == 1
+    # warm: alice's kick turn and the operator's ran on one claude process; cold: one each
+    starts = event_rows(hive.paths.state_dir("alice"), "claude_start")
+    assert len(starts) == (1 if warm_seconds else 2)
+    assert all(s["warm"] is bool(warm_seconds) for s in starts)
 
 
 def states_of(hive: Any, name: str) -> list[tuple[str, str | None]]:
@@ -161,7 +174,10 @@ async def test_denied_recipient_refused_by_tool_and_core(make_hive: MakeHive) ->
         )
 
 
-async def test_prompt_too_long_compacts_and_retries_once(make_hive: MakeHive) -> None:
+@BOTH_MODES
+async def test_prompt_too_long_compacts_and_retries_once(
+    make_hive: MakeHive, warm_seconds: float
+) -> None:
     """The CLI auto-compacts once by itself; when the prompt is STILL too long it gives up with
     a prompt_too_long result, and the harness then runs /compact and retries the turn once."""
     scenario = {
@@ -203,7 +219,8 @@ async def test_prompt_too_long_compacts_and_retries_once(make_hive: MakeHive) ->
     assert kinds_seen[-4:] == ["turn_end", "compact_start", "compact_end", "turn_end"]
 
 
-async def test_cancel_records_a_cancelled_turn(make_hive: MakeHive) -> None:
+@BOTH_MODES
+async def test_cancel_records_a_cancelled_turn(make_hive: MakeHive, warm_seconds: float) -> None:
     scenario = {
         "rules": [
             {
@@ -233,9 +250,20 @@ async def test_cancel_records_a_cancelled_turn(make_hive: MakeHive) -> None:
         10,
         "the stream to be cut",
     )
+    # the cancel went through the control protocol (no signal): claude answered it, and a
+    # warm process was not stopped (a cold one exits after its turn, as always)
+    state = hive.paths.state_dir("alice")
+    assert any(r["subtype"] == "success" for r in event_rows(state, "control_response"))
+    exits = event_rows(state, "claude_exit")
+    # (closing stdin after an interrupted turn, the CLI exits 1: its last result was an error)
+    assert all(e["why"] == "closed" for e in exits), exits
+    assert (not exits) if warm_seconds else exits
 
 
-async def test_harness_killed_mid_turn_gets_its_message_again(make_hive: MakeHive) -> None:
+@BOTH_MODES
+async def test_harness_killed_mid_turn_gets_its_message_again(
+    make_hive: MakeHive, warm_seconds: float
+) -> None:
     """The issue #12 loss, end to end: the harness read its wake-up message and was killed
     while the turn ran. The message was not acknowledged, so the next run gets it again."""
     scenario = {

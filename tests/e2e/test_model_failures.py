@@ -15,7 +15,7 @@ import pytest
 from hyperhive.core.hive import Hive
 from hyperhive.db import connect_foreign_ro
 from hyperhive.names import OPERATOR
-from tests.e2e.conftest import MakeHive, turns
+from tests.e2e.conftest import BOTH_MODES, MakeHive, turns
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow
@@ -90,8 +90,9 @@ async def test_overloaded_529_is_retried_within_the_turn(make_hive: MakeHive) ->
     assert sim.fired("e529") == 2 and sim.fired("fine") == 1
 
 
+@BOTH_MODES
 async def test_rate_limit_retries_honour_retry_after_and_never_repeat_the_prompt(
-    make_hive: MakeHive,
+    make_hive: MakeHive, warm_seconds: float
 ) -> None:
     """Was: every retry sent the wake prompt again on top of the failed attempt (the request
     that finally went through held it three times), retry-after was ignored."""

@@ -24,7 +24,7 @@ from hyperhive.core.hive import Hive
 from hyperhive.runtime.choose import sandbox_support
 from hyperhive.runtime.hostproc import pid_alive, proc_cmdline, read_json
 from hyperhive.sim import Scenario, SimServer
-from tests.e2e.conftest import MakeHive, turns
+from tests.e2e.conftest import BOTH_MODES, MakeHive, event_rows, turns, warm_param
 from tests.support.daemon import DaemonProcess
 from tests.support.git import commit_all
 from tests.support.waiting import eventually
@@ -205,12 +205,16 @@ async def sim() -> AsyncIterator[SimServer]:
 
 
 @pytest.fixture
-async def daemon(short_tmp: Path, sim: SimServer) -> AsyncIterator[DaemonProcess]:
+async def daemon(
+    short_tmp: Path, sim: SimServer, request: pytest.FixtureRequest
+) -> AsyncIterator[DaemonProcess]:
     """A real `hive serve` on bwrap whose agents talk to `sim`; every sandbox it started is
     killed afterwards, even when the test left the daemon dead."""
+    warm = warm_param(request)
     config = (
         '[defaults]\nruntime = "bwrap"\nnetwork = "none"\n'
-        f'[model_endpoint]\nbase_url = "{sim.base_url}/a/{{agent}}"\n'
+        + (f"warm_seconds = {warm}\n" if warm is not None else "")
+        + f'[model_endpoint]\nbase_url = "{sim.base_url}/a/{{agent}}"\n'
         "rate_limit_wait_seconds = 1\n"
         '[dashboard]\nlisten = "127.0.0.1:0"\n'
     )
@@ -333,8 +337,9 @@ async def test_rebuild_into_a_too_small_limit_is_reported(make_hive: MakeHive) -
 # -- 3. the daemon dies, its agents do not ------------------------------------------------------
 
 
+@BOTH_MODES
 async def test_kill_9_daemon_then_restart_readopts_the_agent(
-    daemon: DaemonProcess, sim: SimServer
+    daemon: DaemonProcess, sim: SimServer, warm_seconds: float
 ) -> None:
     host = HostClient(daemon.paths.host_sock)
     await host.call("spawn", name="alice")
@@ -359,6 +364,9 @@ async def test_kill_9_daemon_then_restart_readopts_the_agent(
     await host.call("send", to="alice", body="are you there?")
     await eventually(lambda: sim.fired("hi"), 60, "alice's turn after the restart")
     assert harness_pids(logs) == [harness]
+    if warm_seconds:  # the kick turn's claude outlived the daemon and took this turn too
+        starts = event_rows(daemon.paths.state_dir("alice"), "claude_start")
+        assert len(starts) == 1, starts
 
     await host.call("stop", scope={"agent_names": ["alice"]}, graceful=True)
     assert not pid_alive(harness)
@@ -406,7 +414,10 @@ def sessions(hive: Hive, name: str) -> set[str]:
     return {p.stem for p in projects.glob("*/*.jsonl")}
 
 
-async def test_restart_and_rebuild_keep_notes_and_session(make_hive: MakeHive) -> None:
+@BOTH_MODES
+async def test_restart_and_rebuild_keep_notes_and_session(
+    make_hive: MakeHive, warm_seconds: float
+) -> None:
     hive, sim = await make_hive({}, **QUIET)
     await hive.spawn("alice")
     await ready(hive, "alice")
@@ -428,6 +439,8 @@ async def test_restart_and_rebuild_keep_notes_and_session(make_hive: MakeHive) -
         assert sessions(hive, "alice") == {session}
         code, out, _ = await inside(hive.paths.host_sock, "alice", ["cat", "/state/notes.md"])
         assert (code, out) == (0, "remember-me\n")
+        # a restart or rebuild (a new config) starts a new claude: one per harness run
+        assert len(event_rows(hive.paths.state_dir("alice"), "claude_start")) == n
 
 
 # -- the harness's lean entry point ---------------------------------------------------------------

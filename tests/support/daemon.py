@@ -98,6 +98,13 @@ class DaemonProcess:
         return self.proc.returncode
 
 
+# Hang guards for tests that run the real `hive` CLI: each run starts a Python process that
+# imports the CLI (~0.8 s of CPU, ~9 s of wall time on a machine loaded 15 times over), so a
+# test of a dozen commands outlives pytest's default 180 s there without anything being wrong.
+CLI_TIMEOUT = 180.0
+CLI_TEST_TIMEOUT = 900
+
+
 def hive_cli(d: DaemonProcess, *args: str) -> subprocess.CompletedProcess[str]:
     """Run the real `hive` CLI against the daemon `d`."""
     return subprocess.run(
@@ -105,5 +112,5 @@ def hive_cli(d: DaemonProcess, *args: str) -> subprocess.CompletedProcess[str]:
         env={**os.environ, "HIVE_HOME": str(d.paths.home)},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=CLI_TIMEOUT,
     )

@@ -65,12 +65,14 @@ async def test_agent_page_of_another_node(short_tmp: Path, pg_url: Callable[[], 
         build_hive(HivePaths(short_tmp / "b"), CFG, database=url, node="node-b") as b,
     ):
         await HostClient(a.paths.host_sock).call("spawn", name="alice", node="node-b")
-        await eventually(lambda: a.registry.get("alice") is not None, what="a knows alice")
+        await eventually(
+            lambda: a.registry.get("alice") is not None, what="a knows alice", timeout=60
+        )
         sock = b.paths.web_dir("alice") / WEB_SOCK
         sock.parent.mkdir(parents=True, exist_ok=True)
         server = asyncio.create_task(serve_unix(harness_app(), sock))
         try:
-            await eventually(sock.exists, what="the harness page listening")
+            await eventually(sock.exists, what="the harness page listening", timeout=60)
             async with httpx.AsyncClient(base_url=a.dashboard_url, trust_env=False) as raw:
                 http = DashClient(raw)
                 await http.open()

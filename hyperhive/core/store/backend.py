@@ -8,8 +8,8 @@
   hive (`hyperhive.core.store.pg.PgStorage`, psycopg 3 + its pool; imported only then).
 
 A `Storage` is an async context manager holding `messages`, `agents`, `questions`,
-`reminders`, `approvals`. The `Hive` opens it on start and hands the stores to the broker,
-the registry and the features (`hive.storage.questions`, ...); nothing else builds a store.
+`reminders`, `approvals`, `search`. The `Hive` opens it on start and hands the stores to the
+broker, the registry and the features (`hive.storage.questions`, ...); nothing else builds a store.
 
 Wake-ups: `on_remote_messages(cb)` registers `cb(recipients)`, called on the event loop when
 ANOTHER process committed messages for those recipients (PostgreSQL: LISTEN/NOTIFY on a
@@ -78,6 +78,7 @@ class SqliteStorage(Storage):
         from hyperhive.core.store.approvals_sqlite import SqliteApprovalStore
         from hyperhive.core.store.questions_sqlite import SqliteQuestionStore
         from hyperhive.core.store.reminders_sqlite import SqliteReminderStore
+        from hyperhive.core.store.search_sqlite import SqliteSearchStore
         from hyperhive.core.store.sqlite import SqliteAgentStore, SqliteMessageStore
         from hyperhive.core.store.sqlite_migrations import MIGRATIONS
         from hyperhive.db import Database
@@ -91,6 +92,7 @@ class SqliteStorage(Storage):
         self.questions = SqliteQuestionStore(self.db)
         self.reminders = SqliteReminderStore(self.db)
         self.approvals = SqliteApprovalStore(self.db)
+        self.search = SqliteSearchStore(self.db)
 
     async def open(self) -> None:
         await self.db.open()

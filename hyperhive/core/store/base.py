@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import Self
 
 from hyperhive.core.records import AgentRecord, Message, NewMessage
+from hyperhive.core.store.search import SearchStore
 from hyperhive.wire.approvals import ApprovalRow, ApprovalStatus
 from hyperhive.wire.followups import QuestionRow, ReminderRow
 
@@ -225,6 +226,7 @@ class Storage(abc.ABC):
     questions: QuestionStore
     reminders: ReminderStore
     approvals: ApprovalStore
+    search: SearchStore  # full-text search over the others plus turn history (docs/search.md)
 
     def __init__(self) -> None:
         self._remote: list[RemoteMessages] = []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from hyperhive.core.store.search_sqlite import m0006_search
 from hyperhive.db import Migration, execute_script
 
 
@@ -177,4 +178,5 @@ MIGRATIONS: list[Migration] = [
     Migration("0003_approvals", m0003_approvals),
     Migration("0004_generations", m0004_generations),
     Migration("0005_nodes", m0005_nodes),
+    Migration("0006_search", m0006_search),  # full-text search (`search_sqlite.py`)
 ]

@@ -33,11 +33,13 @@ from hyperhive.core.logs import MAX_LINES, read_logs
 from hyperhive.errors import BadRequest, Conflict, HiveError, NotFound
 from hyperhive.httpapi import SEND_BODY_MAX, error_response, parse_json, read_body
 from hyperhive.names import BROADCAST, NAME_PATTERN, OPERATOR, validate_name
+from hyperhive.web.dashboard import searchapi
 from hyperhive.web.dashboard.statecache import SharedState
 from hyperhive.web.dashboard.views import build_inbox_views
 from hyperhive.wire.agent import BODY_MAX
 from hyperhive.wire.approvals import DESCRIPTION_MAX, NOTE_MAX
 from hyperhive.wire.followups import ANSWER_TEXT_MAX, OPTION_MAX, OPTIONS_MAX
+from hyperhive.wire.search import KINDS, KINDS_PATTERN, LIMIT_MAX, QUERY_MAX, SINCE_PATTERN
 
 if TYPE_CHECKING:
     from hyperhive.core.hive import Hive
@@ -103,6 +105,8 @@ class QueryParam:
     enum: tuple[str, ...] = ()
     minimum: int | None = None
     maximum: int | None = None
+    required: bool = False
+    schema: dict[str, Any] = field(default_factory=dict)  # more of its JSON schema
 
 
 @dataclass(frozen=True)
@@ -501,5 +505,41 @@ def api_specs(hive: Hive, shared: SharedState | None = None) -> list[ApiSpec]:
         ids = [m.id for m in rows if m.delivered_at is None]
         await hive.broker.mark_read(OPERATOR, ids)
         return {"message": f"marked {len(ids)} message(s) read"}
+
+    # -- search (searchapi.py) -----------------------------------------------------------------
+
+    @add(
+        "GET",
+        "/api/search",
+        "Full-text search over messages, questions, approvals and turn history.",
+        "search",
+        query=(
+            QueryParam(
+                "q",
+                "string",
+                f"what to look for (words ANDed; ≤ {QUERY_MAX} characters)",
+                required=True,
+                schema={"minLength": 1, "maxLength": QUERY_MAX},
+            ),
+            QueryParam("agent", "string", "only rows this agent took part in", schema=NAME_DOC),
+            QueryParam(
+                "kind",
+                "string",
+                f"comma-separated kinds: {', '.join(KINDS)}",
+                schema={"pattern": KINDS_PATTERN},
+            ),
+            QueryParam(
+                "since",
+                "string",
+                "only the last duration, e.g. 30m, 2h, 7d",
+                schema={"pattern": SINCE_PATTERN},
+            ),
+            QueryParam(
+                "limit", "integer", f"how many hits (1..{LIMIT_MAX}, default 20)", (), 1, LIMIT_MAX
+            ),
+        ),
+    )
+    async def search(request: Request, body: BaseModel) -> dict[str, Any]:
+        return await searchapi.search(hive, request)
 
     return specs

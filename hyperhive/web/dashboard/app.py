@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-ASSETS = ("theme.css", "dashboard.css", "sharedstream.js", "dashboard.js")
+ASSETS = ("theme.css", "dashboard.css", "sharedstream.js", "dashboard.js", "search.js")
 GZIP_MIN_BYTES = 1024
 
 

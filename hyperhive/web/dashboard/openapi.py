@@ -87,9 +87,16 @@ def openapi_document(specs: Iterable[ApiSpec], version: str = "1") -> dict[str, 
                 schema["minimum"] = q.minimum
             if q.maximum is not None:
                 schema["maximum"] = q.maximum
-            params.append(
-                {"name": q.name, "in": "query", "description": q.description, "schema": schema}
-            )
+            schema.update(q.schema)
+            param: dict[str, Any] = {
+                "name": q.name,
+                "in": "query",
+                "description": q.description,
+                "schema": schema,
+            }
+            if q.required:
+                param["required"] = True
+            params.append(param)
         if params:
             op["parameters"] = params
         if spec.body is not None:

@@ -280,6 +280,12 @@
           span("body", `── harness up · ${ev.name || NAME} · model ${ev.model || "?"} ──`));
       case "compact_start":
         return row("compact", span("glyph", "⇣"), span("body", `compacting · ${ev.reason || ""}`));
+      case "claude_start":  // the CLI process: warm (kept between turns) or one per turn
+        return row("note", span("glyph", "·"), span("body", ev.warm ? "claude started (kept warm)" : "claude started"));
+      case "claude_exit":
+        return ev.why === "crashed"
+          ? row("note err", span("glyph", "✖"), span("body", `claude exited on its own · code ${ev.code}`))
+          : null;
       case "compact_end":
         return row("compact" + (ev.ok ? "" : " err"), span("glyph", ev.ok ? "⇡" : "✖"),
           span("body", ev.ok ? "compacted" : `compaction failed · ${ev.note || ""}`));
@@ -537,7 +543,25 @@
     }
     S.lastId = Math.max(S.lastId, hist.last_id || 0);
     scrollToBottom();
+    showTarget();
   }
+
+  // `#event-N` (a search hit on the dashboard): scroll to that event and mark it; an event
+  // older than the page's history (the newest 500) gets a note instead.
+  function showTarget() {
+    const m = /^#event-(\d+)$/.exec(location.hash);
+    if (!m) return;
+    const target = live.querySelector(`[data-id="${m[1]}"]`);
+    if (target) {
+      target.classList.add("target");
+      target.scrollIntoView({ block: "center" });
+      $("jump").hidden = false;
+    } else {
+      live.prepend(el("div", "placeholder target-missing",
+        `event #${m[1]} is older than this page's history (its newest events)`));
+    }
+  }
+  window.addEventListener("hashchange", showTarget);
 
   // One stream per browser for this page, shared by its tabs (sharedstream.js). Frames that
   // arrive while the history loads wait in the buffer until start().

@@ -98,8 +98,41 @@ CREATE UNIQUE INDEX approvals_one_pending_create ON approvals(agent, kind)
     WHERE status = 'pending' AND kind IN ('spawn', 'init_config');
 """
 
+# full-text search (`search.py`): a stored generated tsvector per searchable table (kept in
+# step by PostgreSQL itself on every insert/update, gone with its row) with a GIN index, and
+# the turn docs the core copies in from the agents' event stores
+_EN = "'english'"
+M0002_SEARCH = f"""
+ALTER TABLE messages ADD COLUMN search tsvector GENERATED ALWAYS AS (
+    to_tsvector({_EN}, body || ' ' || sender || ' ' || recipient)) STORED;
+CREATE INDEX messages_search ON messages USING GIN (search);
+ALTER TABLE operator_questions ADD COLUMN search tsvector GENERATED ALWAYS AS (
+    to_tsvector({_EN}, question || ' ' || coalesce(answer, '') || ' ' || asker)) STORED;
+CREATE INDEX operator_questions_search ON operator_questions USING GIN (search);
+ALTER TABLE approvals ADD COLUMN search tsvector GENERATED ALWAYS AS (
+    to_tsvector({_EN}, description || ' ' || note || ' ' || agent || ' ' || kind || ' '
+        || requested_by)) STORED;
+CREATE INDEX approvals_search ON approvals USING GIN (search);
+CREATE TABLE turn_docs (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    agent TEXT NOT NULL,
+    event_id BIGINT NOT NULL,
+    ts {TS} NOT NULL,
+    kind TEXT NOT NULL,
+    title TEXT NOT NULL,
+    body TEXT NOT NULL,
+    search tsvector GENERATED ALWAYS AS (
+        to_tsvector({_EN}, body || ' ' || title || ' ' || agent)) STORED,
+    UNIQUE (agent, event_id)
+);
+CREATE INDEX turn_docs_search ON turn_docs USING GIN (search);
+CREATE INDEX turn_docs_by_ts ON turn_docs(ts);
+CREATE TABLE turn_cursors (agent TEXT PRIMARY KEY, event_id BIGINT NOT NULL);
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_schema", M0001),
+    ("0002_search", M0002_SEARCH),
 ]
 
 

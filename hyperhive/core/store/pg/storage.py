@@ -27,6 +27,7 @@ from hyperhive.core.store.pg.approvals import PgApprovalStore
 from hyperhive.core.store.pg.db import PgDb
 from hyperhive.core.store.pg.followups import PgQuestionStore, PgReminderStore
 from hyperhive.core.store.pg.messages import CHANNEL, SEP, PgAgentStore, PgMessageStore
+from hyperhive.core.store.pg.search import PgSearchStore
 from hyperhive.errors import Unavailable
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ class PgStorage(Storage):
         self.questions = PgQuestionStore(self.db)
         self.reminders = PgReminderStore(self.db)
         self.approvals = PgApprovalStore(self.db)
+        self.search = PgSearchStore(self.db)
         self._tasks = tasks
         self._listener: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()  # set while LISTEN is in force (tests wait on it)
