@@ -17,7 +17,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from hyperhive.config import parse_toml_model
+from hyperhive.budgetconfig import AgentBudget
+from hyperhive.config import check_permission_rules, parse_toml_model
 
 MCP_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -68,7 +69,16 @@ class AgentConfig(_Strict):
     runtime: Literal["bwrap", "process", "external", "fake"] | None = None
     packages: Packages = Field(default_factory=Packages)
     turn_timeout_seconds: float | None = Field(default=None, ge=0)  # default: the hive's
+    budget: AgentBudget = Field(default_factory=AgentBudget)  # default: hive.toml [budgets]
     warm_seconds: float | None = Field(default=None, ge=0)  # default: the hive's
+    # tool patterns whose use waits for the operator's OK (docs/permissions.md); None: the
+    # hive's `defaults.ask_operator_for`, [] asks nothing
+    ask_operator_for: list[str] | None = None
+
+    @field_validator("ask_operator_for")
+    @classmethod
+    def _ask_rules(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else check_permission_rules(v)
 
     @field_validator("role_prompt")
     @classmethod
@@ -103,6 +113,7 @@ denied_tools = []                 # extra tools to deny
 # allow_user_namespaces = false   # true: tools inside may create user namespaces
 # turn_timeout_seconds = 1800     # interrupt a longer turn (0 = no limit); default: the hive's
 # warm_seconds = 600              # keep claude running between turns (0 = one per turn)
+# ask_operator_for = ["Bash(git push:*)", "mcp__github__*"]  # wait for the operator's OK
 
 [env]
 
@@ -110,6 +121,11 @@ denied_tools = []                 # extra tools to deny
 # memory_mb = 1024
 # pids = 512
 # cpu_percent = 100
+
+[budget]                          # default: the hive's [budgets.defaults]; 0 = no limit
+# cost_usd_per_day = 5.0
+# tokens_per_hour = 200000
+# turns_per_hour = 60
 
 [packages]
 ro_paths = []                     # host paths bound read-only at the same path

@@ -7,7 +7,8 @@ layer (it imports core and web); nothing below it imports it.
 
 Who depends on whom (constructor arguments; each also declares `after`, its start order):
 
-    model_proxy, threads, questions, reminders          (none)
+    model_proxy, threads, questions, reminders, permissions   (none)
+    budgets      ← questions (asks the operator when a breaker trips; may be None)
     configs      ← lifecycle.repo_owner (bound late: the two refer to each other)
     lifecycle    ← configs, model_proxy
     approvals    ← configs, lifecycle
@@ -25,6 +26,7 @@ from collections.abc import Callable, Collection
 from hyperhive.clock import Clock
 from hyperhive.config import FREE_PORT_LISTEN, HiveConfig
 from hyperhive.core.approvals import ApprovalsFeature
+from hyperhive.core.budgets import BudgetsFeature
 from hyperhive.core.configs import ConfigRepos
 from hyperhive.core.crashwatch import CrashWatch
 from hyperhive.core.feature import Feature
@@ -33,6 +35,7 @@ from hyperhive.core.hive import Hive
 from hyperhive.core.lifecycle import Lifecycle
 from hyperhive.core.modelproxy import ModelProxy
 from hyperhive.core.nodes import NodesFeature
+from hyperhive.core.permissions import PermissionsFeature
 from hyperhive.core.questions import QuestionsFeature
 from hyperhive.core.reminders import RemindersFeature
 from hyperhive.core.search import SearchFeature
@@ -50,7 +53,9 @@ FEATURES = (
     "model_proxy",
     "followups",
     "questions",
+    "budgets",
     "reminders",
+    "permissions",
     "configs",
     "approvals",
     "lifecycle",
@@ -100,13 +105,16 @@ def build_features(
             runtime_factory=runtime_factory,
             placement=nodes,
         )
+    questions = QuestionsFeature() if wanted("questions") else None
     out: list[Feature | None] = [
         nodes,
         PeerFeature(nodes) if nodes and wanted("peer") else None,
         proxy,
         FollowupsFeature() if wanted("followups") else None,
-        QuestionsFeature() if wanted("questions") else None,
+        questions,
+        BudgetsFeature(questions) if wanted("budgets") else None,
         RemindersFeature() if wanted("reminders") else None,
+        PermissionsFeature() if wanted("permissions") else None,
         configs,
         ApprovalsFeature(configs, lifecycle) if configs and wanted("approvals") else None,
         lifecycle,

@@ -10,13 +10,23 @@ import tomllib
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from hyperhive import permrules
+from hyperhive.budgetconfig import Budgets
 from hyperhive.errors import ConfigError
 from hyperhive.names import NAME_PATTERN
 
 RuntimeName = Literal["bwrap", "process", "external", "fake"]
 NetworkMode = Literal["none", "egress", "host"]
+
+
+def check_permission_rules(v: list[str]) -> list[str]:
+    """Permission rules as given, or a `ValueError` naming the first one that is not one."""
+    try:
+        return permrules.check(v)
+    except permrules.RuleError as exc:
+        raise ValueError(str(exc)) from None
 
 
 class _Strict(BaseModel):
@@ -37,6 +47,16 @@ class Defaults(_Strict):
     # the claude CLI every agent runs (hyperhive.claudebin): "" = HIVE_CLAUDE_BIN, else the
     # CLI bundled with claude-agent-sdk, else `claude` on PATH
     claude_bin: str = ""
+    # tool patterns (Claude Code's syntax) whose use waits for the operator's OK; an agent's
+    # own `ask_operator_for` replaces this list (docs/permissions.md)
+    ask_operator_for: list[str] = Field(default_factory=list)
+    # an unanswered tool permission request is denied "[expired]" after this long
+    ask_operator_ttl_seconds: float = Field(default=900.0, gt=0, le=86400)
+
+    @field_validator("ask_operator_for")
+    @classmethod
+    def _rules(cls, v: list[str]) -> list[str]:
+        return check_permission_rules(v)
 
 
 class ModelEndpoint(_Strict):
@@ -143,6 +163,7 @@ class HiveConfig(_Strict):
     limits: Limits = Field(default_factory=Limits)
     manager: ManagerCfg = Field(default_factory=ManagerCfg)
     delivery: Delivery = Field(default_factory=Delivery)
+    budgets: Budgets = Field(default_factory=Budgets)  # hyperhive.budgetconfig
     node: NodeCfg = Field(default_factory=NodeCfg)
     database: DatabaseCfg = Field(default_factory=DatabaseCfg)
 

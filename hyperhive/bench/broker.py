@@ -26,6 +26,14 @@ from hyperhive.client.host import HostClient
 from hyperhive.db import wal_size
 from hyperhive.paths import HivePaths
 
+# the benchmark floods on purpose: the runaway guard (docs/operations.md) would pause senders
+FLOOD_CONFIG = """[defaults]
+runtime = "external"
+[budgets]
+runaway_messages_per_minute = 0
+runaway_exchanges_per_minute = 0
+"""
+
 
 @dataclass
 class BrokerResult:
@@ -195,7 +203,7 @@ def run_broker_bench(
     must hold no hive yet)."""
     env = {"HIVE_DATABASE_URL": db} if db else {"HIVE_DATABASE_URL": ""}
     backend = "postgresql" if db else "sqlite"
-    with throwaway_daemon(env) as (paths, pid):
+    with throwaway_daemon(env, config=FLOOD_CONFIG) as (paths, pid):
         return aio_run(_run(paths, pid, agents, messages, rate, senders, backend))
 
 

@@ -41,12 +41,13 @@ def cpu_seconds(pid: int) -> float:
 def throwaway_daemon(
     extra_env: dict[str, str] | None = None,
     prepare: Callable[[HivePaths], None] | None = None,
+    config: str = '[defaults]\nruntime = "external"\n',
 ) -> Iterator[tuple[HivePaths, int]]:
     """`prepare(paths)` runs before the daemon starts (e.g. to fill its database)."""
     home = Path(tempfile.mkdtemp(dir="/tmp", prefix="hhb"))
     paths = HivePaths(home)
     # the benchmark's clients are the agents: nothing is launched for them
-    paths.config_file.write_text('[defaults]\nruntime = "external"\n')
+    paths.config_file.write_text(config)
     if prepare is not None:
         try:
             prepare(paths)

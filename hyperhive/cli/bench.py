@@ -80,6 +80,19 @@ def broker(
         click.echo("\n".join(r.human() for r in results))
 
 
+@bench.command("budgets")
+@click.option("--agents", default=20, show_default=True, type=click.IntRange(1, 500))
+@click.option("--turns", default=50, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--scrapes", default=20, show_default=True, type=click.IntRange(1, 10_000))
+@json_option
+def budgets(agents: int, turns: int, scrapes: int, as_json: bool) -> None:
+    """What metering costs: report_turn (store + limit check) and a /metrics scrape."""
+    from hyperhive.bench.budgets import run_budgets_bench
+
+    result = run_budgets_bench(agents, turns, scrapes)
+    click.echo(result.to_json() if as_json else result.human())
+
+
 @bench.command("turn")
 @click.option("--turns", default=10, show_default=True, type=click.IntRange(1, 1000))
 @click.option(

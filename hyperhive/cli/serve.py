@@ -9,6 +9,7 @@ import signal
 
 import click
 
+from hyperhive import tracing
 from hyperhive.aio import aio_run
 from hyperhive.assembly import build_hive
 from hyperhive.cli.common import Ctx, pass_ctx, setup_logging
@@ -108,7 +109,10 @@ def serve(
 ) -> None:
     """Run the hive core daemon in the foreground (clean shutdown on SIGINT/SIGTERM)."""
     setup_logging(ctx.verbose, logging.INFO)
-    aio_run(serve_forever(ctx, dashboard, db, node, peer_listen))
+    try:
+        aio_run(serve_forever(ctx, dashboard, db, node, peer_listen))
+    finally:
+        tracing.shutdown()  # flush the last spans (a no-op when tracing is off)
 
 
 COMMANDS = [serve]

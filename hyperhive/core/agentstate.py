@@ -9,7 +9,9 @@ Order of precedence (first match wins):
 2. an action in flight: `starting` (spawning, starting, restarting, rebuilding) or `stopping`
    (stopping, destroying).
 3. not running: `crashed` (it exited without the core asking) else `stopped`.
-4. running, reported `in_turn` / `compacting` (a paused agent still finishes its turn).
+4. running and its turn waits for the operator's OK to use a tool: `waiting_operator`
+   (the note names the tool); else reported `in_turn` / `compacting` (a paused agent still
+   finishes its turn).
 5. `paused`.
 6. no report yet: `starting` while no harness is connected, else `unknown` (a core that just
    restarted, until the harness reports again).
@@ -75,6 +77,7 @@ class Facts:
     node_lost: bool = False
     open_question: str | None = None  # the oldest open operator question's text, if any
     report: Report | None = None
+    open_permission: str | None = None  # a pending tool permission request, as a note
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,8 @@ def derive(f: Facts) -> Derived:
             return Derived(AgentState.CRASHED, "exited without being asked to")
         return Derived(AgentState.STOPPED)
     r = f.report
+    if f.open_permission is not None:
+        return Derived(AgentState.WAITING_OPERATOR, f.open_permission)
     if r is not None and r.state is ReportedState.IN_TURN:
         return Derived(AgentState.IN_TURN, _tool_note(r.tool), r.turn_started_at)
     if r is not None and r.state is ReportedState.COMPACTING:

@@ -40,6 +40,8 @@ TRIGGERS = frozenset(
         "agent_axes",
         "question_added",
         "question_resolved",
+        "permission_added",
+        "permission_resolved",
         "state_reported",
     }
 )

@@ -38,7 +38,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
-from hyperhive.clock import Clock, iso
+from hyperhive import tracing
+from hyperhive.clock import Clock, iso, parse_iso
 from hyperhive.core.events import EventHub
 from hyperhive.core.records import Message, NewMessage
 from hyperhive.core.registry import AgentRegistry
@@ -174,6 +175,17 @@ def _expire(fut: asyncio.Future[bool]) -> None:
         fut.set_result(False)
 
 
+def _operator_span(to: str) -> str | None:
+    """A trace starts where the operator speaks: a short span, named on the message."""
+    t = tracing.tracer(__name__)
+    if t is None:
+        return None
+    with t.start_as_current_span(
+        "operator message", attributes={"hyperhive.to": to, "hyperhive.sender": OPERATOR}
+    ) as span:
+        return tracing.traceparent_of(span)
+
+
 class Broker:
     def __init__(
         self,
@@ -191,6 +203,8 @@ class Broker:
         self.policy: SendPolicy | None = None
         self._acks: list[Lease] = []  # written replies whose messages are not marked yet
         self._ack_tasks: set[asyncio.Task[None]] = set()
+        # (recipient, seconds from send to a parked recv taking it): the wake latency (metrics)
+        self.wake_observers: list[Callable[[str, float], None]] = []
         registry.on_change(self._agent_changed)
 
     def _agent_changed(self, name: str) -> None:
@@ -223,7 +237,14 @@ class Broker:
         self.registry.require(to)
         return [to]
 
-    async def send(self, sender: str, to: str, body: str, kind: str = "message") -> list[Message]:
+    async def send(
+        self,
+        sender: str,
+        to: str,
+        body: str,
+        kind: str = "message",
+        trace_parent: str | None = None,
+    ) -> list[Message]:
         if not body:
             raise BadRequest("message body is empty")
         recipients = self._recipients(sender, to)
@@ -232,8 +253,10 @@ class Broker:
                 await self.policy(sender, r)
         if not recipients:
             return []
+        if trace_parent is None and sender == OPERATOR and tracing.enabled():
+            trace_parent = _operator_span(to)
         stored = await self.store.insert_messages(
-            [NewMessage(sender, r, body, kind) for r in recipients],
+            [NewMessage(sender, r, body, kind, trace_parent) for r in recipients],
             iso(self.clock.now()),
             on_commit=self._committed,
         )
@@ -290,16 +313,25 @@ class Broker:
         """Lease up to `max_n` unread messages; park up to `wait_seconds` for the first."""
         deadline = time.monotonic() + (wait_seconds or 0.0)
         ib = self._inbox(name)
+        parked = False
         while True:
             seen = self.wakeups.version(name)
             if not self._paused(name):
                 lease = await self._take(name, ib, max_n)
                 if lease is not None:
+                    if parked and self.wake_observers:
+                        self._observe_wake(name, lease)
                     return lease
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return Lease(name, [], 0)
+            parked = True
             await self.wakeups.wait(name, seen, remaining)
+
+    def _observe_wake(self, name: str, lease: Lease) -> None:
+        latency = max(0.0, self.clock.now() - parse_iso(lease.messages[-1].sent_at))
+        for fn in self.wake_observers:
+            fn(name, latency)
 
     async def _take(self, name: str, ib: _Inbox, max_n: int) -> Lease | None:
         if ib.queue is None and ib.loadable:

@@ -30,6 +30,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from hyperhive import tracing
 from hyperhive.claudebin import claude_binary_or_none
 from hyperhive.core.feature import BaseFeature
 from hyperhive.core.rpc import Caller
@@ -185,6 +186,13 @@ class Lifecycle(BaseFeature):
                 self._runtimes[rt_name] = make_runtime(rt_name, **options)
         return self._runtimes[rt_name]
 
+    def resource_usage(self, name: str) -> dict[str, float]:
+        """The agent's sandbox's memory and CPU now (metrics); empty when unknown."""
+        try:
+            return self.runtime_for(name).resource_usage(name)
+        except Exception:  # an unknown runtime or a racing destroy: no figures, no error
+            return {}
+
     # -- desired state ----------------------------------------------------------------------
 
     def _desired_file(self, name: str) -> Path:
@@ -297,7 +305,8 @@ class Lifecycle(BaseFeature):
             "--state-dir",
             state,
         ]
-        env = {**cfg.env, **self.model_env(name)}
+        # OTEL_*: the harness traces its turns when the core does (docs/operations.md)
+        env = {**tracing.passthrough_env(), **cfg.env, **self.model_env(name)}
         timeout = cfg.turn_timeout_seconds
         if timeout is None:
             timeout = hive.config.defaults.turn_timeout_seconds

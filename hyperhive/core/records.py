@@ -18,6 +18,7 @@ class Message:
     sent_at: str
     delivered_at: str | None = None
     recipient_generation: int = 0  # the recipient's incarnation (0: the operator)
+    trace_parent: str | None = None  # W3C traceparent of the sender's span (tracing)
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class NewMessage:
     recipient: str
     body: str
     kind: str = "message"
+    trace_parent: str | None = None
 
 
 @dataclass(frozen=True)

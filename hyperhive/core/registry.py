@@ -31,6 +31,14 @@ class AgentRegistry:
         self._hub = hub
         self._agents: dict[str, AgentRecord] = {}
         self._on_change: list[Callable[[str], None]] = []
+        # local changes, numbered as they start: `sync` ignores a name changed here since its
+        # read began (that snapshot may predate the change and would undo it)
+        self._local = 0
+        self._local_at: dict[str, int] = {}
+
+    def _touch(self, name: str) -> None:
+        self._local += 1
+        self._local_at[name] = self._local
 
     async def load(self) -> None:
         self._agents = {a.name: a for a in await self._store.all_agents()}
@@ -39,11 +47,12 @@ class AgentRegistry:
         """Re-read the table (a hive across hosts: another node registered, changed or removed
         agents) and publish each difference as the event the change would have published
         here. Returns the names that changed."""
+        began = self._local
         fresh = {a.name: a for a in await self._store.all_agents()}
         changed = []
         for name in sorted(set(fresh) | set(self._agents)):
             old, new = self._agents.get(name), fresh.get(name)
-            if old == new:
+            if old == new or self._local_at.get(name, 0) > began:
                 continue
             changed.append(name)
             if new is None:
@@ -117,6 +126,7 @@ class AgentRegistry:
             parent=parent,
             model=model,
         )
+        self._touch(name)
         await self._store.put_agent(rec)
         self._agents[name] = rec
         logger.info(
@@ -131,6 +141,7 @@ class AgentRegistry:
         new = dataclasses.replace(rec, **changes)  # type: ignore[arg-type]
         if new == rec:
             return rec
+        self._touch(name)
         await self._store.put_agent(new)
         self._agents[name] = new
         self._hub.publish("agent_updated", agent=name, **{k: v for k, v in changes.items()})
@@ -139,6 +150,7 @@ class AgentRegistry:
 
     async def remove(self, name: str) -> None:
         self.require(name)
+        self._touch(name)
         await self._store.delete_agent(name)
         del self._agents[name]
         self._hub.publish("agent_removed", agent=name)

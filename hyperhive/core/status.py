@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from hyperhive.core.agentstate import Facts, clip
+from hyperhive.core.permissions import PermissionsFeature, waiting_note
 from hyperhive.wire.host import AgentStatusRow
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ async def status_row(hive: Hive, name: str) -> AgentStatusRow:
             paused=rec.paused,
             node_lost=bool(fields.pop("node_lost", False)),
             open_question=await _open_question(hive, name),
+            open_permission=await _open_permission(hive, name),
             report=hive.agent_states.reported(name),
         ),
     )
@@ -72,6 +74,16 @@ async def _open_question(hive: Hive, name: str) -> str | None:
         return None
     q = pending[0]
     return clip(f"question #{q.id}: {q.question}", 200)
+
+
+async def _open_permission(hive: Hive, name: str) -> str | None:
+    """The oldest pending tool permission request of `name`, as a note."""
+    if not hive.runs("permissions"):
+        return None
+    feature = hive.feature("permissions")
+    assert isinstance(feature, PermissionsFeature)
+    pending = await feature.pending(name)
+    return waiting_note(pending[0]) if pending else None
 
 
 async def status_rows(hive: Hive) -> list[AgentStatusRow]:

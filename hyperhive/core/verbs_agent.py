@@ -45,6 +45,7 @@ def inbox_row(m: Message) -> InboxRow:
         kind=m.kind,
         sent_at=m.sent_at,
         delivered_at=m.delivered_at,
+        trace_parent=m.trace_parent,
     )
 
 
@@ -60,6 +61,8 @@ def row_dict(m: Message) -> dict[str, object]:
     }
     if m.delivered_at is not None:
         d["delivered_at"] = m.delivered_at
+    if m.trace_parent is not None:
+        d["trace_parent"] = m.trace_parent
     return d
 
 
@@ -70,7 +73,9 @@ def register(hive: Hive) -> None:
     # `SendOk` / `RecvOk` (tests/wire checks the shapes agree) instead of building models.
     @d.handle(Send)
     async def send(caller: Caller, req: Send) -> dict[str, object]:
-        stored = await hive.broker.send(caller.name, req.to, req.body)
+        stored = await hive.broker.send(
+            caller.name, req.to, req.body, trace_parent=req.trace_parent
+        )
         return {
             "ok": True,
             "ids": [m.id for m in stored],
@@ -136,9 +141,12 @@ def register(hive: Hive) -> None:
             role_file = hive.paths.applied_dir(caller.name) / cfg.role_prompt
             if role_file.is_file():
                 role = role_file.read_text(encoding="utf-8", errors="replace")
+        config = cfg.model_dump(mode="json")
+        if cfg.ask_operator_for is None:  # the hive's default list (docs/permissions.md)
+            config["ask_operator_for"] = list(hive.config.defaults.ask_operator_for)
         return GetConfigOk(
             model=cfg.model or rec.model or hive.config.defaults.model,
-            config=cfg.model_dump(mode="json"),
+            config=config,
             role_prompt=role,
         )
 

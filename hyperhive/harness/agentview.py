@@ -29,6 +29,8 @@ class AgentView:
     denied_tools: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     extra_mcp_servers: Mapping[str, Any] = field(default_factory=dict)
+    # the core sends the agent's list, or the hive's default when the agent has none
+    ask_operator_for: tuple[str, ...] = ()
 
     @classmethod
     def from_json(cls, data: object) -> AgentView:
@@ -41,6 +43,7 @@ class AgentView:
             denied_tools=_strings(data, "denied_tools"),
             env=_string_table(data, "env"),
             extra_mcp_servers=dict(_table(data, "extra_mcp_servers")),
+            ask_operator_for=_strings(data, "ask_operator_for"),
         )
 
 

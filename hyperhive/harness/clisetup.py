@@ -43,6 +43,7 @@ class CliSetup:
         self.opts = opts
         self.run_dir = opts.state_dir / ".hyperhive"
         self.config_dir = opts.state_dir / ".claude"
+        self.trace_file: Path | None = None  # the running turn's traceparent (tracing on)
 
     @property
     def settings_path(self) -> Path:
@@ -70,7 +71,8 @@ class CliSetup:
             )
         )
         mcp, extra_allow, warnings = cs.mcp_config(
-            [self.opts.python, "-m", "hyperhive.mcptools", "--socket", str(self.opts.socket)],
+            [self.opts.python, "-m", "hyperhive.mcptools", "--socket", str(self.opts.socket)]
+            + (["--trace-file", str(self.trace_file)] if self.trace_file is not None else []),
             {},
             who.config.extra_mcp_servers,
         )
@@ -79,6 +81,7 @@ class CliSetup:
             "manager" if who.kind == "manager" else "agent",
             extra_allow=[*extra_allow, *who.config.allowed_tools],
             extra_deny=who.config.denied_tools,
+            ask=who.config.ask_operator_for,
         )
         settings["cleanupPeriodDays"] = 36500  # the CLI deletes sessions idle 30 days by default
         self.settings_path.write_text(json.dumps(settings, indent=2))

@@ -42,6 +42,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 from hyperhive.client.agent import AgentClient
@@ -51,6 +52,7 @@ from hyperhive.harness.clisetup import CliSetup, Identity
 from hyperhive.harness.driver import Launch, TurnHandle
 from hyperhive.harness.events import EventBus
 from hyperhive.harness.livetext import LiveText
+from hyperhive.harness.opgate import OperatorGate, gate_for
 from hyperhive.harness.options import HarnessOptions
 from hyperhive.harness.prompt import wake_prompt
 from hyperhive.harness.reporter import StateReporter, StateTracker
@@ -65,6 +67,8 @@ from hyperhive.harness.streamevents import (
     event_kind,
     event_payload,
 )
+from hyperhive.harness.turntrace import TurnTracer
+from hyperhive.harness.usage import report_turn
 from hyperhive.harness.warmhooks import harness_driver
 
 logger = logging.getLogger(__name__)
@@ -72,6 +76,10 @@ logger = logging.getLogger(__name__)
 RECV_PARK = 180.0
 HANDLED_MEMORY = 256  # ids of recently handled messages, to drop redeliveries
 QUIET_SUBTYPES = frozenset({"thinking_tokens"})
+
+
+def _trace(tracer: TurnTracer, ev: Any) -> None:
+    tracer.on_event(ev.kind, ev.payload)
 
 
 class Harness:
@@ -93,7 +101,7 @@ class Harness:
         self.bus.add_listener(lambda ev: self.tracker.on_event(ev.kind, ev.ts, ev.payload))
         self.unread = 0
         self._turn: TurnHandle | None = None
-        # the `perms` work plugs the operator's gate in at `self.driver.gate`
+        # its gate refuses unlisted tools until `_introduce` knows the config (`gate_for`)
         self.driver = harness_driver(
             self.bus,
             opts.warm_seconds,
@@ -110,6 +118,10 @@ class Harness:
         self.cli = CliSetup(opts)
         self.run_dir = self.cli.run_dir
         self.config_dir = self.cli.config_dir
+        self.tracer = TurnTracer.create(self.run_dir, self)  # None unless tracing is on
+        if self.tracer is not None:
+            self.bus.add_listener(partial(_trace, self.tracer))
+            self.cli.trace_file = self.tracer.file
         self.last_turn: dict[str, Any] | None = None
         self._handled: deque[int] = deque(maxlen=HANDLED_MEMORY)
         self._recv_task: asyncio.Future[dict[str, Any]] | None = None  # the parked recv
@@ -120,6 +132,13 @@ class Harness:
         if state != self.state:
             self.state = state
             self.bus.publish("state", state=state)
+
+    def _operator_wait(self, waiting: bool) -> None:
+        """The turn waits for the operator's OK to use a tool (the agent page's state)."""
+        if waiting and self.state == "thinking":
+            self.set_state("waiting_operator")
+        elif not waiting and self.state == "waiting_operator":
+            self.set_state("thinking")
 
     async def cancel(self) -> bool:
         """Interrupt the running turn (the control protocol's `interrupt`), or end the wait before a failed
@@ -167,6 +186,15 @@ class Harness:
         for w in self.cli.write(identity):
             logger.warning("%s", w, extra={"action": "mcp_config", "agent": self.name})
             self.bus.publish("note", text=f"config: {w}")
+        # what the CLI's `can_use_tool` requests go to: the operator, for `ask_operator_for`
+        self.driver.gate = gate_for(
+            self.opts.socket,
+            self.config.ask_operator_for,
+            cwd=str(self.opts.state_dir),
+            home=str(self.opts.state_dir),
+            notify=lambda text: self.bus.publish("note", text=text),
+            on_wait=self._operator_wait,
+        )
 
     def _has_session(self) -> bool:
         return self.cli.has_session()
@@ -204,6 +232,8 @@ class Harness:
             finally:
                 self.set_state("offline")
                 await self.client.aclose()
+                if isinstance(self.driver.gate, OperatorGate):
+                    await self.driver.gate.aclose()
 
     async def _park(self) -> dict[str, Any] | None:
         self.set_state("waiting")
@@ -422,6 +452,8 @@ class Harness:
                 if timer is not None:
                     timer.cancel()
                     await asyncio.gather(timer, return_exceptions=True)
+                if isinstance(self.driver.gate, OperatorGate):
+                    self.driver.gate.turn_ended()  # an ask still open is nobody's now
         if self._timed_out:
             outcome = TurnOutcome(
                 OutcomeKind.CANCELLED,
@@ -459,6 +491,7 @@ class Harness:
                 "unread": remaining,
                 "kind": msg.get("kind", "message"),
                 "id": msg["id"],
+                **({"trace_parent": msg["trace_parent"]} if msg.get("trace_parent") else {}),
             },
         )
         try:
@@ -544,3 +577,4 @@ class Harness:
         row.harness_ms = round((time.monotonic() - t0) * 1000 - times.cli_ms)
         self.last_turn = dataclasses.asdict(row)
         await self.stats.record(row)
+        await report_turn(self.client, row, self.name)

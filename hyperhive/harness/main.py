@@ -26,6 +26,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from hyperhive import tracing
 from hyperhive.clock import parse_iso
 from hyperhive.harness.loop import Harness
 from hyperhive.harness.options import HarnessOptions
@@ -184,7 +185,10 @@ def main(argv: list[str] | None = None) -> None:
         stream=sys.stderr,
     )
     try:
-        serve(args.socket, args.state_dir, args.web_socket, args.no_web)
+        try:
+            serve(args.socket, args.state_dir, args.web_socket, args.no_web)
+        finally:
+            tracing.shutdown()  # flush the last spans (a no-op when tracing is off)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:

@@ -86,17 +86,26 @@ _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
 def settings_json(
-    flavor: Flavor, extra_allow: Iterable[str] = (), extra_deny: Iterable[str] = ()
+    flavor: Flavor,
+    extra_allow: Iterable[str] = (),
+    extra_deny: Iterable[str] = (),
+    ask: Iterable[str] = (),
 ) -> JsonDict:
-    """The `--settings` file: `{"permissions": {"allow": [...], "deny": [...]}}`.
+    """The `--settings` file: `{"permissions": {"allow": [...], "deny": [...]}}`, plus
+    `"ask": [...]` when the agent has `ask_operator_for` patterns.
 
     Lists keep their order without duplicates. A rule in both lists is denied (the CLI lets
-    deny win)."""
+    deny win). An `ask` rule wins over `allow` (the CLI then sends `can_use_tool` to the
+    harness's `PermissionGate`: `harness/opgate.py`), and `deny` wins over both."""
     if flavor not in FLAVOR_ALLOW:
         raise ValueError(f"unknown flavor {flavor!r} (expected one of {sorted(FLAVOR_ALLOW)})")
     allow = _unique((*FLAVOR_ALLOW[flavor], *extra_allow))
     deny = _unique((*ALWAYS_DENY, *ONE_SHOT_DENY, *extra_deny))
-    return {"permissions": {"allow": allow, "deny": deny}}
+    perms: JsonDict = {"allow": allow, "deny": deny}
+    asked = _unique(ask)
+    if asked:
+        perms["ask"] = asked
+    return {"permissions": perms}
 
 
 @dataclass(frozen=True)

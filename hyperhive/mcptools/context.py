@@ -28,6 +28,7 @@ class ToolContext:
     kind: str  # agent | manager
     manager: str
     config: AgentConfig = field(default_factory=AgentConfig)
+    trace_file: str | None = None  # the harness's running turn's traceparent (tracing on)
     _acks: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
 
     @property

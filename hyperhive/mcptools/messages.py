@@ -8,6 +8,7 @@ from typing import Any
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
+from hyperhive import tracing
 from hyperhive.mcptools.context import ToolContext
 from hyperhive.sendpolicy import may_send, refusal
 
@@ -42,7 +43,9 @@ def register(server: MCPServer, ctx: ToolContext) -> None:
         allowed = ctx.config.allowed_recipients
         if not may_send(to, allowed, ctx.manager):
             raise ToolError(refusal(ctx.name, to, allowed, ctx.manager))
-        answer = await ctx.call("send", to=to, body=body)
+        answer = await ctx.call(
+            "send", to=to, body=body, trace_parent=tracing.read_traceparent(ctx.trace_file)
+        )
         ids = answer.body["ids"]
         who = ", ".join(answer.body["recipients"]) or "nobody"
         return ctx.text(f"sent (message id {', '.join(map(str, ids))}) to {who}", answer)

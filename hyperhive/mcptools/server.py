@@ -48,8 +48,9 @@ async def build(socket: str) -> tuple[MCPServer, ToolContext]:
     return server, ctx
 
 
-async def amain(socket: str) -> None:
+async def amain(socket: str, trace_file: str | None = None) -> None:
     server, ctx = await build(socket)
+    ctx.trace_file = trace_file
     try:
         await server.run_stdio_async()
     finally:
@@ -60,6 +61,8 @@ async def amain(socket: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m hyperhive.mcptools")
     parser.add_argument("--socket", default="/run/hive/hive.sock")
+    # where the harness keeps the running turn's traceparent (only when tracing is on)
+    parser.add_argument("--trace-file", default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    asyncio.run(amain(args.socket))
+    asyncio.run(amain(args.socket, args.trace_file))

@@ -107,6 +107,11 @@ class Runtime(abc.ABC):
     async def wait(self, name: str) -> int:
         """Wait until the agent exits; return its exit code."""
 
+    def resource_usage(self, name: str) -> dict[str, float]:
+        """What the agent's sandbox uses now (`memory_bytes`, `cpu_seconds`; for metrics);
+        empty where the backend cannot tell."""
+        return {}
+
     async def exec_argv(self, spec: LaunchSpec, argv: list[str]) -> list[str]:
         """The host command that runs `argv` inside the agent's sandbox as the agent's uid,
         cwd /state (for `hive shell` / `hive login`)."""

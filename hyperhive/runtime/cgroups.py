@@ -301,3 +301,25 @@ class AgentCgroup:
             if value.strip().isdigit():
                 out[key] = int(value)
         return out
+
+    def usage(self) -> dict[str, float]:
+        """What the agent's processes use now: `memory_bytes` (resident + page cache charged
+        to the group) and `cpu_seconds` (since the group was made); keys the kernel does
+        not expose are left out."""
+        out: dict[str, float] = {}
+        mem = self._dir("memory")
+        if mem is not None:
+            name = "memory.current" if self.version == 2 else "memory.usage_in_bytes"
+            with contextlib.suppress(OSError, ValueError):
+                out["memory_bytes"] = float((mem / name).read_text().strip())
+        cpu = self._dir("cpu")
+        if cpu is not None:
+            with contextlib.suppress(OSError, ValueError):
+                if self.version == 2:
+                    for line in (cpu / "cpu.stat").read_text().splitlines():
+                        key, _, value = line.partition(" ")
+                        if key == "usage_usec":
+                            out["cpu_seconds"] = int(value) / 1e6
+                else:
+                    out["cpu_seconds"] = int((cpu / "cpuacct.usage").read_text()) / 1e9
+        return out

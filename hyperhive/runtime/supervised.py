@@ -139,6 +139,10 @@ class SupervisedRuntime(Runtime):
     def _lock(self, name: str) -> asyncio.Lock:
         return self._locks.setdefault(name, asyncio.Lock())
 
+    def resource_usage(self, name: str) -> dict[str, float]:
+        cg = self._cgroup(name)
+        return cg.usage() if cg.exists() else {}
+
     def _cgroup(self, name: str) -> AgentCgroup:
         parent = f"{PARENT}/{self.scope}" if self.scope else PARENT
         if self._cgroup_root is None:

@@ -30,15 +30,22 @@ class InboxRow(BaseModel):
     kind: MessageKind = "message"
     sent_at: str
     delivered_at: str | None = None
+    trace_parent: str | None = None  # the sender's span (W3C traceparent), when traced
+
+
+# a W3C traceparent: version-traceid-spanid-flags, lower-case hex
+TRACEPARENT_PATTERN = r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
 
 
 @verb("agent")
 class Send(Request):
-    """Send `body` to an agent, `operator`, or `*` (every agent but the sender)."""
+    """Send `body` to an agent, `operator`, or `*` (every agent but the sender).
+    `trace_parent`: the sending turn's span, so the recipient's turn joins its trace."""
 
     cmd: Literal["send"]
     to: str = Field(min_length=1, max_length=63)
     body: str = Field(min_length=1, max_length=BODY_MAX)
+    trace_parent: str | None = Field(default=None, max_length=55, pattern=TRACEPARENT_PATTERN)
 
 
 class SendOk(Response):

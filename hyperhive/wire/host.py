@@ -44,10 +44,15 @@ class AgentStatusRow(BaseModel):
     unread: int | None = None
     web_port: int | None = None  # the agent's page on 127.0.0.1
     oom_kills: int | None = None  # processes OOM-killed in its sandbox this run (memory limit)
+    pending_permissions: int | None = None  # tool permission requests waiting for the operator
     # the one derived state (`hyperhive.core.agentstate.AgentState` values), its note and since
     state: str | None = None
     state_note: str | None = None
     state_since: str | None = None
+    # budgets: the highest fraction of any of its limits used (1.0 = at the limit), and
+    # whether its breaker is tripped (hyperhive.core.budgets)
+    budget_used: float | None = None
+    budget_tripped: bool | None = None
     node: str | None = None  # the node (host) that runs the agent (docs/multihost.md)
     # its usage today, when a feature reports it (status_fields)
     tokens_today: int | None = None

@@ -35,6 +35,7 @@ ALL = list(
         [False, True],  # node_lost
         [None, "question #1: ok?"],
         REPORTS,
+        [None, "waiting for the operator: may it use Bash(git push)? (#1)"],
     )
 )
 
@@ -50,6 +51,8 @@ def expected(f: Facts) -> AgentState:
         return AgentState.STOPPING
     if not f.running:
         return AgentState.CRASHED if f.crashed else AgentState.STOPPED
+    if f.open_permission is not None:  # its turn waits for the operator's OK to use a tool
+        return AgentState.WAITING_OPERATOR
     if r is ReportedState.IN_TURN:
         return AgentState.IN_TURN
     if r is ReportedState.COMPACTING:
@@ -66,7 +69,7 @@ def expected(f: Facts) -> AgentState:
 
 
 def test_every_combination() -> None:
-    assert len(ALL) == 2688
+    assert len(ALL) == 2688 * 2
     for combo in ALL:
         check(Facts(*combo))  # type: ignore[arg-type]
 
@@ -78,7 +81,9 @@ def check(f: Facts) -> None:
         assert f.report is not None and d.note == f.report.note  # the failure says why
     if d.state is AgentState.IN_TURN:
         assert d.note == "running Bash" and d.since_hint == TURN_AT
-    if d.state is AgentState.WAITING_OPERATOR and f.open_question is not None:
+    if d.state is AgentState.WAITING_OPERATOR and f.open_permission is not None:
+        assert d.note == f.open_permission  # which tool it waits to use
+    elif d.state is AgentState.WAITING_OPERATOR and f.open_question is not None:
         assert d.note == f.open_question
     if not f.running and f.transient is None and not f.node_lost:
         assert d.since_hint is None

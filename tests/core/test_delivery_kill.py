@@ -17,6 +17,13 @@ from tests.support.daemon import DaemonProcess
 
 CLIENT = Path(__file__).with_name("delivery_client.py")
 MESSAGES = 600
+# the sender floods on purpose: the runaway guard (docs/operations.md) would pause it
+FLOOD_CONFIG = """[defaults]
+runtime = "external"
+[budgets]
+runaway_messages_per_minute = 0
+runaway_exchanges_per_minute = 0
+"""
 MIN_KILLS = 16
 # Hang guards, not timings: the kill rounds end once MIN_KILLS clients were killed and every
 # message sent (seconds on an idle machine), the drain once every id came back; these bound
@@ -91,7 +98,7 @@ async def _one_client(sock: str, rnd: random.Random, tally: Tally) -> None:
 
 async def test_recv_clients_killed_at_random_lose_nothing(short_tmp: Path) -> None:
     t0 = time.monotonic()
-    daemon = DaemonProcess(short_tmp / "h").start()
+    daemon = DaemonProcess(short_tmp / "h", config=FLOOD_CONFIG).start()
     t_up = time.monotonic() - t0
     sock = str(daemon.paths.agent_sock("manager"))
     rnd = random.Random()

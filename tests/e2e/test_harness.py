@@ -91,6 +91,14 @@ async def test_send_wakes_the_other_agent_and_stats_are_exact(
     assert (row["cache_read_tokens"], row["cache_creation_tokens"]) == (40, 52)
     assert row["tool_breakdown"] == {"mcp__hyperhive__send": 1} and row["tool_call_count"] == 1
     assert row["cost_usd"] is not None and row["cost_usd"] > 0
+    # the same figures reached the core's budget meter (report_turn after the stats row)
+    budgets: Any = hive.feature("budgets")
+
+    async def alice_usage() -> bool:
+        use = await budgets.store.sums("alice", "")
+        return bool(use.tokens >= 116 + 28 and use.cost_usd >= row["cost_usd"])
+
+    await eventually(alice_usage, 30, "alice's usage in the core")
     bob = next(r for r in turns(hive, "bob") if r["wake_from"] == "alice")
     assert bob["result_kind"] == "ok"
     # the message bob woke on is the one alice sent

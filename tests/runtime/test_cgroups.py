@@ -93,3 +93,22 @@ async def test_degrades_with_a_warning(tmp_path: Path, caplog: pytest.LogCapture
     assert cg.procs_files() == [] and cg.procs() == []
     assert await cg.kill_all() == 0
     await cg.remove()
+
+
+def test_usage_reads_memory_and_cpu_of_the_group(short_tmp: Path) -> None:
+    """`usage()` (for /metrics) on a v2 tree and a v1 tree laid out as the kernel does."""
+    v2 = short_tmp / "v2"
+    (v2 / "hyperhive" / "alice").mkdir(parents=True)
+    (v2 / "cgroup.controllers").write_text("cpu memory pids\n")
+    (v2 / "hyperhive" / "alice" / "memory.current").write_text("1048576\n")
+    (v2 / "hyperhive" / "alice" / "cpu.stat").write_text("usage_usec 2500000\nuser_usec 1\n")
+    assert AgentCgroup("alice", root=v2).usage() == {"memory_bytes": 1048576.0, "cpu_seconds": 2.5}
+    v1 = short_tmp / "v1"
+    for c in ("memory", "cpu"):
+        (v1 / c / "hyperhive" / "bob").mkdir(parents=True)
+        (v1 / c / "cgroup.procs").write_text("")
+    (v1 / "memory" / "hyperhive" / "bob" / "memory.usage_in_bytes").write_text("4096\n")
+    (v1 / "cpu" / "hyperhive" / "bob" / "cpuacct.usage").write_text("3000000000\n")
+    assert AgentCgroup("bob", root=v1).usage() == {"memory_bytes": 4096.0, "cpu_seconds": 3.0}
+    (v1 / "cpu" / "hyperhive" / "bob" / "cpuacct.usage").unlink()
+    assert AgentCgroup("bob", root=v1).usage() == {"memory_bytes": 4096.0}

@@ -153,7 +153,7 @@ async def test_attention_bar_on_a_phone(dhive: Hive, open_page: OpenPage) -> Non
 class Budgets(BaseFeature):
     """What the budgets branch adds: an attention source and usage in the status rows."""
 
-    name = "budgets"
+    name = "budgets_elsewhere"
 
     def __init__(self) -> None:
         self.tripped = 0

@@ -76,7 +76,15 @@ class MemoryMessageStore(MessageStore):
         gen = self._agents.current_generation
         out = [
             Message(
-                next(self._ids), m.sender, m.recipient, m.body, m.kind, at, None, gen(m.recipient)
+                next(self._ids),
+                m.sender,
+                m.recipient,
+                m.body,
+                m.kind,
+                at,
+                None,
+                gen(m.recipient),
+                m.trace_parent,
             )
             for m in msgs
         ]

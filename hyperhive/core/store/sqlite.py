@@ -32,6 +32,7 @@ def _message(row: sqlite3.Row) -> Message:
         sent_at=row["sent_at"],
         delivered_at=row["delivered_at"],
         recipient_generation=row["recipient_generation"],
+        trace_parent=row["trace_parent"],
     )
 
 
@@ -57,12 +58,22 @@ class SqliteMessageStore(MessageStore):
                     gen = gens[m.recipient] = int(r[0]) if r is not None else 0
                 cur = conn.execute(
                     "INSERT INTO messages(sender, recipient, body, kind, sent_at,"
-                    " recipient_generation) VALUES (?, ?, ?, ?, ?, ?)",
-                    (m.sender, m.recipient, m.body, m.kind, at, gen),
+                    " recipient_generation, trace_parent) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (m.sender, m.recipient, m.body, m.kind, at, gen, m.trace_parent),
                 )
                 assert cur.lastrowid is not None
                 out.append(
-                    Message(cur.lastrowid, m.sender, m.recipient, m.body, m.kind, at, None, gen)
+                    Message(
+                        cur.lastrowid,
+                        m.sender,
+                        m.recipient,
+                        m.body,
+                        m.kind,
+                        at,
+                        None,
+                        gen,
+                        m.trace_parent,
+                    )
                 )
             return out
 

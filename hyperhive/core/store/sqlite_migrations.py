@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from hyperhive.core.store.budgets_sqlite import m0007_budgets
 from hyperhive.core.store.search_sqlite import m0006_search
 from hyperhive.db import Migration, execute_script
 
@@ -172,6 +173,44 @@ def m0005_nodes(conn: sqlite3.Connection) -> None:
     )
 
 
+def m0008_permissions(conn: sqlite3.Connection) -> None:
+    """Tool permission requests asked of the operator, and each agent incarnation's kept
+    "allow always" rules (`core/permissions.py`)."""
+    execute_script(
+        conn,
+        """
+        CREATE TABLE permission_requests (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            agent TEXT NOT NULL,
+            generation INTEGER NOT NULL DEFAULT 0,
+            harness TEXT NOT NULL,
+            key TEXT NOT NULL,
+            tool TEXT NOT NULL,
+            input_json TEXT NOT NULL,
+            tool_use_id TEXT,
+            reason TEXT,
+            rule TEXT,
+            asked_at TEXT NOT NULL,
+            deadline_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            decided_at TEXT,
+            note TEXT NOT NULL DEFAULT '',
+            kept_rule TEXT
+        );
+        CREATE UNIQUE INDEX permission_requests_key ON permission_requests(agent, key);
+        CREATE INDEX permission_requests_pending ON permission_requests(agent, id)
+            WHERE status = 'pending';
+        CREATE TABLE permission_rules (
+            agent TEXT NOT NULL,
+            generation INTEGER NOT NULL,
+            rule TEXT NOT NULL,
+            kept_at TEXT NOT NULL,
+            PRIMARY KEY (agent, generation, rule)
+        )
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     Migration("0001_messages_agents", m0001_messages_agents),
     Migration("0002_questions_reminders", m0002_questions_reminders),
@@ -179,4 +218,6 @@ MIGRATIONS: list[Migration] = [
     Migration("0004_generations", m0004_generations),
     Migration("0005_nodes", m0005_nodes),
     Migration("0006_search", m0006_search),  # full-text search (`search_sqlite.py`)
+    Migration("0007_budgets", m0007_budgets),  # budgets + messages.trace_parent
+    Migration("0008_permissions", m0008_permissions),
 ]

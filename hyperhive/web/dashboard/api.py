@@ -34,6 +34,8 @@ from hyperhive.errors import BadRequest, Conflict, HiveError, NotFound
 from hyperhive.httpapi import SEND_BODY_MAX, error_response, parse_json, read_body
 from hyperhive.names import BROADCAST, NAME_PATTERN, OPERATOR, validate_name
 from hyperhive.web.dashboard import searchapi
+from hyperhive.web.dashboard.permissions import DECISIONS, PermissionNoteBody
+from hyperhive.web.dashboard.permissions import decide as decide_permission
 from hyperhive.web.dashboard.statecache import SharedState
 from hyperhive.web.dashboard.views import build_inbox_views
 from hyperhive.wire.agent import BODY_MAX
@@ -541,5 +543,24 @@ def api_specs(hive: Hive, shared: SharedState | None = None) -> list[ApiSpec]:
     )
     async def search(request: Request, body: BaseModel) -> dict[str, Any]:
         return await searchapi.search(hive, request)
+
+    # -- tool permissions (web/dashboard/permissions.py) --------------------------------------
+
+    for decision, summary in DECISIONS.items():
+
+        def make_decide(decision: str) -> Callable[[Request, BaseModel], Awaitable[dict[str, Any]]]:
+            async def decide(request: Request, body: BaseModel) -> dict[str, Any]:
+                return await decide_permission(hive, id_param(request), decision, request, body)
+
+            return decide
+
+        add(
+            "POST",
+            f"/api/permissions/{{id}}/{decision}",
+            summary,
+            "permissions",
+            body=PermissionNoteBody,
+            params=("id",),
+        )(make_decide(decision))
 
     return specs

@@ -10,6 +10,7 @@ Routes:
     GET  /dashboard/stream       SSE (`?since=SEQ` / `Last-Event-ID`)
     GET  /static/...             theme.css, dashboard.css, sharedstream.js, dashboard.js
     GET  /favicon.ico            the hive's icon (an SVG)
+    GET  /metrics                Prometheus text format (`hyperhive.web.metrics`)
 
 HTML, JS, CSS and JSON answers are gzipped when the browser accepts it; event streams never
 are (Starlette's GZipMiddleware leaves `text/event-stream` alone, so frames are not buffered).
@@ -42,6 +43,8 @@ from hyperhive.web.dashboard.openapi import openapi_document
 from hyperhive.web.dashboard.security import Guard
 from hyperhive.web.dashboard.statecache import SharedState
 from hyperhive.web.dashboard.stream import stream_routes
+from hyperhive.web.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from hyperhive.web.metrics import HiveMetrics
 
 if TYPE_CHECKING:
     from hyperhive.core.hive import Hive
@@ -93,6 +96,10 @@ def build_app(
     specs = api_specs(hive, shared)
     openapi = openapi_document(specs)
     feed = stream_routes(hive, closing)
+    metrics = HiveMetrics(hive)
+
+    async def metrics_page(request: Request) -> Response:
+        return Response(await metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     async def page(request: Request) -> Response:
         state = await shared.get()
@@ -120,6 +127,7 @@ def build_app(
         Route("/", page, methods=["GET"]),
         Route("/api/openapi.json", openapi_json, methods=["GET"]),
         Route("/favicon.ico", favicon, methods=["GET"]),
+        Route("/metrics", metrics_page, methods=["GET"]),
         *(spec.route() for spec in specs),
         Route("/dashboard/history", feed["history"], methods=["GET"]),
         Route("/dashboard/stream", feed["stream"], methods=["GET"]),

@@ -197,7 +197,8 @@ class Guard:
 
     async def _refuse(self, scope: Scope, send: Send, exc: HiveError) -> None:
         path: str = scope.get("path", "/")
-        wants_page = scope.get("method") == "GET" and not path.startswith(("/api/", "/dashboard/"))
+        machine = path.startswith(("/api/", "/dashboard/")) or path == "/metrics"
+        wants_page = scope.get("method") == "GET" and not machine
         if wants_page and isinstance(exc, Unauthorized):
             body = _LOGIN_PAGE.encode()
             ctype = b"text/html; charset=utf-8"

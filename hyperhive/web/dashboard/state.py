@@ -13,6 +13,7 @@ from hyperhive.core.status import status_rows
 from hyperhive.core.tombstones import list_tombstones
 from hyperhive.names import OPERATOR
 from hyperhive.web.dashboard import views
+from hyperhive.web.dashboard.permissions import permission_state
 
 if TYPE_CHECKING:
     from hyperhive.core.hive import Hive
@@ -58,4 +59,5 @@ async def build_state(hive: Hive) -> dict[str, Any]:
         "inbox_unread": await hive.broker.unread(OPERATOR),
         "approvals": [v.model_dump() for v in approvals],
         "attention": [i.model_dump() for i in attention],
+        "permissions": await permission_state(hive),
     }

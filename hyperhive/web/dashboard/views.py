@@ -62,6 +62,8 @@ class ContainerView(_View):
     state_tone: str  # ok | off | warn | bad: the badge's colour
     state_note: str | None
     state_since: str | None
+    budget_used: float | None = None  # the highest fraction of its budget limits (the meter)
+    budget_tripped: bool = False
     node: str | None = None  # the node (host) that runs it (docs/multihost.md)
     last_activity: str | None = None  # the latest of its state change and status text
     tokens_today: int | None = None
@@ -225,6 +227,8 @@ def build_container_views(
             state_tone=state_badge(_state(r))[1],
             state_note=r.state_note,
             state_since=r.state_since,
+            budget_used=r.budget_used,
+            budget_tripped=bool(r.budget_tripped),
             node=r.node,
             last_activity=_latest(r.state_since, r.status_set_at if r.running else None),
             tokens_today=r.tokens_today,

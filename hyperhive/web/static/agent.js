@@ -387,7 +387,7 @@
 
   function setState(state) {
     const b = $("state");
-    b.textContent = state;
+    b.textContent = state === "waiting_operator" ? "waiting for the operator" : state;
     b.className = `state-badge state-${state}`;
     document.body.dataset.state = state;
   }
@@ -534,7 +534,7 @@
     for (const ev of hist.events) consume(ev, false);
     if (hist.state) setState(hist.state);
     // the ring may have lost the turn's start; the harness's own state settles it
-    if (hist.state === "thinking") S.turnActive = true;
+    if (hist.state === "thinking" || hist.state === "waiting_operator") S.turnActive = true;
     if (hist.state === "compacting") S.compacting = true;
     if (["waiting", "idle", "offline"].includes(hist.state)) { S.turnActive = false; S.compacting = false; }
     setBanner();

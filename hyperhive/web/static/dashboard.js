@@ -180,6 +180,7 @@
     renderContainers(state);
     renderTombstones(state.tombstones);
     renderQuestions(state.questions);
+    renderPermissions(state.permissions || []);
     renderInbox(state);
     renderApprovals(state.approvals);
     renderRecipients(state.containers);
@@ -229,6 +230,7 @@
     const flags = [];
     if (c.needs_login) flags.push(h("span.badge.warn", { text: "needs login" }));
     if (c.needs_update) flags.push(h("span.badge.warn", { text: "needs update" }));
+    if (c.budget_tripped) flags.push(h("span.badge.warn", { text: "budget tripped", data: { budget: "tripped" } }));
     const stateSince = c.state_since ? `since ${fmtTime(c.state_since)}` : "";
     const doing = [];
     if (c.state === "in_turn" && c.state_since) {
@@ -267,6 +269,7 @@
 
   function containerMeta(c) {
     const meta = [];
+    if (c.budget_used !== null && c.budget_used !== undefined) meta.push(budgetMeter(c));
     if (c.model) meta.push(h("span", null, "model ", h("b", { text: c.model })));
     if (c.deployed_sha) meta.push(h("span", { title: "deployed config commit" }, "sha ", h("b", { text: c.deployed_sha })));
     if (c.runtime) meta.push(h("span", null, "rt ", h("b", { text: c.runtime })));
@@ -360,6 +363,18 @@
     $("#agent-show").value = m[1];
     setView({ show: $("#agent-show").value || "all" });
     $("#containers").scrollIntoView();
+  }
+
+  // budgets: the highest share of any limit used (hive budgets); 80 % warns, 100 % trips
+  function budgetMeter(c) {
+    const pct = Math.round(c.budget_used * 100);
+    return h(
+      "span.budget",
+      { title: `budget: ${pct}% of its tightest limit used` },
+      "budget ",
+      h("meter", { min: "0", max: "1", low: "0.8", high: "0.99", optimum: "0", value: String(Math.min(c.budget_used, 1)), "aria-label": `budget ${pct}%` }),
+      h("b", { text: ` ${pct}%` }),
+    );
   }
 
   // the hive's look on the chip, the plain word for a screen reader
@@ -636,6 +651,54 @@
     sel.value = want.includes(keep) ? keep : manager ? manager.name : "*";
   }
 
+  // -- tool permissions -----------------------------------------------------------------------
+  function permissionRow(p) {
+    const api = (d) => `/api/permissions/${p.id}/${d}`;
+    return h(
+      "li.row.prow",
+      { data: { id: p.id } },
+      h(
+        "div.line",
+        null,
+        h("span.asker", { text: p.agent }),
+        h("span.meta", { text: `asks to use ${p.tool} · ${p.age}` }),
+        p.rule ? h("span.chip.kind", { title: "the ask_operator_for pattern it matched", text: p.rule }) : null,
+        h(
+          "span.chip.countdown",
+          { data: { deadline: p.deadline_ts }, title: `denied "[expired]" at ${p.deadline_at}` },
+          h("span.hourglass", { text: "⏳" }),
+          " ",
+          h("span.left", { text: p.countdown.replace(/^⏳ /, "") }),
+        ),
+        h("span.qid", { text: `#${p.id}` }),
+      ),
+      h("p.q-text.p-summary", null, h("code", { text: p.summary })),
+      p.reason ? h("p.meta.p-reason", { text: `why: ${p.reason}` }) : null,
+      p.fields.length
+        ? h(
+            "dl.p-input",
+            null,
+            p.fields.flatMap((f) => [h("dt", { text: f.key }), h("dd", null, f.multiline ? h("pre", { text: f.text }) : h("code", { text: f.text }))]),
+          )
+        : null,
+      h(
+        "form.decide.pform",
+        { "data-api": api("allow"), "data-kind": "note", autocomplete: "off" },
+        h("input", { type: "text", name: "note", placeholder: "note the model sees if denied (optional)", "aria-label": `note for permission ${p.id}`, maxlength: "2000" }),
+        h("button.primary", { type: "submit", "data-api": api("allow") }, "allow once"),
+        h("button", { type: "submit", "data-api": api("always"), title: `allow, and keep allowing ${p.agent} this same use without asking` }, "allow always"),
+        h("button.danger", { type: "submit", "data-api": api("deny") }, "deny"),
+      ),
+    );
+  }
+  function renderPermissions(items) {
+    // a pending request never changes (only its countdown, which ticks on its own)
+    reconcile($("#permission-list"), items, (p) => p.id, permissionRow, () => {});
+    $("#permissions").classList.toggle("has-items", items.length > 0);
+    setCount("permissions", items.length);
+    tickCountdowns();
+  }
+
   // -- approvals ------------------------------------------------------------------------------
   function approvalRow(a) {
     return h(
@@ -818,6 +881,12 @@
       refreshSoon(400);
     } else if (ev.kind === "message_delivered") {
       refreshSoon(400);
+    } else if (ev.kind === "budget_warning" || ev.kind === "budget_tripped") {
+      const d = ev.data || {};
+      const what = d.agent ? `${d.agent}: ` : "";
+      if (ev.kind === "budget_warning") toast(`${what}${Math.round((d.fraction || 0) * 100)}% of ${d.key} used`);
+      else toast(`${what}breaker tripped (${d.reason})`, "error");
+      refreshSoon(60);
     } else {
       refreshSoon(60);
     }

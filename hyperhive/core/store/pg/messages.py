@@ -36,7 +36,9 @@ def _fail(batch: list[_Insert], exc: Exception) -> None:
             fut.set_exception(exc)
 
 
-_MSG_COLS = "id, sender, recipient, body, kind, sent_at, delivered_at, recipient_generation"
+_MSG_COLS = (
+    "id, sender, recipient, body, kind, sent_at, delivered_at, recipient_generation, trace_parent"
+)
 
 
 def _message(r: dict[str, Any]) -> Message:
@@ -49,6 +51,7 @@ def _message(r: dict[str, Any]) -> Message:
         sent_at=r["sent_at"],
         delivered_at=r["delivered_at"],
         recipient_generation=r["recipient_generation"],
+        trace_parent=r.get("trace_parent"),
     )
 
 
@@ -112,11 +115,11 @@ class PgMessageStore(MessageStore):
         async def fn(conn: Conn) -> list[Message]:
             cur = await conn.execute(
                 "INSERT INTO messages(sender, recipient, body, kind, sent_at,"
-                " recipient_generation)"
+                " recipient_generation, trace_parent)"
                 " SELECT t.s, t.r, t.b, t.k, t.a,"
-                " COALESCE((SELECT generation FROM agents WHERE name = t.r), 0)"
-                " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[])"
-                " WITH ORDINALITY AS t(s, r, b, k, a, n) ORDER BY t.n"
+                " COALESCE((SELECT generation FROM agents WHERE name = t.r), 0), t.tp"
+                " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
+                " %s::text[]) WITH ORDINALITY AS t(s, r, b, k, a, tp, n) ORDER BY t.n"
                 " RETURNING id, recipient, recipient_generation",
                 (
                     [m.sender for m, _ in flat],
@@ -124,6 +127,7 @@ class PgMessageStore(MessageStore):
                     [m.body for m, _ in flat],
                     [m.kind for m, _ in flat],
                     [at for _, at in flat],
+                    [m.trace_parent for m, _ in flat],
                 ),
             )
             rows = sorted(await cur.fetchall(), key=lambda r: r["id"])
@@ -131,7 +135,19 @@ class PgMessageStore(MessageStore):
             for (m, at), r in zip(flat, rows, strict=True):
                 assert r["recipient"] == m.recipient
                 gen = int(r["recipient_generation"])
-                out.append(Message(r["id"], m.sender, m.recipient, m.body, m.kind, at, None, gen))
+                out.append(
+                    Message(
+                        r["id"],
+                        m.sender,
+                        m.recipient,
+                        m.body,
+                        m.kind,
+                        at,
+                        None,
+                        gen,
+                        m.trace_parent,
+                    )
+                )
             names = sorted({m.recipient for m, _ in flat})
             await conn.execute(
                 "SELECT pg_notify(%s, %s || x) FROM unnest(%s::text[]) AS x",

@@ -98,6 +98,9 @@ CREATE UNIQUE INDEX approvals_one_pending_create ON approvals(agent, kind)
     WHERE status = 'pending' AND kind IN ('spawn', 'init_config');
 """
 
+# the trace context a message carries (docs/operations.md, "Tracing"); NULL when not traced
+M0003_TRACE_PARENT = "ALTER TABLE messages ADD COLUMN trace_parent TEXT"
+
 # full-text search (`search.py`): a stored generated tsvector per searchable table (kept in
 # step by PostgreSQL itself on every insert/update, gone with its row) with a GIN index, and
 # the turn docs the core copies in from the agents' event stores
@@ -133,6 +136,7 @@ CREATE TABLE turn_cursors (agent TEXT PRIMARY KEY, event_id BIGINT NOT NULL);
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_schema", M0001),
     ("0002_search", M0002_SEARCH),
+    ("0003_trace_parent", M0003_TRACE_PARENT),
 ]
 
 
