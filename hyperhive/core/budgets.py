@@ -106,6 +106,8 @@ class BudgetsFeature(BaseFeature):
         self.guard = RunawayGuard()
         self._last_batch: dict[str, tuple[str, object]] = {}  # sender -> its last (sender, sent_at)
         self._runaway_raised: dict[tuple[str, str], float] = {}  # (agent, key) -> extra allowed
+        # tokens and cost since midnight UTC, per agent: (day, tokens, cost); `record` adds
+        self._today: dict[str, tuple[str, int, float]] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -155,7 +157,23 @@ class BudgetsFeature(BaseFeature):
             out["budget_used"] = round(self._worst[agent], 4)
         if agent in self._trips:
             out["budget_tripped"] = True
+        tokens, cost = await self.today(agent)
+        if tokens or cost:
+            out["tokens_today"] = tokens
+            out["cost_today_usd"] = round(cost, 6)
         return out
+
+    async def today(self, agent: str) -> tuple[int, float]:
+        """`agent`'s tokens and cost since midnight UTC (read once a day per agent, then kept
+        in step by `record`)."""
+        now = self.hive.clock.now()
+        day = iso(now)[:10]
+        hit = self._today.get(agent)
+        if hit is None or hit[0] != day:
+            midnight = now - (now % 86400)
+            s = await self.store.sums(agent, iso(midnight))
+            hit = self._today[agent] = (day, s.tokens, s.cost_usd)
+        return hit[1], hit[2]
 
     async def attention(self) -> list[AttentionItem]:
         return [
@@ -182,7 +200,10 @@ class BudgetsFeature(BaseFeature):
         seen.append(mono)
         now = self.hive.clock.now()
         tokens = rep.input_tokens + rep.output_tokens
+        await self.today(agent)  # read the day so far before adding this turn
         await self.store.add_usage(agent, iso(now), rep.model, tokens, rep.cost_usd)
+        day, t0, c0 = self._today[agent]
+        self._today[agent] = (day, t0 + tokens, c0 + rep.cost_usd)
         self.hive.hub.publish(
             "turn_reported",
             agent=agent,

@@ -107,6 +107,7 @@ class NodesFeature(BaseFeature):
         self._ops = 0
         self._local = 0
         self._local_at: dict[str, int] = {}
+        self._beating = asyncio.Lock()
 
     # -- identity and placement --------------------------------------------------------------
 
@@ -247,6 +248,12 @@ class NodesFeature(BaseFeature):
     # -- heartbeat and liveness ---------------------------------------------------------------
 
     async def beat(self) -> None:
+        """Write this node's row. One beat at a time, its row built inside the lock: a beat
+        that read an older state (no peer URL yet) can never land after a newer one."""
+        async with self._beating:
+            await self._beat()
+
+    async def _beat(self) -> None:
         agents = sum(1 for n in self.placed.values() if n == self.node)
         await self.store.heartbeat(
             NodeRow(
