@@ -18,7 +18,10 @@ node with the most free memory (ties: fewer agents, then name).
 
 Invariants: this node never starts a sandbox of an agent placed elsewhere (`owns`); the
 store decides a name's placement once (`place(expect_free=True)`); a lost node's row stays
-(it comes back and re-adopts its agents: the lifecycle adopts what `owns` says is its own).
+(it comes back and re-adopts its agents: the lifecycle adopts what `owns` says is its own);
+placement changes of one name are written in the order they arose (a destroy's deferred
+unplace before the next spawn's place: `_claim` takes the turn synchronously); a `refresh`
+never undoes a placement change made here while its read was in flight.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ next generation of that name; generations are never reused (the counter outlives
 
 Invariants: names are validated before anything is stored; exactly one record has kind
 `manager`; the in-memory map mirrors the `agents` table (the registry is its only writer), and
-every change is published as a dashboard event.
+every change is published as a dashboard event; a `sync` (re-read of a shared table) leaves
+alone a name with a local write in flight or made since its read began.
 """
 
 from __future__ import annotations
