@@ -31,7 +31,8 @@ Invariants:
   `Unavailable` (none hangs) and stops the daemon. The checkpoint connection is opened before
   `open` returns and closed only after its task has finished (a stop, never a cancel mid-call),
   so no connection outlives `aclose` (a late one would re-create the `-shm` a foreign reader
-  must not see).
+  must not see). No cursor leaves its thread unfinished either: a live cursor's statement
+  turns `close()` into a zombie connection that keeps the files (and the `-shm`) open.
 """
 
 from __future__ import annotations
@@ -100,10 +101,25 @@ def wal_size(path: Path) -> int:
         return 0
 
 
+def _checkpoint(conn: sqlite3.Connection, mode: str) -> bool:
+    """A `mode` checkpoint; True when it completed (not blocked by a reader or writer).
+
+    The cursor is drained and closed here, on the checkpoint thread: a cursor handed back
+    unfinished (as `to_thread(conn.execute, ...)` did) is kept alive by the executor future's
+    reference cycle until a garbage collection, and while it lives `conn.close()` leaves a
+    zombie connection holding the database, its `-wal` and `-shm` open, so they outlived
+    `aclose` (and a later last close could not delete them)."""
+    cur = conn.execute(f"PRAGMA wal_checkpoint({mode})")
+    try:
+        rows = cur.fetchall()
+    finally:
+        cur.close()
+    return bool(rows) and rows[0][0] == 0
+
+
 def _truncate_wal(conn: sqlite3.Connection) -> bool:
     """A TRUNCATE checkpoint; True when it completed (the WAL file is now empty)."""
-    row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-    return row is not None and row[0] == 0
+    return _checkpoint(conn, "TRUNCATE")
 
 
 def _readonly(exc: sqlite3.OperationalError) -> bool:
@@ -327,7 +343,7 @@ class Database:
         """The checkpoint policy (module docstring): PASSIVE after commits, TRUNCATE when
         idle with a WAL left or when the WAL passed its limit."""
         if busy:
-            await asyncio.to_thread(conn.execute, "PRAGMA wal_checkpoint(PASSIVE)")
+            await asyncio.to_thread(_checkpoint, conn, "PASSIVE")
         size = wal_size(self.path)
         if (not busy and size > 0) or size > self.wal_limit_bytes:
             done = await asyncio.to_thread(_truncate_wal, conn)

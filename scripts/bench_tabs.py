@@ -21,19 +21,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from playwright.async_api import async_playwright, expect
 
-from hyperhive.core.hive import Hive
 from hyperhive.paths import HivePaths
 from hyperhive.runtime.fake import FakeWorld
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
-from tests.web.conftest import dash_config, fake_features
+from tests.web.conftest import dash_config, fake_hive
 
 
 async def run(tabs_n: int, rounds: int) -> None:
     home = Path(tempfile.mkdtemp(dir="/tmp", prefix="hhb"))
     try:
-        async with Hive(
-            HivePaths(home / "h"), dash_config(), features=fake_features(FakeWorld())
-        ) as hive:
+        async with fake_hive(HivePaths(home / "h"), dash_config(), FakeWorld()) as hive:
             await hive.spawn("alice")
             async with async_playwright() as pw:
                 browser = await pw.chromium.launch(

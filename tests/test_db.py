@@ -114,6 +114,42 @@ async def test_open_retries_a_moment_of_read_only_side_files(
             pass
 
 
+def _open_of(path: Path) -> list[str]:
+    """This process's open files that are `path` or one of its side files."""
+    return [f for f in _open_files() if f.startswith(str(path))]
+
+
+def _side_files(path: Path) -> list[str]:
+    return [s for s in ("-shm", "-wal") if path.with_name(path.name + s).exists()]
+
+
+async def test_no_connection_outlives_aclose(
+    short_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seen on main (~1 run in 20 under load): the PASSIVE checkpoint's cursor came back from
+    its thread unfinished; while anything still referenced it (the worker thread's frame, the
+    executor future's reference cycle until a collection), `conn.close()` left a zombie
+    connection holding the database, its -wal and -shm open after `aclose`, and the last close
+    could not remove them. Here every value a thread hands back is kept past `aclose`: what
+    a checkpoint returns must hold nothing open."""
+    real = asyncio.to_thread
+    kept: list[object] = []
+
+    async def keeping(fn: Callable[..., object], /, *args: object) -> object:
+        value = await real(fn, *args)
+        kept.append(value)
+        return value
+
+    monkeypatch.setattr(asyncio, "to_thread", keeping)
+    path = short_tmp / "t.sqlite"
+    async with Database(path, [Migration("0001", _schema)]) as db:
+        await db.write(_insert("k", 1))  # so the closing checkpoint tick is a PASSIVE one
+        assert _open_of(path)
+    assert len(kept) >= 2  # the checkpoint connection and at least one checkpoint
+    assert _open_of(path) == []
+    assert _side_files(path) == []  # the last close checkpointed and removed them
+
+
 async def test_a_foreign_reader_never_creates_side_files(short_tmp: Path) -> None:
     path = short_tmp / "store.sqlite"
     async with Database(path, [Migration("0001", _schema)]) as db:
@@ -121,16 +157,11 @@ async def test_a_foreign_reader_never_creates_side_files(short_tmp: Path) -> Non
         conn = connect_foreign_ro(path)  # the owner has it open: -shm shared as usual
         assert [tuple(r) for r in conn.execute("SELECT k, v FROM t")] == [("k", 1)]
         conn.close()
-    owner = sqlite3.connect(path)  # everything into the main file; then no side files
-    owner.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    owner.close()
-    for side in ("-shm", "-wal"):  # safe: nobody has it open and the WAL is empty
-        path.with_name(path.name + side).unlink(missing_ok=True)
+    assert _side_files(path) == []  # the owner's last close removed them
     conn = connect_foreign_ro(path)
     assert [tuple(r) for r in conn.execute("SELECT k, v FROM t")] == [("k", 1)]
     conn.close()
-    for side in ("-shm", "-wal"):
-        assert not path.with_name(path.name + side).exists()  # a private copy: nothing created
+    assert _side_files(path) == []  # a private copy: nothing created
 
 
 def _blobs(conn: sqlite3.Connection) -> None:

@@ -1,4 +1,7 @@
-"""`hive`: the entry point. Every option has a `HIVE_…` environment variable."""
+"""`hive`: the entry point. Every option has a `HIVE_…` environment variable.
+
+Commands are loaded lazily (`hyperhive.cli.lazy`): an invocation imports only the module of
+the command it runs, so `hive send` does not pay for the daemon's imports."""
 
 from __future__ import annotations
 
@@ -8,10 +11,11 @@ from typing import Any
 import click
 
 from hyperhive.cli.common import Ctx, fail
+from hyperhive.cli.lazy import COMMANDS, LazyGroup
 from hyperhive.errors import HiveError
 
 
-class HiveGroup(click.Group):
+class HiveGroup(LazyGroup):
     """Turns `HiveError`s (and unexpected errors) into one line on stderr and a non-zero exit."""
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -27,7 +31,11 @@ class HiveGroup(click.Group):
             fail(exc, ctx.params.get("verbose", 0))
 
 
-@click.group(cls=HiveGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=HiveGroup,
+    lazy=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option(
     "--home",
     envvar="HIVE_HOME",
@@ -47,53 +55,6 @@ class HiveGroup(click.Group):
 def cli(ctx: click.Context, home: str | None, verbose: int) -> None:
     """hyperhive: a hive of sandboxed Claude Code agents, steered by a human operator."""
     ctx.obj = Ctx(home, verbose)
-
-
-def _register() -> None:
-    from hyperhive.cli import (
-        agent,
-        agents,
-        approvals,
-        bench,
-        budgets,
-        db,
-        demo,
-        lifecycle,
-        messages,
-        nodes,
-        permissions,
-        questions,
-        search,
-        serve,
-    )
-
-    for mod in (
-        serve,
-        demo,
-        agents,
-        lifecycle,
-        agent,
-        messages,
-        questions,
-        permissions,
-        approvals,
-        budgets,
-        bench,
-        db,
-        nodes,
-        search,
-    ):
-        for command in mod.COMMANDS:
-            cli.add_command(command)
-    try:
-        from hyperhive.cli.sim import sim
-    except ImportError:  # pragma: no cover - sim is part of the package
-        pass
-    else:
-        cli.add_command(sim)
-
-
-_register()
 
 
 def main() -> None:

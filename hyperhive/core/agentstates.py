@@ -107,6 +107,10 @@ class AgentStates:
         self._dirty.add(name)
         self._wake.set()
 
+    def current(self) -> dict[str, Seen]:
+        """The last derived state of every agent observed so far (a copy)."""
+        return dict(self._seen)
+
     # -- the derived state ------------------------------------------------------------------
 
     def observe(self, name: str, facts: Facts) -> Seen:

@@ -65,6 +65,7 @@ from hyperhive.wire.approvals import (
     ShowApproval,
     ShowApprovalOk,
 )
+from hyperhive.wire.attention import AttentionItem
 from hyperhive.wire.followups import FollowupView
 from hyperhive.wire.host import Approve, Deny, Pending, RequestSpawn
 
@@ -217,6 +218,13 @@ class ApprovalsFeature(BaseFeature):
 
     async def pending(self) -> list[ApprovalRow]:
         return await self.store.pending()
+
+    async def attention(self) -> list[AttentionItem]:
+        """Pending approvals, for the dashboard's attention bar."""
+        n = len(await self.store.pending())
+        return [
+            AttentionItem(kind="approvals", count=n, label="pending approvals", href="#approvals")
+        ]
 
     async def listing(self, resolved: int = RESOLVED_IN_LISTING) -> list[ApprovalRow]:
         """Pending approvals plus the newest `resolved` resolved ones, oldest first."""

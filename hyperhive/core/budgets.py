@@ -41,11 +41,8 @@ from hyperhive.core.events import HiveEvent
 from hyperhive.core.feature import BaseFeature
 from hyperhive.core.rpc import Caller
 from hyperhive.core.runaway import RunawayGuard
-from hyperhive.core.store.backend import sqlite_database
 from hyperhive.core.store.budgets_base import BudgetStore, Trip
-from hyperhive.core.store.budgets_memory import MemoryBudgetStore
-from hyperhive.core.store.budgets_sqlite import SqliteBudgetStore
-from hyperhive.errors import HiveError, Unavailable
+from hyperhive.errors import HiveError, NotFound, Unavailable
 from hyperhive.names import OPERATOR, SYSTEM
 from hyperhive.wire.attention import AttentionItem
 from hyperhive.wire.base import Ok
@@ -109,28 +106,19 @@ class BudgetsFeature(BaseFeature):
         self.guard = RunawayGuard()
         self._last_batch: dict[str, tuple[str, object]] = {}  # sender -> its last (sender, sent_at)
         self._runaway_raised: dict[tuple[str, str], float] = {}  # (agent, key) -> extra allowed
+        # tokens and cost since midnight UTC, per agent: (day, tokens, cost); `record` adds
+        self._today: dict[str, tuple[str, int, float]] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self, hive: Hive) -> None:
         await super().start(hive)
-        self.store: BudgetStore = self._store or self._default_store(hive)
+        self.store: BudgetStore = self._store or hive.storage.budgets
         for t in await self.store.trips():
             self._trips[t.agent] = t
         hive.hub.add_listener(self._on_event)
         hive.registry.on_change(self._agent_changed)
         _register_verbs(hive, self)
-
-    @staticmethod
-    def _default_store(hive: Hive) -> BudgetStore:
-        db = sqlite_database(hive.storage)  # None on PostgreSQL
-        if db is not None:
-            return SqliteBudgetStore(db)
-        logger.warning(
-            "budgets: no PostgreSQL budget store yet; usage and trips are kept in memory",
-            extra={"action": "budgets_in_memory"},
-        )
-        return MemoryBudgetStore()
 
     async def after_start(self) -> None:
         for t in list(self._trips.values()):
@@ -169,7 +157,23 @@ class BudgetsFeature(BaseFeature):
             out["budget_used"] = round(self._worst[agent], 4)
         if agent in self._trips:
             out["budget_tripped"] = True
+        tokens, cost = await self.today(agent)
+        if tokens or cost:
+            out["tokens_today"] = tokens
+            out["cost_today_usd"] = round(cost, 6)
         return out
+
+    async def today(self, agent: str) -> tuple[int, float]:
+        """`agent`'s tokens and cost since midnight UTC (read once a day per agent, then kept
+        in step by `record`)."""
+        now = self.hive.clock.now()
+        day = iso(now)[:10]
+        hit = self._today.get(agent)
+        if hit is None or hit[0] != day:
+            midnight = now - (now % 86400)
+            s = await self.store.sums(agent, iso(midnight))
+            hit = self._today[agent] = (day, s.tokens, s.cost_usd)
+        return hit[1], hit[2]
 
     async def attention(self) -> list[AttentionItem]:
         return [
@@ -196,7 +200,10 @@ class BudgetsFeature(BaseFeature):
         seen.append(mono)
         now = self.hive.clock.now()
         tokens = rep.input_tokens + rep.output_tokens
+        await self.today(agent)  # read the day so far before adding this turn
         await self.store.add_usage(agent, iso(now), rep.model, tokens, rep.cost_usd)
+        day, t0, c0 = self._today[agent]
+        self._today[agent] = (day, t0 + tokens, c0 + rep.cost_usd)
         self.hive.hub.publish(
             "turn_reported",
             agent=agent,
@@ -315,8 +322,12 @@ class BudgetsFeature(BaseFeature):
         t = Trip(agent, key, reason, iso(self.hive.clock.now()), step)
         if not await self.store.trip(t):
             return False
+        try:  # paused before it shows as tripped (`tripped()` implies paused)
+            await self.hive.registry.update(agent, paused=True)
+        except NotFound:  # destroyed meanwhile
+            await self.store.clear(agent)
+            return False
         self._trips[agent] = t
-        await self.hive.registry.update(agent, paused=True)
         self._paused_seen.add(agent)
         logger.warning(
             "breaker tripped for %s: %s",

@@ -18,7 +18,10 @@ node with the most free memory (ties: fewer agents, then name).
 
 Invariants: this node never starts a sandbox of an agent placed elsewhere (`owns`); the
 store decides a name's placement once (`place(expect_free=True)`); a lost node's row stays
-(it comes back and re-adopts its agents: the lifecycle adopts what `owns` says is its own).
+(it comes back and re-adopts its agents: the lifecycle adopts what `owns` says is its own);
+placement changes of one name are written in the order they arose (a destroy's deferred
+unplace before the next spawn's place: `_claim` takes the turn synchronously); a `refresh`
+never undoes a placement change made here while its read was in flight.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from hyperhive.names import NAME_RE
 from hyperhive.wire.nodes import NodeInfo, Nodes, NodesOk
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from hyperhive.core.hive import Hive
 
@@ -100,6 +103,14 @@ class NodesFeature(BaseFeature):
         self._started_at = now()
         self._beat_now = asyncio.Event()
         self._refreshing = asyncio.Lock()
+        # placement changes of one name run in the order they arose (a destroy's unplace
+        # before the next spawn's place); `refresh` keeps this node's view of a name changed
+        # here while its read was in flight (that snapshot may predate the change)
+        self._chain: dict[str, asyncio.Future[None]] = {}
+        self._ops = 0
+        self._local = 0
+        self._local_at: dict[str, int] = {}
+        self._beating = asyncio.Lock()
 
     # -- identity and placement --------------------------------------------------------------
 
@@ -157,11 +168,47 @@ class NodesFeature(BaseFeature):
         best = max(live, key=lambda r: (r.mem_free_mb, -r.agents, _neg(r.name)))
         return best.name
 
+    def _touch(self, name: str) -> None:
+        self._local += 1
+        self._local_at[name] = self._local
+
+    def _claim(self, name: str) -> tuple[asyncio.Future[None] | None, asyncio.Future[None]]:
+        """Take the next turn for a placement change of `name` (synchronously, when the change
+        arises): the previous turn's future and this one's."""
+        prev = self._chain.get(name)
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._chain[name] = turn
+        self._touch(name)
+        return prev, turn
+
+    async def _in_turn(
+        self,
+        name: str,
+        claimed: tuple[asyncio.Future[None] | None, asyncio.Future[None]],
+        op: Callable[[], Awaitable[None]],
+    ) -> None:
+        prev, turn = claimed
+        try:
+            if prev is not None:
+                await asyncio.wait([prev])  # its outcome is its own; only the order matters
+            await op()
+        finally:
+            self._touch(name)
+            turn.set_result(None)
+            if self._chain.get(name) is turn:
+                del self._chain[name]
+
     async def place_new(self, agent: str, node: str) -> None:
-        await self.store.place(agent, node, expect_free=True)
-        self.placed[agent] = node
+        async def op() -> None:
+            await self.store.place(agent, node, expect_free=True)
+            self.placed[agent] = node
+
+        await self._in_turn(agent, self._claim(agent), op)
 
     async def unplace(self, agent: str) -> None:
+        await self._in_turn(agent, self._claim(agent), lambda: self._unplace(agent))
+
+    async def _unplace(self, agent: str) -> None:
         await self.store.unplace(agent)
         self.placed.pop(agent, None)
 
@@ -170,12 +217,23 @@ class NodesFeature(BaseFeature):
         if rec is not None and name not in self.placed:
             # registered here (the manager, an approved spawn) or by another node (seen by a
             # registry sync): the store says which; unplaced, it is ours
-            self.hive.tasks.spawn(f"place:{name}", lambda: self._place_mine(name))
+            op: Callable[[], Awaitable[None]] = lambda: self._place_mine(name)  # noqa: E731
         elif rec is None and self.placed.get(name) == self.node:
-            self.hive.tasks.spawn(f"unplace:{name}", lambda: self.unplace(name))
+            op = lambda: self._unplace(name)  # noqa: E731
+        else:
+            return
+        claimed = self._claim(name)  # now, so a later place/unplace of the name waits for it
+        self._ops += 1
+        self.hive.tasks.spawn(
+            f"placement:{name}:{self._ops}",
+            lambda: self._in_turn(name, claimed, op),
+            critical=False,  # logged; the next heartbeat's refresh shows the store's truth
+        )
 
     async def _place_mine(self, name: str) -> None:
         """Place `name` here unless it is placed already (another node's placement stands)."""
+        if self.hive.registry.get(name) is None:
+            return  # removed again before this turn came
         placed = await self.store.placements()
         if name not in placed:
             try:
@@ -193,6 +251,12 @@ class NodesFeature(BaseFeature):
     # -- heartbeat and liveness ---------------------------------------------------------------
 
     async def beat(self) -> None:
+        """Write this node's row. One beat at a time, its row built inside the lock: a beat
+        that read an older state (no peer URL yet) can never land after a newer one."""
+        async with self._beating:
+            await self._beat()
+
+    async def _beat(self) -> None:
         agents = sum(1 for n in self.placed.values() if n == self.node)
         await self.store.heartbeat(
             NodeRow(
@@ -214,7 +278,14 @@ class NodesFeature(BaseFeature):
             if self.shared:
                 await self.hive.registry.sync()
             rows = {r.name: r for r in await self.store.nodes()}
-            self.placed = await self.store.placements()
+            began = self._local
+            placed = await self.store.placements()
+            for name in set(placed) | set(self.placed):
+                if name in self._chain or self._local_at.get(name, 0) > began:
+                    placed.pop(name, None)  # changed here meanwhile: this node's view stands
+                    if name in self.placed:
+                        placed[name] = self.placed[name]
+            self.placed = placed
             self.rows = rows
             self._seen_lost(rows)
 

@@ -41,10 +41,7 @@ from hyperhive.core.deadlines import DeadlineScheduler, Inflight
 from hyperhive.core.events import HiveEvent
 from hyperhive.core.feature import BaseFeature
 from hyperhive.core.rpc import Caller
-from hyperhive.core.store.backend import sqlite_database
 from hyperhive.core.store.permissions_base import PermissionStore
-from hyperhive.core.store.permissions_memory import MemoryPermissionStore
-from hyperhive.core.store.permissions_sqlite import SqlitePermissionStore
 from hyperhive.errors import BadRequest, Conflict, NotFound
 from hyperhive.wire.attention import AttentionItem
 from hyperhive.wire.permissions import (
@@ -88,7 +85,7 @@ class PermissionsFeature(BaseFeature):
 
     async def start(self, hive: Hive) -> None:
         await super().start(hive)
-        self.store: PermissionStore = self._given_store or _default_store(hive)
+        self.store: PermissionStore = self._given_store or hive.storage.permissions
         self.scheduler = DeadlineScheduler(
             "permission-deadlines", hive.clock, self._next_deadline, self.expire_due
         )
@@ -310,21 +307,6 @@ class PermissionsFeature(BaseFeature):
                     agent,
                     extra={"action": "permission_dropped", "agent": agent},
                 )
-
-
-def _default_store(hive: Hive) -> PermissionStore:
-    """The sqlite store on the sqlite backend. On PostgreSQL (no permission store there yet)
-    requests live in this daemon's memory: they are not shared across nodes and a restarted
-    core forgets them (their askers are then answered nothing; their harness retries and asks
-    again)."""
-    db = sqlite_database(hive.storage)
-    if db is not None:
-        return SqlitePermissionStore(db)
-    logger.warning(
-        "tool permission requests are kept in memory: no PostgreSQL store for them yet",
-        extra={"action": "permission_store_memory"},
-    )
-    return MemoryPermissionStore()
 
 
 def waiting_note(row: PermissionRow) -> str:

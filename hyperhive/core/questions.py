@@ -35,6 +35,7 @@ from hyperhive.core.followups import CancelOutcome
 from hyperhive.core.rpc import Caller
 from hyperhive.core.store.base import Decide, QuestionStore
 from hyperhive.errors import BadRequest, Conflict, HiveError, NotFound
+from hyperhive.wire.attention import AttentionItem
 from hyperhive.wire.followups import (
     ANSWER_TEXT_MAX,
     CANCELLED,
@@ -182,6 +183,11 @@ class QuestionsFeature(BaseFeature):
 
     async def pending(self) -> list[QuestionRow]:
         return await self.store.pending()
+
+    async def attention(self) -> list[AttentionItem]:
+        """Open operator questions, for the dashboard's attention bar."""
+        n = len(await self.store.pending())
+        return [AttentionItem(kind="questions", count=n, label="open questions", href="#questions")]
 
     async def get(self, qid: int) -> QuestionRow:
         q = await self.store.get(qid)

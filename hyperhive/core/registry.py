@@ -5,15 +5,17 @@ next generation of that name; generations are never reused (the counter outlives
 
 Invariants: names are validated before anything is stored; exactly one record has kind
 `manager`; the in-memory map mirrors the `agents` table (the registry is its only writer), and
-every change is published as a dashboard event.
+every change is published as a dashboard event; a `sync` (re-read of a shared table) leaves
+alone a name with a local write in flight or made since its read began.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from hyperhive.clock import iso
 from hyperhive.core.events import EventHub
@@ -35,10 +37,26 @@ class AgentRegistry:
         # read began (that snapshot may predate the change and would undo it)
         self._local = 0
         self._local_at: dict[str, int] = {}
+        # names with a local write in flight: a sync skips them whenever its read began (the
+        # write may commit during the read and the sync would apply it before the writer does)
+        self._writing: dict[str, int] = {}
 
     def _touch(self, name: str) -> None:
         self._local += 1
         self._local_at[name] = self._local
+
+    @contextlib.contextmanager
+    def _write(self, name: str) -> Iterator[None]:
+        """Around a local write of `name`: numbered before and after, in flight meanwhile."""
+        self._touch(name)
+        self._writing[name] = self._writing.get(name, 0) + 1
+        try:
+            yield
+        finally:
+            self._touch(name)
+            self._writing[name] -= 1
+            if not self._writing[name]:
+                del self._writing[name]
 
     async def load(self) -> None:
         self._agents = {a.name: a for a in await self._store.all_agents()}
@@ -52,7 +70,7 @@ class AgentRegistry:
         changed = []
         for name in sorted(set(fresh) | set(self._agents)):
             old, new = self._agents.get(name), fresh.get(name)
-            if old == new or self._local_at.get(name, 0) > began:
+            if old == new or name in self._writing or self._local_at.get(name, 0) > began:
                 continue
             changed.append(name)
             if new is None:
@@ -126,9 +144,9 @@ class AgentRegistry:
             parent=parent,
             model=model,
         )
-        self._touch(name)
-        await self._store.put_agent(rec)
-        self._agents[name] = rec
+        with self._write(name):
+            await self._store.put_agent(rec)
+            self._agents[name] = rec
         logger.info(
             "registered %s %s", kind, name, extra={"action": "agent_registered", "agent": name}
         )
@@ -141,17 +159,17 @@ class AgentRegistry:
         new = dataclasses.replace(rec, **changes)  # type: ignore[arg-type]
         if new == rec:
             return rec
-        self._touch(name)
-        await self._store.put_agent(new)
-        self._agents[name] = new
+        with self._write(name):
+            await self._store.put_agent(new)
+            self._agents[name] = new
         self._hub.publish("agent_updated", agent=name, **{k: v for k, v in changes.items()})
         self._changed(name)
         return new
 
     async def remove(self, name: str) -> None:
         self.require(name)
-        self._touch(name)
-        await self._store.delete_agent(name)
-        del self._agents[name]
+        with self._write(name):
+            await self._store.delete_agent(name)
+            self._agents.pop(name, None)
         self._hub.publish("agent_removed", agent=name)
         self._changed(name)

@@ -5,7 +5,9 @@ Invariants:
 - Ids are monotonic across harness restarts (continued from the store), so a page can resume
   a stream from the last id it saw, with no gap and no duplicate.
 - `publish` is synchronous and never blocks on the store: persisting is best-effort (a failed
-  write is logged, never fails a turn).
+  write is logged, never fails a turn). `publish_live` events (streaming text) reach the ring
+  and listeners only: the log never holds them (a restarted harness may reuse the ids of
+  live events it never stored; pages drop live rows at `turn_end` / `harness_start` anyway).
 - The harness is the store's writer; the core's retention sweep is the only other writer
   (sqlite's locking serialises the two; see docs/harness.md).
 - The ring is `hyperhive.eventring` (the one the dashboard hub uses): a page's stream that
@@ -87,6 +89,15 @@ class EventBus:
         self._listeners.append(fn)
 
     def publish(self, kind: str, /, **payload: Any) -> AgentEvent:
+        ev = self.publish_live(kind, **payload)
+        task = asyncio.get_running_loop().create_task(self._persist(ev), name="events-persist")
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        return ev
+
+    def publish_live(self, kind: str, /, **payload: Any) -> AgentEvent:
+        """Publish to pages and listeners only, never to the event log (streaming text: many
+        small events that the final row makes redundant). Its id is skipped in the log."""
         ev = AgentEvent(self._next, iso(time.time()), kind, payload)
         self._next += 1
         self._ring.append(ev)
@@ -95,9 +106,6 @@ class EventBus:
                 fn(ev)
             except Exception:
                 logger.exception("event listener failed", extra={"action": "event_listener"})
-        task = asyncio.get_running_loop().create_task(self._persist(ev), name="events-persist")
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
         return ev
 
     async def _persist(self, ev: AgentEvent) -> None:

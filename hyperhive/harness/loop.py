@@ -51,6 +51,7 @@ from hyperhive.harness.claude import run_compact
 from hyperhive.harness.clisetup import CliSetup, Identity
 from hyperhive.harness.driver import Launch, TurnHandle
 from hyperhive.harness.events import EventBus
+from hyperhive.harness.livetext import LiveText
 from hyperhive.harness.opgate import OperatorGate, gate_for
 from hyperhive.harness.options import HarnessOptions
 from hyperhive.harness.prompt import wake_prompt
@@ -58,7 +59,14 @@ from hyperhive.harness.reporter import StateReporter, StateTracker
 from hyperhive.harness.retry import prompt_recorded, public_note, retry_hint, retry_prompt
 from hyperhive.harness.stats import TurnStats, TurnTimes, turn_row
 from hyperhive.harness.stream import OutcomeKind, TurnOutcome, TurnTally
-from hyperhive.harness.streamevents import ApiRetry, StreamLine, event_kind, event_payload
+from hyperhive.harness.streamevents import (
+    ApiRetry,
+    Event,
+    Partial,
+    StreamLine,
+    event_kind,
+    event_payload,
+)
 from hyperhive.harness.turntrace import TurnTracer
 from hyperhive.harness.usage import report_turn
 from hyperhive.harness.warmhooks import harness_driver
@@ -84,6 +92,7 @@ class Harness:
         self.model = "haiku"
         self.config = AgentView()
         self.bus = EventBus(opts.state_dir)
+        self.live = LiveText()  # assistant text / thinking as it streams (`partial` events)
         self.stats = TurnStats(opts.state_dir)
         self.client = AgentClient(opts.socket)
         # what it is doing, told to the core best-effort on its own connection
@@ -97,7 +106,7 @@ class Harness:
             self.bus,
             opts.warm_seconds,
             self._launch,
-            lambda e: self.bus.publish(event_kind(e), **event_payload(e)),
+            self._publish,  # streaming deltas as live `partial`s (livetext.py)
         )
         self._cancel_requested = False
         self._timed_out = False  # the running/last attempt was stopped by `turn_timeout`
@@ -436,7 +445,7 @@ class Harness:
                     for ev in events:
                         if isinstance(ev, ApiRetry) and (hint := retry_hint(ev)) is not None:
                             self._retry_hint = hint
-                        self.bus.publish(event_kind(ev), **event_payload(ev))
+                        self._publish(ev)
                 outcome, tally = await turn.wait()
             finally:
                 self._turn = None
@@ -453,6 +462,14 @@ class Harness:
                 + (f"; {outcome.note}" if outcome.note else ""),
             )
         return outcome, tally, (time.monotonic() - t0) * 1000
+
+    def _publish(self, ev: Event) -> None:
+        """One parsed stream event on the bus; streaming deltas as coalesced live `partial`s."""
+        if isinstance(ev, Partial):
+            for payload in self.live.feed(ev, time.monotonic()):
+                self.bus.publish_live("partial", **payload)
+            return
+        self.bus.publish(event_kind(ev), **event_payload(ev))
 
     async def _time_out(self, turn: TurnHandle, seconds: float) -> None:
         await asyncio.sleep(seconds)  # a timer: the turn is cut at its deadline
@@ -510,7 +527,7 @@ class Harness:
 
         def on_line(line: StreamLine) -> None:
             for ev in line.events:
-                self.bus.publish(event_kind(ev), **event_payload(ev))
+                self._publish(ev)
 
         try:
             outcome, _tally = await run_compact(

@@ -227,7 +227,7 @@ def claude_argv(
     allowed_tools: Sequence[str] = (),
     disallowed_tools: Sequence[str] = (),
 ) -> list[str]:
-    """`claude -p --output-format stream-json --verbose ... -- PROMPT`.
+    """`claude -p --output-format stream-json --verbose --include-partial-messages ... -- PROMPT`.
 
     `prompt=None`: no prompt in argv; the CLI reads stream-json turns and control requests on
     stdin (`--input-format stream-json --permission-prompt-tool stdio`, `harness/warm.py`).
@@ -235,6 +235,7 @@ def claude_argv(
     `--strict-mcp-config` is always given: no MCP server but those of `mcp_path` (none when it
     is None). A prompt starting with "/" runs as a slash command (`/compact`)."""
     argv = [os.fspath(binary), "-p", "--output-format", "stream-json", "--verbose"]
+    argv.append("--include-partial-messages")  # `stream_event` lines: live text on the page
     if prompt is None:
         argv += ["--input-format", "stream-json", "--permission-prompt-tool", "stdio"]
     if model:

@@ -41,6 +41,7 @@ from hyperhive.harness.streamevents import (
     Event,
     JsonDict,
     McpServerStatus,
+    Partial,
     PermissionDenial,
     PermissionDenied,
     RateLimit,
@@ -91,6 +92,22 @@ def parse_lines(lines: Iterable[str | bytes | Mapping[str, Any]]) -> list[Event]
     return [event for line in lines for event in parse_line(line)]
 
 
+def _partial(event: JsonDict) -> Partial:
+    """One raw API stream event; only what a page shows as live text is kept."""
+    etype = event.get("type")
+    if etype == "message_start":
+        return Partial("message_start", message_id=_str(_dict(event, "message"), "id"))
+    if etype == "content_block_delta":
+        delta = _dict(event, "delta")
+        index = event.get("index")
+        index = index if isinstance(index, int) else 0
+        if delta.get("type") == "text_delta":
+            return Partial("text", _str(delta, "text"), index)
+        if delta.get("type") == "thinking_delta":
+            return Partial("thinking", _str(delta, "thinking"), index)
+    return Partial("other")
+
+
 def _dispatch(raw: JsonDict) -> list[Event]:
     kind = raw.get("type")
     if kind == "assistant":
@@ -101,6 +118,8 @@ def _dispatch(raw: JsonDict) -> list[Event]:
         return [_system(raw)]
     if kind == "result":
         return [_result(raw)]
+    if kind == "stream_event":
+        return [_partial(_dict(raw, "event"))]
     if kind == "rate_limit_event":
         info = _dict(raw, "rate_limit_info")
         return [

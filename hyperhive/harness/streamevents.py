@@ -214,6 +214,19 @@ class Result:
 
 
 @dataclass(frozen=True)
+class Partial:
+    """A `stream_event` line (only with `--include-partial-messages`): the raw API stream.
+    `kind` is `message_start` (`message_id` set), `text` / `thinking` (a delta of content block
+    `index`: `text` is the piece) or `other` (block starts and stops, signatures, tool input,
+    usage: nothing a page shows)."""
+
+    kind: str
+    text: str = ""
+    index: int = 0
+    message_id: str = ""
+
+
+@dataclass(frozen=True)
 class Unknown:
     """Anything else: an unmodelled line type or block, or text that is not a JSON object."""
 
@@ -238,6 +251,7 @@ Event = (
     | ControlRequest
     | ControlResponse
     | Result
+    | Partial
     | Unknown
 )
 

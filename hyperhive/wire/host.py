@@ -54,6 +54,9 @@ class AgentStatusRow(BaseModel):
     budget_used: float | None = None
     budget_tripped: bool | None = None
     node: str | None = None  # the node (host) that runs the agent (docs/multihost.md)
+    # its usage today, when a feature reports it (status_fields)
+    tokens_today: int | None = None
+    cost_today_usd: float | None = None
 
 
 class Scope(BaseModel):

@@ -17,6 +17,7 @@ from hyperhive.core.store.backend import ENV_URL
 
 BOTH_BACKENDS = {
     "test_approvals",
+    "test_budgets",
     "test_broker",
     "test_broker_index",
     "test_delivery_kill",
@@ -24,6 +25,7 @@ BOTH_BACKENDS = {
     "test_followups",
     "test_generations",
     "test_leases",
+    "test_permissions",
     "test_questions",
     "test_reminders",
     "test_search",

@@ -16,6 +16,7 @@ from hyperhive.client.host import HostClient
 from hyperhive.config import Defaults, HiveConfig
 from hyperhive.core.budgets import REPORTS_PER_MINUTE, BudgetsFeature
 from hyperhive.core.hive import Hive
+from hyperhive.core.status import status_row
 from hyperhive.core.store.budgets_base import Trip
 from hyperhive.paths import HivePaths
 from tests.support.waiting import eventually
@@ -245,3 +246,16 @@ async def test_a_stored_trip_whose_pause_never_happened_pauses_on_start(
         assert set(budgets(hive).tripped()) == {"alice"}
         await hive.registry.update("alice", paused=False)  # the operator unpauses by hand
         await eventually(lambda: budgets(hive).tripped() == {}, what="trip ended")
+
+
+async def test_status_rows_carry_tokens_and_cost_today(hive: Hive) -> None:
+    await hive.spawn("alice")
+    before = await status_row(hive, "alice")
+    assert before.tokens_today is None and before.cost_today_usd is None
+    async with agent(hive, "alice") as alice:
+        await report(alice, 0.25, tokens=100)
+        await report(alice, 0.05, tokens=7)
+    after = await status_row(hive, "alice")
+    assert after.tokens_today == 214 and after.cost_today_usd == pytest.approx(0.3)
+    budgets(hive)._today.clear()  # as a restarted core: the day is read back from the store
+    assert await budgets(hive).today("alice") == (214, pytest.approx(0.3))

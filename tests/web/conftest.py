@@ -234,3 +234,21 @@ async def populate(hive: Hive) -> asyncio.Event:
 
     rt.stop = slow_stop  # type: ignore[method-assign]
     return gate
+
+
+def agent_row(page: Any, name: str) -> Any:
+    """An agent's line in the dashboard's agent table."""
+    return page.locator(f'#container-list > li[data-name="{name}"]')
+
+
+async def expanded(page: Any, name: str) -> Any:
+    """The agent's row with its details (meta, actions, logs) open."""
+    from playwright.async_api import expect
+
+    r = agent_row(page, name)
+    await expect(r).to_be_visible()
+    button = r.locator(".expand")
+    if await button.get_attribute("aria-expanded") != "true":
+        await button.click()
+    await expect(r.locator(".details")).to_be_visible()
+    return r

@@ -16,7 +16,7 @@ from hyperhive.core.logs import SOURCES
 from hyperhive.errors import Unavailable
 from hyperhive.runtime.fake import FakeWorld
 from tests.support.waiting import eventually
-from tests.web.conftest import OpenPage, fake_runtime
+from tests.web.conftest import OpenPage, expanded, fake_runtime
 
 pytestmark = pytest.mark.browser
 
@@ -27,8 +27,7 @@ def row(page: Any, name: str) -> Any:
 
 async def settled_row(page: Any, name: str) -> Any:
     """The agent's row once shown with no action in flight (its actions are live)."""
-    r = row(page, name)
-    await expect(r).to_be_visible()
+    r = await expanded(page, name)
     await expect(r).not_to_contain_class("pending")
     return r
 
@@ -66,11 +65,13 @@ async def test_lists_agents_with_correct_badges(
     await expect(bob.locator(".badge.state")).to_have_attribute("data-state", "crashed")
     await expect(bob).to_contain_class("failed stopped")
     await expect(carol.locator(".badge", has_text="paused")).to_have_count(1)
+    await expanded(page, "carol")
+    await expanded(page, "alice")
     await expect(carol.locator("button[data-action=unpause]")).to_be_visible()
-    await expect(alice.locator(".head .meta")).to_contain_text("model haiku")
+    await expect(alice.locator(".meta-line .meta")).to_contain_text("model haiku")
     sha = dhive.configs.deployed_sha("alice")
     assert sha
-    await expect(alice.locator(".head .meta")).to_contain_text(sha[:12])
+    await expect(alice.locator(".meta-line .meta")).to_contain_text(sha[:12])
     link = alice.locator("a.page-link")
     await expect(link).to_have_attribute("href", "/agent/alice/")
     await expect(link).to_have_attribute("target", "_blank")
@@ -276,8 +277,7 @@ async def test_logs_load_lazily_with_refresh_and_source(dhive: Hive, page: Any) 
     (logs / SOURCES["sandbox"]).write_text("sandbox says hi\n")
     fetched: list[str] = []
     page.on("request", lambda r: fetched.append(r.url) if "/api/logs/" in r.url else None)
-    alice = row(page, "alice")
-    await expect(alice).to_be_visible()
+    alice = await expanded(page, "alice")
     out = alice.locator("pre.logs-out")
     await expect(out).to_be_hidden()
     assert fetched == []  # collapsed: nothing fetched

@@ -22,7 +22,7 @@ from hyperhive.web.proxy import AgentProxy
 from tests.support.browser import low_contrast
 from tests.support.git import commit
 from tests.support.waiting import eventually
-from tests.web.conftest import DESKTOP, NARROW, DashClient, OpenPage, populate
+from tests.web.conftest import DESKTOP, NARROW, DashClient, OpenPage, expanded, populate
 
 # the hive's spellings: fine in a heading's look, never in what a screen reader announces
 LEET = re.compile(
@@ -136,6 +136,7 @@ async def test_kill_asks_first_and_a_dismissed_dialog_changes_nothing(
     alice = row(page, "alice")
     # one state badge per agent: the fake runtime runs alice, but no harness reports yet
     await expect(alice.locator(".badge.state")).to_have_text("starting")
+    await expanded(page, "alice")
     asked: list[str] = []
 
     async def dismiss(dialog: Dialog) -> None:
@@ -160,7 +161,7 @@ async def test_kill_asks_first_and_a_dismissed_dialog_changes_nothing(
 async def test_one_reminder_is_singular(dhive: Hive, page: Any) -> None:
     await dhive.spawn("alice")
     await dhive.reminders.schedule("alice", "one", delay_seconds=3600)
-    meta = row(page, "alice").locator(".head .meta")
+    meta = (await expanded(page, "alice")).locator(".meta-line .meta")
     await expect(meta).to_contain_text("1 reminder")
     await expect(meta).not_to_contain_text("1 reminders")
     await dhive.reminders.schedule("alice", "two", delay_seconds=3600)
@@ -171,7 +172,7 @@ async def test_accessible_names_are_plain_words(dhive: Hive, page: Any) -> None:
     await dhive.spawn("alice")
     await dhive.approvals.request_spawn("zed", requested_by="operator", description="x")
     await expect(page.locator("#approval-list > li")).to_have_count(1)
-    await expect(row(page, "alice")).to_be_visible()
+    await expanded(page, "alice")
     tree = await page.locator("body").aria_snapshot()
     assert not LEET.findall(tree), LEET.findall(tree)
     for name in ("approve", "deny", "destroy", "purge", "request spawn", "send", "kill"):

@@ -34,6 +34,7 @@ from tests.support.webagent import (
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 SLOW_TEXT = " ".join(f"word{i}" for i in range(150))  # 50 deltas x 400 ms: a 20 s answer
+STREAM_TEXT = " ".join(f"piece{i}" for i in range(30))  # 10 deltas x 400 ms: a 4 s answer
 
 SCENARIO: dict[str, Any] = {
     "default": {"text": "Ready.", "usage": {"input_tokens": 1200, "output_tokens": 12}},
@@ -64,6 +65,16 @@ SCENARIO: dict[str, Any] = {
             "agent": "alice",
             "when_user_contains": "PING-1",
             "text": "pong from {agent}",
+        },
+        {
+            "id": "stream",
+            "agent": "alice",
+            "when_user_contains": "STREAM-IT",
+            "chunk_delay_ms": 400,
+            "reply": [
+                {"type": "thinking", "thinking": "Streaming " + STREAM_TEXT},
+                {"type": "text", "text": STREAM_TEXT},
+            ],
         },
         {
             "id": "slow",
@@ -160,6 +171,17 @@ async def test_the_page_end_to_end(browser: Any, short_tmp: Path) -> None:
                 await enter(a, "PING-1")
                 pong = rows(a, "k-text", "pong from alice")
                 await expect(pong).to_have_class(re.compile(r"\bfresh\b"))
+
+                # live text: the reply shows while it streams, then folds into its final row
+                await enter(a, "STREAM-IT")
+                streaming = a.locator("#live .k-partial.text")
+                await expect(streaming).to_contain_text("piece0 piece1")
+                assert "piece29" not in (await streaming.text_content() or "")
+                final = rows(a, "k-text", "piece29")
+                await expect(final).to_have_count(1)
+                await expect(final).to_contain_text(STREAM_TEXT)
+                await expect(a.locator("#live .k-partial")).to_have_count(0)
+                await expect(rows(a, "k-thinking", "Streaming piece0")).to_have_count(1)
 
                 # a slow turn: a second page opened mid-turn (on the agent's own port) shows
                 # the history and the active banner, and /cancel there interrupts the turn

@@ -8,7 +8,7 @@
   hive (`hyperhive.core.store.pg.PgStorage`, psycopg 3 + its pool; imported only then).
 
 A `Storage` is an async context manager holding `messages`, `agents`, `questions`,
-`reminders`, `approvals`, `search`. The `Hive` opens it on start and hands the stores to the
+`reminders`, `approvals`, `search`, `permissions`, `budgets`. The `Hive` opens it on start and hands the stores to the
 broker, the registry and the features (`hive.storage.questions`, ...); nothing else builds a store.
 
 Wake-ups: `on_remote_messages(cb)` registers `cb(recipients)`, called on the event loop when
@@ -76,6 +76,8 @@ class SqliteStorage(Storage):
 
     def __init__(self, path: Path, tasks: TaskWatcher | None = None) -> None:
         from hyperhive.core.store.approvals_sqlite import SqliteApprovalStore
+        from hyperhive.core.store.budgets_sqlite import SqliteBudgetStore
+        from hyperhive.core.store.permissions_sqlite import SqlitePermissionStore
         from hyperhive.core.store.questions_sqlite import SqliteQuestionStore
         from hyperhive.core.store.reminders_sqlite import SqliteReminderStore
         from hyperhive.core.store.search_sqlite import SqliteSearchStore
@@ -93,6 +95,8 @@ class SqliteStorage(Storage):
         self.reminders = SqliteReminderStore(self.db)
         self.approvals = SqliteApprovalStore(self.db)
         self.search = SqliteSearchStore(self.db)
+        self.permissions = SqlitePermissionStore(self.db)
+        self.budgets = SqliteBudgetStore(self.db)
 
     async def open(self) -> None:
         await self.db.open()

@@ -26,6 +26,8 @@ from types import TracebackType
 from typing import Self
 
 from hyperhive.core.records import AgentRecord, Message, NewMessage
+from hyperhive.core.store.budgets_base import BudgetStore
+from hyperhive.core.store.permissions_base import PermissionStore
 from hyperhive.core.store.search import SearchStore
 from hyperhive.wire.approvals import ApprovalRow, ApprovalStatus
 from hyperhive.wire.followups import QuestionRow, ReminderRow
@@ -227,6 +229,8 @@ class Storage(abc.ABC):
     reminders: ReminderStore
     approvals: ApprovalStore
     search: SearchStore  # full-text search over the others plus turn history (docs/search.md)
+    permissions: PermissionStore  # tool permission requests and kept rules
+    budgets: BudgetStore  # usage, tripped breakers, raises
 
     def __init__(self) -> None:
         self._remote: list[RemoteMessages] = []

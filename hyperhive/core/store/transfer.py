@@ -2,8 +2,9 @@
 `hive db import`, `hive db migrate --to URL`).
 
 The file is one JSON document: `{"format": FORMAT, "version": 1, "tables": {table: [row, ...]}}`
-holding every row of every hive table (agents, agent_generations, messages, operator
-questions, reminders, approvals) with its id, so threads, `proposal/<id>` tags and generations
+holding every row of every hive table (agents, agent_generations, messages with their trace
+context, operator questions, reminders, approvals, tool permission requests and kept rules,
+budget usage, trips and raises) with its id, so threads, `proposal/<id>` tags and generations
 mean the same after the move. Booleans are stored as JSON booleans whatever the backend.
 
 Invariants:
@@ -12,6 +13,9 @@ Invariants:
 - Import refuses a target that already holds hive rows (`Conflict`) and writes everything in
   one transaction: all or nothing. Afterwards new ids continue above the imported ones (the
   PostgreSQL identity sequences are moved past them; sqlite's AUTOINCREMENT does it itself).
+- An export from before a table or column existed still imports (the table empty, the
+  column NULL). Derived data is not carried: the search index rebuilds from the rows (turn
+  history is re-copied from the agents' own stores), and nodes re-register by heartbeat.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ TABLES: dict[str, tuple[tuple[str, ...], frozenset[str], bool]] = {
             "sent_at",
             "delivered_at",
             "recipient_generation",
+            "trace_parent",
         ),
         frozenset(),
         True,
@@ -113,18 +118,61 @@ TABLES: dict[str, tuple[tuple[str, ...], frozenset[str], bool]] = {
         frozenset(),
         True,
     ),
+    "permission_requests": (
+        (
+            "id",
+            "agent",
+            "generation",
+            "harness",
+            "key",
+            "tool",
+            "input_json",
+            "tool_use_id",
+            "reason",
+            "rule",
+            "asked_at",
+            "deadline_at",
+            "status",
+            "decided_at",
+            "note",
+            "kept_rule",
+        ),
+        frozenset(),
+        True,
+    ),
+    "permission_rules": (("agent", "generation", "rule", "kept_at"), frozenset(), False),
+    "budget_usage": (("id", "agent", "at", "model", "tokens", "cost_usd"), frozenset(), True),
+    "budget_trips": (
+        ("agent", "key", "reason", "tripped_at", "raise_by", "question_id"),
+        frozenset(),
+        False,
+    ),
+    "budget_raises": (("id", "agent", "key", "amount", "until"), frozenset(), True),
+}
+
+# columns an export from before they existed may lack (imported as NULL)
+OPTIONAL = frozenset({"trace_parent"})
+
+# the order rows are read in, where not by id: kept rules in the order they were kept
+_ORDER = {
+    "agents": ("name", "name"),
+    "agent_generations": ("name", "name"),
+    "permission_rules": ("rowid", "seq"),  # (sqlite, PostgreSQL)
+    "budget_trips": ("agent", "agent"),
 }
 
 
-def _order(table: str) -> str:
-    return "id" if TABLES[table][2] else "name"
+def _order(table: str, storage: Storage) -> str:
+    if TABLES[table][2]:
+        return "id"
+    return _ORDER[table][0 if isinstance(storage, SqliteStorage) else 1]
 
 
 async def dump(storage: Storage) -> dict[str, Any]:
     """Every hive row of an open storage, as the export document."""
     tables: dict[str, list[dict[str, Any]]] = {}
     for table, (cols, bools, _) in TABLES.items():
-        sql = f"SELECT {', '.join(cols)} FROM {table} ORDER BY {_order(table)}"
+        sql = f"SELECT {', '.join(cols)} FROM {table} ORDER BY {_order(table, storage)}"
         rows = await _read_all(storage, sql)
         tables[table] = [
             {c: (bool(v) if c in bools else v) for c, v in zip(cols, r, strict=True)} for r in rows
@@ -158,10 +206,10 @@ def _check(doc: Any) -> dict[str, list[dict[str, Any]]]:
     for table, (cols, _, _) in TABLES.items():
         rows = tables.get(table, [])
         if not isinstance(rows, list) or not all(
-            isinstance(r, dict) and set(r) == set(cols) for r in rows
+            isinstance(r, dict) and set(cols) - OPTIONAL <= set(r) <= set(cols) for r in rows
         ):
             raise BadRequest(f"the export's {table} rows do not have the columns {cols}")
-        out[table] = rows
+        out[table] = [{c: r.get(c) for c in cols} for r in rows]
     return out
 
 

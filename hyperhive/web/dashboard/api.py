@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from hyperhive.config import format_validation_error
+from hyperhive.core.attention import gather as gather_attention
 from hyperhive.core.logs import MAX_LINES, read_logs
 from hyperhive.errors import BadRequest, Conflict, HiveError, NotFound
 from hyperhive.httpapi import SEND_BODY_MAX, error_response, parse_json, read_body
@@ -35,7 +36,7 @@ from hyperhive.names import BROADCAST, NAME_PATTERN, OPERATOR, validate_name
 from hyperhive.web.dashboard import searchapi
 from hyperhive.web.dashboard.permissions import DECISIONS, PermissionNoteBody
 from hyperhive.web.dashboard.permissions import decide as decide_permission
-from hyperhive.web.dashboard.state import build_state
+from hyperhive.web.dashboard.statecache import SharedState
 from hyperhive.web.dashboard.views import build_inbox_views
 from hyperhive.wire.agent import BODY_MAX
 from hyperhive.wire.approvals import DESCRIPTION_MAX, NOTE_MAX
@@ -249,9 +250,25 @@ async def _agent_action(hive: Hive, action: str, name: str) -> None:
         raise BadRequest(f"unknown action {action!r}")
 
 
-def api_specs(hive: Hive) -> list[ApiSpec]:
-    """Every JSON route of the dashboard, bound to `hive`."""
+def _invalidating(
+    fn: Callable[..., Awaitable[dict[str, Any]]], states: SharedState
+) -> Callable[..., Awaitable[dict[str, Any]]]:
+    async def act(request: Request, body: BaseModel) -> dict[str, Any]:
+        try:
+            return await fn(request, body)
+        finally:
+            states.invalidate()
+
+    act.__name__ = getattr(fn, "__name__", "act")
+    act.__doc__ = fn.__doc__
+    return act
+
+
+def api_specs(hive: Hive, shared: SharedState | None = None) -> list[ApiSpec]:
+    """Every JSON route of the dashboard, bound to `hive` (`shared`: the `/api/state` builds
+    shared with the page route; every POST invalidates it)."""
     specs: list[ApiSpec] = []
+    states = shared or SharedState(hive)
 
     def add(
         method: str,
@@ -264,6 +281,8 @@ def api_specs(hive: Hive) -> list[ApiSpec]:
         params: tuple[str, ...] = (),
     ) -> Callable[[Callable[..., Awaitable[dict[str, Any]]]], None]:
         def deco(fn: Callable[..., Awaitable[dict[str, Any]]]) -> None:
+            if method == "POST":
+                fn = _invalidating(fn, states)
             if method == "POST" and body is None:
                 specs.append(ApiSpec(method, path, summary, tag, fn, EmptyBody, query, params))
             else:
@@ -273,7 +292,17 @@ def api_specs(hive: Hive) -> list[ApiSpec]:
 
     @add("GET", "/api/state", "Everything the dashboard page shows, in one document.", "state")
     async def state(request: Request, body: BaseModel) -> dict[str, Any]:
-        return await build_state(hive)
+        return await states.get()
+
+    @add(
+        "GET",
+        "/api/attention",
+        "What needs the operator: one count per kind, each with a link to the items.",
+        "state",
+    )
+    async def attention(request: Request, body: BaseModel) -> dict[str, Any]:
+        items = await gather_attention(hive)
+        return {"items": [i.model_dump() for i in items], "total": sum(i.count for i in items)}
 
     for action, summary in AGENT_ACTIONS.items():
 

@@ -41,7 +41,7 @@ from hyperhive.web import STATIC_DIR, TEMPLATES_DIR
 from hyperhive.web.dashboard.api import api_specs
 from hyperhive.web.dashboard.openapi import openapi_document
 from hyperhive.web.dashboard.security import Guard
-from hyperhive.web.dashboard.state import build_state
+from hyperhive.web.dashboard.statecache import SharedState
 from hyperhive.web.dashboard.stream import stream_routes
 from hyperhive.web.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from hyperhive.web.metrics import HiveMetrics
@@ -92,7 +92,8 @@ def build_app(
     closing = closing or asyncio.Event()
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     versions = asset_versions()
-    specs = api_specs(hive)
+    shared = SharedState(hive)  # one /api/state build for every page asking at once
+    specs = api_specs(hive, shared)
     openapi = openapi_document(specs)
     feed = stream_routes(hive, closing)
     metrics = HiveMetrics(hive)
@@ -101,7 +102,7 @@ def build_app(
         return Response(await metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     async def page(request: Request) -> Response:
-        state = await build_state(hive)
+        state = await shared.get()
         return templates.TemplateResponse(
             request,
             "dashboard.html",

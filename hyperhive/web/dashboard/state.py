@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from hyperhive.core.attention import gather as gather_attention
 from hyperhive.core.status import status_rows
 from hyperhive.core.tombstones import list_tombstones
 from hyperhive.names import OPERATOR
@@ -43,6 +44,7 @@ async def build_state(hive: Hive) -> dict[str, Any]:
     )
     tombstones = views.build_tombstone_views(await list_tombstones(hive))
     inbox = views.build_inbox_views(await hive.broker.recent(OPERATOR, INBOX_LIMIT))
+    attention = await gather_attention(hive)  # after the rows: they refresh the agent states
     return {
         "ok": True,
         "epoch": hive.hub.epoch,
@@ -56,5 +58,6 @@ async def build_state(hive: Hive) -> dict[str, Any]:
         "inbox": [v.model_dump() for v in inbox],
         "inbox_unread": await hive.broker.unread(OPERATOR),
         "approvals": [v.model_dump() for v in approvals],
+        "attention": [i.model_dump() for i in attention],
         "permissions": await permission_state(hive),
     }

@@ -65,6 +65,9 @@ class ContainerView(_View):
     budget_used: float | None = None  # the highest fraction of its budget limits (the meter)
     budget_tripped: bool = False
     node: str | None = None  # the node (host) that runs it (docs/multihost.md)
+    last_activity: str | None = None  # the latest of its state change and status text
+    tokens_today: int | None = None
+    cost_today_usd: float | None = None
 
 
 class TransientView(_View):
@@ -227,11 +230,29 @@ def build_container_views(
             budget_used=r.budget_used,
             budget_tripped=bool(r.budget_tripped),
             node=r.node,
+            last_activity=_latest(r.state_since, r.status_set_at if r.running else None),
+            tokens_today=r.tokens_today,
+            cost_today_usd=r.cost_today_usd,
         )
         for r in rows
     ]
     views.sort(key=lambda v: (v.role != "manager", v.name))
     return views, any(v.needs_update for v in views)
+
+
+def _latest(*stamps: str | None) -> str | None:
+    """The latest of some ISO stamps (unparseable ones ignored)."""
+    best: tuple[float, str] | None = None
+    for at in stamps:
+        if not at:
+            continue
+        try:
+            t = parse_iso(at)
+        except ValueError:
+            continue
+        if best is None or t > best[0]:
+            best = (t, at)
+    return best[1] if best else None
 
 
 def _state(r: AgentStatusRow) -> str:

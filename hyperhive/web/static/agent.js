@@ -331,16 +331,50 @@
     }
   }
 
+  function oldestPartial(part) {
+    return live.querySelector(`.k-partial[data-part="${part}"]`);
+  }
+
+  function livePartial(ev, animate) {
+    const block = String(ev.block || "");
+    let r = Array.from(live.querySelectorAll(".k-partial")).find((x) => x.dataset.block === block);
+    const stick = nearBottom();
+    if (!r) {
+      const thinking = ev.part === "thinking";
+      r = row(`partial ${thinking ? "thinking" : "text"}`, span("glyph", thinking ? "✻" : "●"), span("body", ""), span("cursor", "▍"));
+      r.dataset.block = block;
+      r.dataset.part = thinking ? "thinking" : "text";
+      r.setAttribute("aria-busy", "true");
+      append(r, animate);
+    }
+    r.querySelector(".body").textContent = untag(ev.text || "");
+    if (stick) scrollToBottom();
+  }
+
   function consume(ev, animate) {
     if (typeof ev.id === "number") {
       if (ev.id <= S.lastId) return;  // already shown (replay overlap or reconnect)
       S.lastId = ev.id;
     }
+    if (ev.kind === "partial") {  // live text: one row per streaming block, updated in place
+      livePartial(ev, animate);
+      return;
+    }
     // the duration on turn_end needs the start time, so render before tracking turn_end
     const r = render(ev);
     if (r && typeof ev.id === "number") r.dataset.id = ev.id;
     track(ev);
-    append(r, animate);
+    // the final text / thinking row takes the place of its live row (folded in)
+    const folded = (ev.kind === "text" || ev.kind === "thinking") && r ? oldestPartial(ev.kind) : null;
+    if (folded) {
+      r.classList.add(animate ? "fresh" : "no-anim", "folded");  // .folded: no second fade-in
+      folded.replaceWith(r);
+    } else {
+      append(r, animate);
+    }
+    if (["turn_end", "harness_start", "compact_end"].includes(ev.kind)) {
+      for (const p of live.querySelectorAll(".k-partial")) p.remove();
+    }
     setBanner();
     if (animate && ["turn_start", "turn_end", "compact_end"].includes(ev.kind)) refreshSoon();
   }

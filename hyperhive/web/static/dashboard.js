@@ -184,6 +184,7 @@
     renderInbox(state);
     renderApprovals(state.approvals);
     renderRecipients(state.containers);
+    renderAttention(state.attention || []);
     current = state;
     anyPending = state.transients.length > 0 || state.containers.some((c) => c.pending);
   }
@@ -199,22 +200,74 @@
     );
   }
 
+  // -- the agent table: one compact line per agent, details (meta, actions, logs) on expand --
+  const TONE_RANK = { bad: 0, warn: 1, ok: 2, off: 3 };
+  const WORKING = new Set(["in_turn", "compacting"]);
+  const FAILING = new Set(["failed", "crashed", "node_lost"]);
+  const view = { sort: "default", dir: 1, filter: "", show: "all" };
+  const openRows = new Set();
+
+  function fmtTokens(n) {
+    if (n === null || n === undefined) return "";
+    if (n < 1000) return String(n);
+    if (n < 1e6) return `${(n / 1000).toFixed(n < 1e4 ? 1 : 0)}k`;
+    return `${(n / 1e6).toFixed(1)}M`;
+  }
+  function todayText(c) {
+    const parts = [];
+    if (c.tokens_today !== null && c.tokens_today !== undefined) parts.push(`${fmtTokens(c.tokens_today)} tok`);
+    if (c.cost_today_usd !== null && c.cost_today_usd !== undefined) parts.push(`$${c.cost_today_usd.toFixed(2)}`);
+    return parts.join(" · ");
+  }
+  function since(iso) {
+    const t = Date.parse(iso);
+    return Number.isNaN(t) ? null : Math.max(0, Date.now() / 1000 + clockSkew - t / 1000);
+  }
+
   function containerHead(c) {
-    const badges = [];
-    // the one derived state (docs/operations.md); its note and since in the tooltip
-    const since = c.state_since ? `since ${fmtTime(c.state_since)}` : "";
-    badges.push(
-      h(`span.badge.state.${c.state_tone}`, {
-        text: c.state_label,
-        title: [c.state_note, since].filter(Boolean).join(" · ") || c.state_label,
-        data: { state: c.state },
-      }),
+    const name = c.name;
+    const open = openRows.has(name);
+    const flags = [];
+    if (c.needs_login) flags.push(h("span.badge.warn", { text: "needs login" }));
+    if (c.needs_update) flags.push(h("span.badge.warn", { text: "needs update" }));
+    if (c.budget_tripped) flags.push(h("span.badge.warn", { text: "budget tripped", data: { budget: "tripped" } }));
+    const stateSince = c.state_since ? `since ${fmtTime(c.state_since)}` : "";
+    const doing = [];
+    if (c.state === "in_turn" && c.state_since) {
+      doing.push(h("span.turn-for", { data: { since: c.state_since }, title: `in this turn since ${fmtTime(c.state_since)}`, text: fmtCountdown(since(c.state_since) || 0) }));
+    }
+    if (c.state_note) doing.push(h("span.state-note", { title: c.state_note, text: oneLine(c.state_note, 120) }));
+    else if (c.status_text) doing.push(h("span.status-text", { title: c.status_text, text: oneLine(c.status_text, 120) }));
+    const today = todayText(c);
+    return h(
+      "div.line.head",
+      null,
+      h(
+        "span.cell.c-exp",
+        null,
+        h("button.expand", { type: "button", "aria-expanded": open ? "true" : "false", "aria-controls": `details-${name}`, "aria-label": `details for ${name}`, title: `details for ${name}` }, h("span", { "aria-hidden": "true", text: open ? "▾" : "▸" })),
+      ),
+      h("span.cell.c-name", null, h("span.name", { text: name }), roleChip(c.role)),
+      h("span.cell.c-node", { title: c.node ? `runs on ${c.node}` : "this host", text: c.node || "" }),
+      h(
+        "span.cell.c-state",
+        null,
+        c.pending ? h("span.pill.pending", { role: "status", text: `◐ ${c.pending_label}` }) : null,
+        h(`span.badge.state.${c.state_tone}`, {
+          text: c.state_label,
+          title: [c.state_note, stateSince].filter(Boolean).join(" · ") || c.state_label,
+          data: { state: c.state },
+        }),
+        flags,
+      ),
+      h("span.cell.c-doing", null, doing),
+      h("span.cell.c-last", null, c.last_activity ? h("time", { datetime: c.last_activity, title: c.last_activity, text: fmtTime(c.last_activity) }) : null),
+      h("span.cell.c-unread", null, c.unread ? h("span.badge.info", { title: `${plural(c.unread, "unread message", "unread messages")}`, text: `${c.unread} unread` }) : null),
+      h("span.cell.c-today", { title: today ? "tokens and cost today" : "no usage reported today", text: today }),
     );
-    if (c.state_note) badges.push(h("span.state-note", { title: c.state_note, text: oneLine(c.state_note, 120) }));
-    if (c.needs_login) badges.push(h("span.badge.warn", { text: "needs login" }));
-    if (c.needs_update) badges.push(h("span.badge.warn", { text: "needs update" }));
-    if (c.unread) badges.push(h("span.badge.info", { text: `${c.unread} unread` }));
-    if (c.budget_tripped) badges.push(h("span.badge.warn", { text: "budget tripped", data: { budget: "tripped" } }));
+  }
+
+  function containerMeta(c) {
     const meta = [];
     if (c.budget_used !== null && c.budget_used !== undefined) meta.push(budgetMeter(c));
     if (c.model) meta.push(h("span", null, "model ", h("b", { text: c.model })));
@@ -222,21 +275,94 @@
     if (c.runtime) meta.push(h("span", null, "rt ", h("b", { text: c.runtime })));
     if (c.node) meta.push(h("span", { title: "the node (host) that runs it" }, "node ", h("b", { text: c.node })));
     if (c.pending_reminders) meta.push(h("span", null, h("b", { text: c.pending_reminders }), c.pending_reminders === 1 ? " reminder" : " reminders"));
+    if (c.status_text) meta.push(h("span", { title: c.status_text }, "status ", h("b", { text: oneLine(c.status_text, 200) })));
     const joined = [];
     meta.forEach((m, i) => {
       if (i) joined.push(h("span.sep", { text: " · " }));
       joined.push(m);
     });
-    return h(
-      "div.line.head",
-      null,
-      h("span.name", { text: c.name }),
-      roleChip(c.role),
-      c.pending ? h("span.pill.pending", { role: "status", text: `◐ ${c.pending_label}` }) : null,
-      badges,
-      c.status_text ? h("span.status-text", { title: c.status_text, text: c.status_text }) : null,
-      h("span.meta", null, joined),
-    );
+    return h("div.line.meta-line", null, h("span.meta", null, joined));
+  }
+
+  function sortValue(c, key) {
+    switch (key) {
+      case "name": return c.name;
+      case "node": return c.node || "";
+      case "state": return `${TONE_RANK[c.state_tone] ?? 9}${c.state_label}`;
+      case "doing": return (c.state === "in_turn" ? "0" : "1") + (c.state_note || c.status_text || "~");
+      case "last": return c.last_activity ? -Date.parse(c.last_activity) : Infinity;
+      case "unread": return -(c.unread || 0);
+      case "today": return -(c.tokens_today || 0);
+      default: return null;
+    }
+  }
+  function sortedAgents(items) {
+    if (view.sort === "default") return items; // the server's order: the manager, then by name
+    const key = view.sort;
+    return items
+      .map((c, i) => [sortValue(c, key), i, c])
+      .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1]) * view.dir)
+      .map((x) => x[2]);
+  }
+  function matches(c) {
+    const show = view.show;
+    if (show === "failing" && !FAILING.has(c.state)) return false;
+    if (show === "attention" && !(FAILING.has(c.state) || c.state === "waiting_operator" || c.needs_login)) return false;
+    if (show === "working" && !WORKING.has(c.state)) return false;
+    if (show === "idle" && c.state !== "idle") return false;
+    if (show === "stopped" && c.running) return false;
+    if (!view.filter) return true;
+    const hay = [c.name, c.state_label, c.state_note, c.status_text, c.model, c.node, c.role].filter(Boolean).join(" ").toLowerCase();
+    return view.filter.split(/\s+/).every((w) => hay.includes(w));
+  }
+  function applyFilter(containers) {
+    let shown = 0;
+    const byName = new Map(containers.map((c) => [c.name, c]));
+    for (const el of $$("#container-list > li")) {
+      const c = byName.get(el.dataset.name);
+      const ok = !!c && matches(c);
+      el.hidden = !ok;
+      if (ok) shown += 1;
+    }
+    const all = containers.length;
+    $("#agent-shown").textContent = shown === all ? plural(all, "agent", "agents") : `${shown} of ${all} agents shown`;
+    for (const b of $$(".agent-cols .sort")) {
+      const on = b.dataset.sort === view.sort;
+      b.classList.toggle("on", on);
+      b.setAttribute("aria-pressed", on ? "true" : "false");
+      b.dataset.dir = on ? (view.dir > 0 ? "up" : "down") : "";
+    }
+  }
+  function setView(change) {
+    Object.assign(view, change);
+    if (current) renderContainers(current);
+  }
+  function fillDetails(el, c) {
+    el.querySelector(":scope > .details").replaceChildren(containerMeta(c), containerActions(c), logsBlock(c));
+    el.dataset.actionsSig = actionsSig(c);
+    el.dataset.built = "1";
+  }
+  function toggleRow(name) {
+    if (openRows.has(name)) openRows.delete(name);
+    else openRows.add(name);
+    const el = $(`#container-list > li[data-name="${CSS.escape(name)}"]`);
+    if (!el) return;
+    const open = openRows.has(name);
+    const c = current && current.containers.find((x) => x.name === name);
+    if (open && !el.dataset.built && c) fillDetails(el, c);
+    el.classList.toggle("open", open);
+    el.querySelector(":scope > .details").hidden = !open;
+    const b = el.querySelector(".expand");
+    b.setAttribute("aria-expanded", open ? "true" : "false");
+    b.firstElementChild.textContent = open ? "▾" : "▸";
+  }
+  function hashView() {
+    // an attention link like #containers?state=failing picks the filter
+    const m = /^#containers\?state=([a-z_]+)$/.exec(location.hash);
+    if (!m) return;
+    $("#agent-show").value = m[1];
+    setView({ show: $("#agent-show").value || "all" });
+    $("#containers").scrollIntoView();
   }
 
   // budgets: the highest share of any limit used (hive budgets); 80 % warns, 100 % trips
@@ -337,27 +463,58 @@
     );
     reconcile(
       $("#container-list"),
-      state.containers,
+      sortedAgents(state.containers),
       (c) => c.name,
       (c) => {
-        const el = h("li.row.crow", { data: { name: c.name } }, containerHead(c), containerActions(c), logsBlock(c));
-        el.dataset.actionsSig = actionsSig(c);
+        const open = openRows.has(c.name);
+        // the details (meta, actions, logs) are built when first opened: most rows never are,
+        // and building them all was most of a 100-agent first render
+        const details = h("div.details", { id: `details-${c.name}`, hidden: !open });
+        const el = h(`li.row.crow${open ? ".open" : ""}`, { data: { name: c.name } }, containerHead(c), details);
+        if (open) fillDetails(el, c);
         containerClasses(el, c);
         return el;
       },
       (el, c) => {
         el.querySelector(":scope > .head").replaceWith(containerHead(c));
-        const sig = actionsSig(c);
-        if (el.dataset.actionsSig !== sig && !el.querySelector(":scope > .actions .busy")) {
-          el.querySelector(":scope > .actions").replaceWith(containerActions(c));
-          el.dataset.actionsSig = sig;
+        if (el.dataset.built) {
+          el.querySelector(":scope > .details > .meta-line").replaceWith(containerMeta(c));
+          const sig = actionsSig(c);
+          if (el.dataset.actionsSig !== sig && !el.querySelector(":scope > .details > .actions .busy")) {
+            el.querySelector(":scope > .details > .actions").replaceWith(containerActions(c));
+            el.dataset.actionsSig = sig;
+          }
         }
         containerClasses(el, c);
       },
     );
+    applyFilter(state.containers);
     setCount("containers", state.containers.length);
   }
   const actionsSig = (c) => `${c.paused}|${c.role}|${c.url}`;
+
+  // -- the attention bar (banner + tab title) -------------------------------------------------
+  const BASE_TITLE = document.title;
+  function renderAttention(items) {
+    const bar = $("#attention");
+    const live = items.filter((i) => i.count > 0);
+    reconcile(
+      bar,
+      live,
+      (i) => `a:${i.kind}`,
+      // "open questions 1", not "1 open questions": the label is the source's plain words
+      (i) => h(`a.att.att-${i.kind}`, { href: i.href, data: { kind: i.kind }, title: `${i.label}: ${i.count}` }, h("span.att-label", { text: i.label }), " ", h("b.att-count", { text: i.count })),
+      (el, i) => {
+        el.querySelector(".att-count").textContent = i.count;
+        el.title = `${i.label}: ${i.count}`;
+        el.setAttribute("href", i.href);
+      },
+    );
+    const total = live.reduce((n, i) => n + i.count, 0);
+    $("#attention-calm").hidden = total > 0;
+    bar.classList.toggle("hot", total > 0);
+    document.title = total > 0 ? `(${total}) ${BASE_TITLE}` : BASE_TITLE;
+  }
 
   // -- kept state -----------------------------------------------------------------------------
   function tombstoneRow(t) {
@@ -453,6 +610,7 @@
     tickCountdowns();
   }
   function tickCountdowns() {
+    for (const el of $$(".turn-for[data-since]")) el.textContent = fmtCountdown(since(el.dataset.since) || 0);
     const now = Date.now() / 1000 + clockSkew;
     for (const chip of $$(".chip.countdown[data-deadline]")) {
       const left = Number(chip.dataset.deadline) - now;
@@ -621,6 +779,18 @@
   }
 
   function onClick(ev) {
+    const exp = ev.target.closest(".expand");
+    if (exp) {
+      toggleRow(exp.closest("li[data-name]").dataset.name);
+      return;
+    }
+    const sort = ev.target.closest(".agent-cols .sort");
+    if (sort) {
+      const key = sort.dataset.sort;
+      if (view.sort === key && view.dir < 0) setView({ sort: "default", dir: 1 });
+      else setView({ sort: key, dir: view.sort === key ? -1 : 1 });
+      return;
+    }
     const to = ev.target.closest("[data-reply-to]");
     if (to) {
       const sel = $("#reply-to");
@@ -781,8 +951,13 @@
   async function main() {
     document.addEventListener("submit", onSubmit);
     document.addEventListener("click", onClick);
+    $("#agent-filter").addEventListener("input", (e) => setView({ filter: e.target.value.trim().toLowerCase() }));
+    $("#agent-show").addEventListener("change", (e) => setView({ show: e.target.value }));
+    window.addEventListener("hashchange", hashView);
     const initial = JSON.parse($("#hh-initial").textContent);
     render(initial);
+    performance.mark("hh-table"); // the agent table is on screen (scripts/bench_dashboard.py)
+    hashView();
     setInterval(tickCountdowns, 1000);
     heartbeat = setTimeout(refresh, anyPending ? PENDING_HEARTBEAT_MS : HEARTBEAT_MS);
     openStream(); // frames that arrive while the history loads wait for start()

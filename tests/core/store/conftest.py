@@ -21,10 +21,14 @@ from hyperhive.core.store.base import (
     QuestionStore,
     ReminderStore,
 )
+from hyperhive.core.store.budgets_sqlite import SqliteBudgetStore
+from hyperhive.core.store.permissions_sqlite import SqlitePermissionStore
 from hyperhive.core.store.pg.approvals import PgApprovalStore
+from hyperhive.core.store.pg.budgets import PgBudgetStore
 from hyperhive.core.store.pg.db import PgDb
 from hyperhive.core.store.pg.followups import PgQuestionStore, PgReminderStore
 from hyperhive.core.store.pg.messages import PgAgentStore, PgMessageStore
+from hyperhive.core.store.pg.permissions import PgPermissionStore
 from hyperhive.core.store.questions_sqlite import SqliteQuestionStore
 from hyperhive.core.store.reminders_sqlite import SqliteReminderStore
 from hyperhive.core.store.sqlite import SqliteAgentStore, SqliteMessageStore
@@ -38,6 +42,8 @@ _PG = {
     SqliteQuestionStore: PgQuestionStore,
     SqliteReminderStore: PgReminderStore,
     SqliteApprovalStore: PgApprovalStore,
+    SqlitePermissionStore: PgPermissionStore,
+    SqliteBudgetStore: PgBudgetStore,
 }
 S = TypeVar("S")
 

@@ -13,13 +13,6 @@ from hyperhive.core.store.budgets_memory import MemoryBudgetStore
 from hyperhive.core.store.budgets_sqlite import SqliteBudgetStore
 
 
-@pytest.fixture(params=["sqlite", "memory"])
-def backend(request: pytest.FixtureRequest) -> str:
-    """No PostgreSQL `BudgetStore` yet (a hive on PostgreSQL keeps budgets in memory, with a
-    warning): this suite runs on the backends that have one; a PG store adds its name here."""
-    return str(request.param)
-
-
 @pytest.fixture
 def store(make_store: Callable[..., Any]) -> BudgetStore:
     s: BudgetStore = make_store(SqliteBudgetStore, MemoryBudgetStore)

@@ -19,14 +19,6 @@ T1 = "2026-01-01T00:01:00.000000Z"
 T2 = "2026-01-01T00:02:00.000000Z"
 
 
-@pytest.fixture(params=["sqlite", "memory"])
-def backend(request: pytest.FixtureRequest) -> str:
-    """The backends with a permission store: there is no PostgreSQL one yet (a PostgreSQL
-    hive keeps these requests in memory; docs/permissions.md). A PostgreSQL store adds its
-    name here and its class to the conftest's table."""
-    return str(request.param)
-
-
 @pytest.fixture
 def perms(make_store: Callable[..., Any]) -> PermissionStore:
     store: PermissionStore = make_store(SqlitePermissionStore, MemoryPermissionStore)

@@ -133,10 +133,71 @@ CREATE INDEX turn_docs_by_ts ON turn_docs(ts);
 CREATE TABLE turn_cursors (agent TEXT PRIMARY KEY, event_id BIGINT NOT NULL);
 """
 
+# budgets (`budgets.py`) and tool permission requests with kept rules (`permissions.py`); the
+# kept rules' order is their insertion order (`seq`, as sqlite's rowid)
+M0004_PERMISSIONS_BUDGETS = f"""
+CREATE TABLE budget_usage (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    agent TEXT NOT NULL,
+    at {TS} NOT NULL,
+    model TEXT NOT NULL DEFAULT '',
+    tokens BIGINT NOT NULL DEFAULT 0,
+    cost_usd DOUBLE PRECISION NOT NULL DEFAULT 0
+);
+CREATE INDEX budget_usage_by_agent ON budget_usage(agent, at);
+CREATE INDEX budget_usage_by_at ON budget_usage(at);
+CREATE TABLE budget_trips (
+    agent TEXT PRIMARY KEY,
+    key TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    tripped_at {TS} NOT NULL,
+    raise_by DOUBLE PRECISION NOT NULL DEFAULT 0,
+    question_id BIGINT
+);
+CREATE TABLE budget_raises (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    agent TEXT NOT NULL,
+    key TEXT NOT NULL,
+    amount DOUBLE PRECISION NOT NULL,
+    until {TS} NOT NULL
+);
+CREATE INDEX budget_raises_by_agent ON budget_raises(agent, until);
+CREATE TABLE permission_requests (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    agent TEXT NOT NULL,
+    generation BIGINT NOT NULL DEFAULT 0,
+    harness TEXT NOT NULL,
+    key TEXT NOT NULL,
+    tool TEXT NOT NULL,
+    input_json TEXT NOT NULL,
+    tool_use_id TEXT,
+    reason TEXT,
+    rule TEXT,
+    asked_at {TS} NOT NULL,
+    deadline_at {TS} NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    decided_at {TS},
+    note TEXT NOT NULL DEFAULT '',
+    kept_rule TEXT
+);
+CREATE UNIQUE INDEX permission_requests_key ON permission_requests(agent, key);
+CREATE INDEX permission_requests_pending ON permission_requests(agent, id)
+    WHERE status = 'pending';
+CREATE TABLE permission_rules (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY,
+    agent TEXT NOT NULL,
+    generation BIGINT NOT NULL,
+    rule TEXT NOT NULL,
+    kept_at {TS} NOT NULL,
+    PRIMARY KEY (agent, generation, rule)
+);
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_schema", M0001),
     ("0002_search", M0002_SEARCH),
     ("0003_trace_parent", M0003_TRACE_PARENT),
+    ("0004_permissions_budgets", M0004_PERMISSIONS_BUDGETS),
 ]
 
 

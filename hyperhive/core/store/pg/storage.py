@@ -24,9 +24,11 @@ import psycopg
 
 from hyperhive.core.store.base import Storage
 from hyperhive.core.store.pg.approvals import PgApprovalStore
+from hyperhive.core.store.pg.budgets import PgBudgetStore
 from hyperhive.core.store.pg.db import PgDb
 from hyperhive.core.store.pg.followups import PgQuestionStore, PgReminderStore
 from hyperhive.core.store.pg.messages import CHANNEL, SEP, PgAgentStore, PgMessageStore
+from hyperhive.core.store.pg.permissions import PgPermissionStore
 from hyperhive.core.store.pg.search import PgSearchStore
 from hyperhive.errors import Unavailable
 
@@ -54,6 +56,8 @@ class PgStorage(Storage):
         self.reminders = PgReminderStore(self.db)
         self.approvals = PgApprovalStore(self.db)
         self.search = PgSearchStore(self.db)
+        self.permissions = PgPermissionStore(self.db)
+        self.budgets = PgBudgetStore(self.db)
         self._tasks = tasks
         self._listener: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()  # set while LISTEN is in force (tests wait on it)

@@ -1,0 +1,229 @@
+"""The dashboard with a hive of a hundred agents (issue #18), in Debian's headless Chromium:
+
+- navigation → agent table rendered (the page's `hh-table` performance mark, taken right after
+  the first render), p50 of `--loads` fresh loads;
+- with `--pages` dashboard pages open (each in its own browser context, so each holds its own
+  event stream), the delay from `broker.send` to the row in every page's message flow, p50/p99;
+- the core's RSS (this process: the core runs in-process; Chromium and Playwright's driver are
+  other processes), after filling the hive and at the end;
+- ten tabs of one browser (one shared stream): every tab's reply action answering, p50/max.
+
+A real core (sqlite) with agents on the fake runtime, `--agents` agents and `--messages`
+messages in the broker. Prints the figures; not a test (they go to docs/benchmarks.md).
+
+    .venv/bin/python scripts/bench_dashboard.py [--agents 100] [--messages 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from playwright.async_api import async_playwright, expect
+
+from hyperhive.core.hive import Hive
+from hyperhive.paths import HivePaths
+from hyperhive.runtime.fake import FakeWorld
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.web.conftest import dash_config, fake_hive
+
+OBSERVE = """() => {
+  window.__arr = {};
+  new MutationObserver((ms) => {
+    for (const m of ms) for (const n of m.addedNodes) {
+      const k = /bench-ev-(\\d+)/.exec(n.textContent || "");
+      if (k && !(k[1] in window.__arr)) window.__arr[k[1]] = Date.now();
+    }
+  }).observe(document.querySelector("#flow-list"), { childList: true });
+}"""
+
+
+UNREAD = 500
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
+
+
+async def fill(hive: Hive, agents: int, messages: int) -> None:
+    t0 = time.perf_counter()
+    for i in range(agents - 1):  # the manager is the hundredth
+        await hive.spawn(f"agent-{i:03d}")
+    names = [n for n in hive.registry.names()]
+    print(f"{len(names)} agents spawned in {time.perf_counter() - t0:.1f} s", flush=True)
+    t0 = time.perf_counter()
+    sent = 0
+    batch = 200
+    while sent < messages:
+        n = min(batch, messages - sent)
+        await asyncio.gather(
+            *(
+                hive.broker.send(
+                    names[(sent + j) % len(names)],
+                    names[(sent + j + 1) % len(names)],
+                    f"filler message {sent + j}: " + "x" * 80,
+                )
+                for j in range(n)
+            )
+        )
+        sent += n
+    # a hive's history, not a backlog: agents have read all but the newest UNREAD messages
+    unread = min(UNREAD, messages)
+    db: Any = getattr(hive.broker.store, "db", None)
+    if db is not None:
+        await db.write(
+            lambda conn: conn.execute(
+                "UPDATE messages SET delivered_at = sent_at"
+                " WHERE id <= (SELECT max(id) FROM messages) - ?",
+                (unread,),
+            )
+        )
+    print(
+        f"{messages} messages sent in {time.perf_counter() - t0:.1f} s "
+        f"(all but the newest {unread} marked read)",
+        flush=True,
+    )
+
+
+async def loads(browser: Any, url: str, n: int, agents: int) -> tuple[list[float], list[float]]:
+    """The `hh-table` marks and the first bytes of the page (both ms after navigation)."""
+    marks: list[float] = []
+    ttfb: list[float] = []
+    for _ in range(n):
+        ctx = await browser.new_context(viewport={"width": 1400, "height": 900})
+        page = await ctx.new_page()
+        await page.goto(url, timeout=120_000)
+        await expect(page.locator("#container-list > li")).to_have_count(agents, timeout=60_000)
+        mark = await page.evaluate("performance.getEntriesByName('hh-table')[0].startTime")
+        marks.append(float(mark))
+        ttfb.append(
+            float(
+                await page.evaluate("performance.getEntriesByType('navigation')[0].responseStart")
+            )
+        )
+        await ctx.close()
+    return marks, ttfb
+
+
+async def event_delay(hive: Hive, browser: Any, url: str, pages_n: int, events: int) -> list[float]:
+    ctxs = []
+    pages = []
+    for _ in range(pages_n):
+        ctx = await browser.new_context(viewport={"width": 1400, "height": 900})
+        page = await ctx.new_page()
+        await page.goto(url, timeout=120_000)
+        await expect(page.locator("#conn")).to_have_class("conn live", timeout=60_000)
+        await page.evaluate(OBSERVE)
+        ctxs.append(ctx)
+        pages.append(page)
+    sent_at: dict[int, float] = {}
+    for i in range(events):
+        sent_at[i] = time.time() * 1000
+        await hive.broker.send("manager", "operator", f"bench-ev-{i}")
+        await asyncio.sleep(0.25)
+    delays: list[float] = []
+    for page in pages:
+        await page.wait_for_function(
+            f"Object.keys(window.__arr).length >= {events}", timeout=60_000
+        )
+        arr = await page.evaluate("window.__arr")
+        delays += [float(arr[str(i)]) - sent_at[i] for i in range(events)]
+    for ctx in ctxs:
+        await ctx.close()
+    return delays
+
+
+async def tab_actions(browser: Any, url: str, tabs_n: int, rounds: int) -> list[float]:
+    ctx = await browser.new_context(viewport={"width": 1400, "height": 900})
+    tabs = []
+    for _ in range(tabs_n):
+        tab = await ctx.new_page()
+        await tab.goto(url, timeout=120_000)
+        await expect(tab.locator("#conn")).to_have_class("conn live", timeout=60_000)
+        tabs.append(tab)
+    out: list[float] = []
+    for r in range(rounds):
+
+        async def act(tab: Any, i: int, r: int = r) -> float:
+            await tab.locator("#reply-body").fill(f"bench reply {r}.{i}")
+            s = time.perf_counter()
+            await tab.locator("#reply-form").get_by_role("button", name="send").click()
+            await expect(tab.locator("#reply-body")).to_have_value("", timeout=60_000)
+            return (time.perf_counter() - s) * 1000
+
+        out += await asyncio.gather(*(act(t, i) for i, t in enumerate(tabs)))
+    await ctx.close()
+    return out
+
+
+async def run(args: argparse.Namespace) -> None:
+    home = Path(tempfile.mkdtemp(dir="/tmp", prefix="hhbd"))
+    try:
+        async with fake_hive(HivePaths(home / "h"), dash_config(), FakeWorld()) as hive:
+            await fill(hive, args.agents, args.messages)
+            base_rss = rss_mb()
+            url = hive.dashboard_url
+            async with async_playwright() as pw:
+                browser = await pw.chromium.launch(
+                    executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+                )
+                marks, ttfb = await loads(browser, url, args.loads, args.agents)
+                print(
+                    f"navigation -> agent table ({args.agents} agents): p50 "
+                    f"{statistics.median(marks):.0f} ms, min {min(marks):.0f}, max "
+                    f"{max(marks):.0f} ({args.loads} loads); first byte p50 "
+                    f"{statistics.median(ttfb):.0f} ms",
+                    flush=True,
+                )
+                delays = await event_delay(hive, browser, url, args.pages, args.events)
+                print(
+                    f"event delay with {args.pages} pages: p50 {pct(delays, 50):.0f} ms, p99 "
+                    f"{pct(delays, 99):.0f} ms, max {max(delays):.0f} ms "
+                    f"({len(delays)} deliveries)",
+                    flush=True,
+                )
+                peak_rss = rss_mb()
+                acts = await tab_actions(browser, url, args.tabs, args.rounds)
+                print(
+                    f"{args.tabs} tabs of one browser, all acting at once: p50 "
+                    f"{statistics.median(acts):.0f} ms, max {max(acts):.0f} ms "
+                    f"({len(acts)} actions)",
+                    flush=True,
+                )
+                await browser.close()
+            print(f"core RSS: {base_rss:.0f} MB filled, {peak_rss:.0f} MB with {args.pages} pages")
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--agents", type=int, default=100)
+    ap.add_argument("--messages", type=int, default=100_000)
+    ap.add_argument("--loads", type=int, default=10)
+    ap.add_argument("--pages", type=int, default=20)
+    ap.add_argument("--events", type=int, default=30)
+    ap.add_argument("--tabs", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3)
+    asyncio.run(run(ap.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
