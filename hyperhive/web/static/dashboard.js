@@ -263,13 +263,17 @@
       h("span.cell.c-doing", null, doing),
       h("span.cell.c-last", null, c.last_activity ? h("time", { datetime: c.last_activity, title: c.last_activity, text: fmtTime(c.last_activity) }) : null),
       h("span.cell.c-unread", null, c.unread ? h("span.badge.info", { title: `${plural(c.unread, "unread message", "unread messages")}`, text: `${c.unread} unread` }) : null),
-      h("span.cell.c-today", { title: today ? "tokens and cost today" : "no usage reported today", text: today }),
+      h(
+        "span.cell.c-today",
+        { title: today ? "tokens and cost today" : "no usage reported today" },
+        c.budget_used !== null && c.budget_used !== undefined ? budgetMeter(c) : null,
+        today ? h("span.today", { text: today }) : null,
+      ),
     );
   }
 
   function containerMeta(c) {
     const meta = [];
-    if (c.budget_used !== null && c.budget_used !== undefined) meta.push(budgetMeter(c));
     if (c.model) meta.push(h("span", null, "model ", h("b", { text: c.model })));
     if (c.deployed_sha) meta.push(h("span", { title: "deployed config commit" }, "sha ", h("b", { text: c.deployed_sha })));
     if (c.runtime) meta.push(h("span", null, "rt ", h("b", { text: c.runtime })));
@@ -371,7 +375,6 @@
     return h(
       "span.budget",
       { title: `budget: ${pct}% of its tightest limit used` },
-      "budget ",
       h("meter", { min: "0", max: "1", low: "0.8", high: "0.99", optimum: "0", value: String(Math.min(c.budget_used, 1)), "aria-label": `budget ${pct}%` }),
       h("b", { text: ` ${pct}%` }),
     );
