@@ -12,7 +12,7 @@ from playwright.async_api import Dialog, expect
 
 from hyperhive.demo import demo_hive, play
 from hyperhive.runtime.choose import sandbox_support
-from tests.web.conftest import NARROW, SCREENSHOTS, OpenPage
+from tests.web.conftest import NARROW, SCREENSHOTS, OpenPage, expanded
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox, pytest.mark.browser]
 
@@ -45,7 +45,8 @@ async def test_demo_scenario_in_the_dashboard(
         await expect(inbox.locator("li", has_text="alice reports")).to_be_visible()
         await expect(inbox.locator("li", has_text="alice crashed")).to_be_visible()
 
-        # logs of the real harness, fetched when opened
+        # logs of the real harness, fetched when opened (in the row's details)
+        await expanded(page, "manager")
         await manager.locator("details.logs > summary").click()
         await expect(manager.locator("pre.logs-out")).not_to_have_text(
             re.compile(r"^(loading…|\(no output yet\))$")
@@ -100,6 +101,7 @@ async def test_demo_scenario_in_the_dashboard(
             await dialog.accept()
 
         page.on("dialog", accept)
+        await expanded(page, "bob")
         await bob.get_by_role("button", name="destroy").click()
         await expect(bob).to_have_count(0, timeout=LONG)
         await expect(page.locator("#tombstone-list > li", has_text="bob")).to_be_visible()
