@@ -4,7 +4,10 @@ Invariants: each `request` writes one line and reads exactly one answer line. On
 I/O failure the client reconnects and resends with backoffs of 2, 4, 8, 16, 30 s (60 s budget
 per outage: measured from the failure to the next successful connect, never counting the time a
 request was parked before it failed), then raises `Unavailable`; a connection the core closed
-while idle is replaced before the next request, with no wait; the number of retries and seconds
+while idle is replaced before the next request, with no wait (also when the close races the
+request: a kept connection — one that already carried an answer — that ends before any byte
+of the next answer is replaced and the request sent again at once, not counted as a retry; a
+core that is really gone then fails the connect and the schedule above applies); the number of retries and seconds
 waited are returned so callers can
 tell a model "the core was unreachable for N s; the request went through". A resent `send` may
 be stored twice (at-least-once), never lost; a resent `recv` loses nothing (its lease went back).
@@ -68,6 +71,7 @@ class AgentClient:
         self._limit = read_limit
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
+        self._used = False  # an answer came over the current connection (it was kept)
         self._lock = asyncio.Lock()
 
     async def __aenter__(self) -> Self:
@@ -91,22 +95,41 @@ class AgentClient:
         self._reader, self._writer = await asyncio.open_unix_connection(
             self.path, limit=self._limit
         )
+        self._used = False  # no answer has come over this connection yet
 
     async def _roundtrip(self, line: bytes) -> dict[str, Any]:
         if self._reader is not None and self._reader.at_eof():
             await self.aclose()  # the core closed it while idle (`[sockets] idle_timeout_seconds`)
         if self._writer is None:
             await self._connect()
-        assert self._reader is not None and self._writer is not None
-        self._writer.write(line)
-        await self._writer.drain()
-        raw = await self._reader.readline()
+        reused = self._used
+        try:
+            raw = await self._exchange(line)
+        except (ConnectionResetError, BrokenPipeError):
+            if not reused:
+                raise
+            raw = b""
+        if raw == b"" and reused:
+            # The core closed this kept connection while it was idle and its EOF had not
+            # reached us yet (it races our write): the request was never read, so it goes out
+            # again at once on a new connection — no retry, no backoff. A core that is really
+            # gone fails the connect, and the caller's retry schedule takes over.
+            await self.aclose()
+            await self._connect()
+            raw = await self._exchange(line)
         if not raw.endswith(b"\n"):
             raise ConnectionResetError("connection closed before the answer")
+        self._used = True
         body = decode_line(raw)
         if not isinstance(body, dict):
             raise ConnectionResetError("answer is not a JSON object")
         return body
+
+    async def _exchange(self, line: bytes) -> bytes:
+        assert self._reader is not None and self._writer is not None
+        self._writer.write(line)
+        await self._writer.drain()
+        return await self._reader.readline()
 
     async def request_answer(self, body: dict[str, Any]) -> Answer:
         """Send one request; retry on connect/I/O failure. Does not raise on ok:false.

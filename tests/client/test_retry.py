@@ -92,3 +92,33 @@ async def test_parked_time_is_not_counted_as_outage(short_tmp: Path, outages: in
     assert answer.body["ok"] is True
     assert answer.retries == outages and core.connections == outages + 1
     assert answer.waited < core.park  # the outages, without the parks
+
+
+async def test_a_kept_connection_closed_as_the_request_went_out_is_replaced_at_once(
+    short_tmp: Path,
+) -> None:
+    """The core's idle close can race the next request: the request reaches a connection the
+    core is closing, and the EOF comes back instead of an answer. The client sends it again at
+    once on a new connection — no retry counted, no backoff (the core never read it)."""
+    sock = short_tmp / "core.sock"
+    connections = 0
+
+    async def serve(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        await r.readline()
+        w.write(b'{"ok": true, "name": "alice"}\n')
+        await w.drain()
+        await r.readline()  # the next request finds the connection closing: no answer
+        w.close()
+
+    server = await asyncio.start_unix_server(serve, path=str(sock))
+    try:
+        async with AgentClient(sock, retry=RetryPolicy((5.0,), 60.0)) as c:
+            assert (await c.request_answer({"cmd": "whoami"})).retries == 0
+            again = await c.request_answer({"cmd": "whoami"})
+        assert again.body["name"] == "alice"
+        assert (again.retries, again.waited) == (0, 0.0) and connections == 2
+    finally:
+        server.close()
+        await server.wait_closed()
