@@ -23,9 +23,10 @@ Invariants:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -542,3 +543,22 @@ class TurnTally:
         """This invocation's cost, when the CLI reports it per result."""
         costs = [r.turn_cost_usd for r in self.results if r.turn_cost_usd is not None]
         return sum(costs) if costs else None
+
+
+async def read_stream_lines(
+    reader: asyncio.StreamReader, chunk: int = 1 << 16
+) -> AsyncIterator[StreamLine]:
+    """Every non-blank line the CLI writes to `reader`, parsed, until EOF (a last line without
+    its newline included). Chunked reads: a line may be longer than the reader's limit."""
+    buffer = b""
+    while True:
+        data = await reader.read(chunk)
+        if not data:
+            break
+        buffer += data
+        *complete, buffer = buffer.split(b"\n")
+        for raw_line in complete:
+            if raw_line.strip():
+                yield parse_stream_line(raw_line)
+    if buffer.strip():
+        yield parse_stream_line(buffer)

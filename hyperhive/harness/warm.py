@@ -55,7 +55,7 @@ from hyperhive.harness.stream import (
     TurnOutcome,
     TurnTally,
     classify,
-    parse_stream_line,
+    read_stream_lines,
 )
 from hyperhive.harness.streamevents import ControlRequest, ControlResponse, Result, StreamLine
 
@@ -385,19 +385,9 @@ class WarmClaude:
     async def _read_stdout(self) -> None:
         proc = self._proc
         assert proc is not None and proc.stdout is not None
-        buffer = b""
         try:
-            while True:
-                chunk = await proc.stdout.read(_CHUNK)
-                if not chunk:
-                    break
-                buffer += chunk
-                *complete, buffer = buffer.split(b"\n")
-                for raw_line in complete:
-                    if raw_line.strip():
-                        self._dispatch(parse_stream_line(raw_line))
-            if buffer.strip():
-                self._dispatch(parse_stream_line(buffer))
+            async for line in read_stream_lines(proc.stdout, _CHUNK):
+                self._dispatch(line)
         finally:
             self._ended()  # a no-op until the process has exited: `_reap` says it then
 
