@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from playwright.async_api import async_playwright, expect
 
+from hyperhive.budgetconfig import Budgets
 from hyperhive.core.hive import Hive
 from hyperhive.paths import HivePaths
 from hyperhive.runtime.fake import FakeWorld
@@ -176,7 +177,13 @@ async def tab_actions(browser: Any, url: str, tabs_n: int, rounds: int) -> list[
 async def run(args: argparse.Namespace) -> None:
     home = Path(tempfile.mkdtemp(dir="/tmp", prefix="hhbd"))
     try:
-        async with fake_hive(HivePaths(home / "h"), dash_config(), FakeWorld()) as hive:
+        # the fill floods on purpose: the runaway guard would trip every agent's breaker
+        config = dash_config().model_copy(
+            update={
+                "budgets": Budgets(runaway_messages_per_minute=0, runaway_exchanges_per_minute=0)
+            }
+        )
+        async with fake_hive(HivePaths(home / "h"), config, FakeWorld()) as hive:
             await fill(hive, args.agents, args.messages)
             base_rss = rss_mb()
             url = hive.dashboard_url

@@ -39,8 +39,10 @@ from hyperhive.config import FREE_PORT_LISTEN
 from hyperhive.paths import HivePaths
 
 KILL_MESSAGES = 20
+# the benchmark floods on purpose: the runaway guard (docs/operations.md) would pause senders
 CONFIG = (
     '[defaults]\nruntime = "external"\n[node]\nheartbeat_seconds = 2.0\nlost_after_seconds = 10.0\n'
+    "[budgets]\nrunaway_messages_per_minute = 0\nrunaway_exchanges_per_minute = 0\n"
 )
 
 
