@@ -211,6 +211,19 @@ def m0008_permissions(conn: sqlite3.Connection) -> None:
     )
 
 
+def m0009_unread_index(conn: sqlite3.Connection) -> None:
+    """Unread counts answered from one index (`count_undelivered`, every status row): an
+    agent's undelivered rows of one generation are a single range of it, no table row read
+    (`delivered_at`, always NULL in it, is a column only so sqlite sees the index covers)."""
+    execute_script(
+        conn,
+        """
+        CREATE INDEX messages_unread ON messages(recipient, recipient_generation, delivered_at)
+            WHERE delivered_at IS NULL
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     Migration("0001_messages_agents", m0001_messages_agents),
     Migration("0002_questions_reminders", m0002_questions_reminders),
@@ -220,4 +233,5 @@ MIGRATIONS: list[Migration] = [
     Migration("0006_search", m0006_search),  # full-text search (`search_sqlite.py`)
     Migration("0007_budgets", m0007_budgets),  # budgets + messages.trace_parent
     Migration("0008_permissions", m0008_permissions),
+    Migration("0009_unread_index", m0009_unread_index),  # cheap unread counts (issue #18)
 ]

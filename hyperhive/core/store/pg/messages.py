@@ -195,11 +195,13 @@ class PgMessageStore(MessageStore):
         return await self.db.read(fn)
 
     async def count_undelivered(self, recipient: str) -> int:
+        # the generation looked up once (not per row): one range of the `messages_unread` index
         async def fn(conn: Conn) -> int:
             cur = await conn.execute(
                 "SELECT count(*) AS n FROM messages WHERE recipient = %s"
-                f" AND delivered_at IS NULL AND {_CURRENT}",
-                (recipient,),
+                " AND delivered_at IS NULL AND recipient_generation ="
+                " COALESCE((SELECT generation FROM agents WHERE name = %s), 0)",
+                (recipient, recipient),
             )
             return int((await cur.fetchone() or {"n": 0})["n"])
 

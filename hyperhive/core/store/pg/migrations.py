@@ -193,11 +193,19 @@ CREATE TABLE permission_rules (
 );
 """
 
+# unread counts answered from one index (`count_undelivered`, every status row), as sqlite's
+# 0009: an agent's undelivered rows of one generation are a single range of it
+M0006_UNREAD_INDEX = """
+CREATE INDEX messages_unread ON messages(recipient, recipient_generation)
+    WHERE delivered_at IS NULL;
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_schema", M0001),
     ("0002_search", M0002_SEARCH),
     ("0003_trace_parent", M0003_TRACE_PARENT),
     ("0004_permissions_budgets", M0004_PERMISSIONS_BUDGETS),
+    ("0006_unread_index", M0006_UNREAD_INDEX),  # 0005 is another branch's (config handoffs)
 ]
 
 
