@@ -9,7 +9,7 @@
 - ten tabs of one browser (one shared stream): every tab's reply action answering, p50/max.
 
 A real core (sqlite) with agents on the fake runtime, `--agents` agents and `--messages`
-messages in the broker. Prints the figures; not a test (they go to docs/benchmarks.md).
+messages in the broker (all but the newest 500 marked read; `--unread`: none). Prints the figures; not a test (they go to docs/benchmarks.md).
 
     .venv/bin/python scripts/bench_dashboard.py [--agents 100] [--messages 100000]
 """
@@ -63,7 +63,7 @@ def pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
 
 
-async def fill(hive: Hive, agents: int, messages: int) -> None:
+async def fill(hive: Hive, agents: int, messages: int, unread: int = UNREAD) -> None:
     t0 = time.perf_counter()
     for i in range(agents - 1):  # the manager is the hundredth
         await hive.spawn(f"agent-{i:03d}")
@@ -85,10 +85,11 @@ async def fill(hive: Hive, agents: int, messages: int) -> None:
             )
         )
         sent += n
-    # a hive's history, not a backlog: agents have read all but the newest UNREAD messages
-    unread = min(UNREAD, messages)
+    # a hive's history, not a backlog: agents have read all but the newest `unread` messages
+    # (`--unread`: all of them stay unread, a backlog)
+    unread = min(unread, messages)
     db: Any = getattr(hive.broker.store, "db", None)
-    if db is not None:
+    if db is not None and unread < messages:
         await db.write(
             lambda conn: conn.execute(
                 "UPDATE messages SET delivered_at = sent_at"
@@ -184,7 +185,7 @@ async def run(args: argparse.Namespace) -> None:
             }
         )
         async with fake_hive(HivePaths(home / "h"), config, FakeWorld()) as hive:
-            await fill(hive, args.agents, args.messages)
+            await fill(hive, args.agents, args.messages, args.messages if args.unread else UNREAD)
             base_rss = rss_mb()
             url = hive.dashboard_url
             async with async_playwright() as pw:
@@ -229,6 +230,9 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=30)
     ap.add_argument("--tabs", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument(
+        "--unread", action="store_true", help="leave every message unread (a backlog, not a history)"
+    )
     asyncio.run(run(ap.parse_args()))
 
 
