@@ -20,7 +20,6 @@ are (Starlette's GZipMiddleware leaves `text/event-stream` alone, so frames are 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -31,7 +30,6 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp
 
@@ -39,6 +37,7 @@ from hyperhive.agentpage import favicon
 from hyperhive.httpapi import error_response, http_error_response
 from hyperhive.web import STATIC_DIR, TEMPLATES_DIR
 from hyperhive.web.dashboard.api import api_specs
+from hyperhive.web.dashboard.assets import StaticAssets
 from hyperhive.web.dashboard.openapi import openapi_document
 from hyperhive.web.dashboard.security import Guard
 from hyperhive.web.dashboard.statecache import SharedState
@@ -51,19 +50,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-ASSETS = ("theme.css", "dashboard.css", "sharedstream.js", "dashboard.js", "search.js")
 GZIP_MIN_BYTES = 1024
-
-
-def asset_versions() -> dict[str, str]:
-    """A short content hash per asset, appended as `?v=` so browsers never run stale JS."""
-    out: dict[str, str] = {}
-    for name in ASSETS:
-        try:
-            out[name] = hashlib.sha1((STATIC_DIR / name).read_bytes()).hexdigest()[:10]
-        except OSError:
-            out[name] = "0"
-    return out
 
 
 def script_json(data: Any) -> str:
@@ -91,7 +78,8 @@ def build_app(
     """The whole dashboard for `hive`; `closing` ends open event streams on shutdown."""
     closing = closing or asyncio.Event()
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
-    versions = asset_versions()
+    static = StaticAssets(STATIC_DIR)  # read and gzipped once, served from memory
+    versions = static.versions()  # `?v=<hash>` on every link: browsers never run stale JS
     shared = SharedState(hive)  # one /api/state build for every page asking at once
     specs = api_specs(hive, shared)
     openapi = openapi_document(specs)
@@ -131,7 +119,7 @@ def build_app(
         *(spec.route() for spec in specs),
         Route("/dashboard/history", feed["history"], methods=["GET"]),
         Route("/dashboard/stream", feed["stream"], methods=["GET"]),
-        Mount("/static", app=StaticFiles(directory=str(STATIC_DIR)), name="static"),
+        Mount("/static", app=static, name="static"),
         *_proxy_routes(hive),
     ]
     app = Starlette(
