@@ -38,6 +38,7 @@ from hyperhive.httpapi import error_response, http_error_response
 from hyperhive.web import STATIC_DIR, TEMPLATES_DIR
 from hyperhive.web.dashboard.api import api_specs
 from hyperhive.web.dashboard.assets import StaticAssets
+from hyperhive.web.dashboard.firstpaint import agent_rows
 from hyperhive.web.dashboard.openapi import openapi_document
 from hyperhive.web.dashboard.security import Guard
 from hyperhive.web.dashboard.statecache import SharedState
@@ -98,6 +99,7 @@ def build_app(
                 "csrf_token": request.state.csrf_token,
                 "csrf_cookie": request.state.csrf_cookie,
                 "initial_state": script_json(state),
+                "agent_rows": agent_rows(state),  # the table in the first paint
                 "v": versions,
                 "manager": hive.config.manager.name,
             },
