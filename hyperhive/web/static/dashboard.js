@@ -833,8 +833,15 @@
   let soon = null;
   let inflight = false;
   let again = false;
+  let behind = false; // a refresh was skipped while the tab was hidden
 
   async function refresh() {
+    if (document.visibilityState === "hidden") {
+      // a tab in the background fetches and renders nothing (ten open tabs cost one); it
+      // catches up the moment it is shown (the visibilitychange listener in main)
+      behind = true;
+      return;
+    }
     if (inflight) {
       again = true;
       return;
@@ -982,6 +989,12 @@
     $("#agent-filter").addEventListener("input", (e) => setView({ filter: e.target.value.trim().toLowerCase() }));
     $("#agent-show").addEventListener("change", (e) => setView({ show: e.target.value }));
     window.addEventListener("hashchange", hashView);
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible" && behind) {
+        behind = false;
+        refreshSoon(0);
+      }
+    });
     const initial = JSON.parse($("#hh-initial").textContent);
     adoptRows(initial);
     render(initial);
