@@ -249,7 +249,9 @@ def main() -> None:
     ap.add_argument("--tabs", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument(
-        "--unread", action="store_true", help="leave every message unread (a backlog, not a history)"
+        "--unread",
+        action="store_true",
+        help="leave every message unread (a backlog, not a history)",
     )
     asyncio.run(run(ap.parse_args()))
 

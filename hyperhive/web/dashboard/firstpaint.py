@@ -86,7 +86,11 @@ def agent_row(c: dict[str, Any], now: float) -> dict[str, Any]:
         }
     doing = None
     if c.get("state_note"):
-        doing = {"cls": "state-note", "title": c["state_note"], "text": one_line(c["state_note"], 120)}
+        doing = {
+            "cls": "state-note",
+            "title": c["state_note"],
+            "text": one_line(c["state_note"], 120),
+        }
     elif c.get("status_text"):
         doing = {
             "cls": "status-text",
