@@ -284,15 +284,16 @@ class ApprovalsFeature(BaseFeature):
         """Approve and act at once. `NotFound`/`Conflict` for an unknown or resolved id;
         `ApprovalFailed` (row now `failed`) when acting fails. Returns the final row."""
         text = _clean(note, NOTE_MAX, "note")
-        if self.handoff is not None:
-            moved = await self.handoff.approve_elsewhere(aid, text)
-            if moved is not None:
-                return moved
         row, won = await self.store.decide(
             aid, ApprovalStatus.APPROVED, iso(self.hive.clock.now()), text
         )
-        if not won:
+        handoff = self.handoff
+        if not won and not (handoff is not None and await handoff.forwarded_here(row)):
             raise self._already(row)
+        if won and handoff is not None:  # acted on by another node: it answers the outcome
+            moved = await handoff.act_elsewhere(row)
+            if moved is not None:
+                return moved
         logger.info(
             "approval #%d approved: %s %s",
             aid,
@@ -300,7 +301,7 @@ class ApprovalsFeature(BaseFeature):
             row.agent,
             extra={"action": "approval_approved", "agent": row.agent},
         )
-        final = await self._run_act(row, text)
+        final = await self._run_act(row, row.note)
         if final.status == ApprovalStatus.FAILED:
             raise ApprovalFailed(f"approval #{aid} ({row.kind} of {row.agent}) {final.note}")
         return final

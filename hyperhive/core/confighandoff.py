@@ -17,11 +17,12 @@ Who acts (`config_handoffs.node`, fixed at request time):
 When the acting node is not the requesting one and a commit is pinned, the request stores a
 bundle of it (its whole history: the receiver may share nothing with this repo).
 
-Approving: from any node. The approving node forwards `approve` to the acting node over the
-peer RPC, which decides (in the database, once) and acts as on one host, so the answer carries
-the outcome. If the acting node is lost or unreachable, the approving node decides alone and
-the hand-off waits: the acting node finds it (`due`: waiting + approved in the database) on
-its next pass — every `[node] heartbeat_seconds`, and at start — and acts then.
+Approving: from any node. The approving node decides (in the database, once), then forwards
+`approve` to the acting node over the peer RPC; there, the `approve` of a row already approved
+whose hand-off waits on that node acts on it as on one host, so the answer carries the
+outcome. If the acting node is lost or unreachable the hand-off waits: the acting node finds
+it (`due`: waiting + approved in the database) on its next pass — every
+`[node] heartbeat_seconds`, and at start — and acts then.
 
 Acting (`prepare` before, `finished` after, on the acting node): a bundle is checked to hold
 exactly the pinned sha before its objects are added to the node's own copy of the repo (made
@@ -45,7 +46,7 @@ from hyperhive.core.configs import ConfigRepos
 from hyperhive.core.events import HiveEvent
 from hyperhive.core.gitrepo import BRANCH
 from hyperhive.core.nodeforward import FORWARDED
-from hyperhive.errors import Conflict, HiveError, Unavailable
+from hyperhive.errors import HiveError, Unavailable
 from hyperhive.wire.approvals import ApprovalKind, ApprovalRow, ApprovalStatus
 
 if TYPE_CHECKING:
@@ -116,35 +117,41 @@ class ConfigHandoff:
 
     # -- approving ----------------------------------------------------------------------------
 
-    async def approve_elsewhere(self, aid: int, note: str) -> ApprovalRow | None:
-        """Forward `approve` to the acting node when it is another; None: act here."""
+    async def act_elsewhere(self, row: ApprovalRow) -> ApprovalRow | None:
+        """After `row` was approved here: when another node acts on it, have it act (the
+        forwarded `approve` of an approved row) and answer its outcome; None: act here."""
         if FORWARDED.get() is not None:
             return None
-        h = await self.store.get(aid)
+        h = await self.store.get(row.id)
         if h is None or h.node == self.me:
             return None
-        body = {"cmd": "approve", "id": aid, "note": note or None}
+        body = {"cmd": "approve", "id": row.id, "note": row.note or None}
         try:
             answer = await self.nodes.forwarder.send(h.node, body)
             return ApprovalRow.model_validate(answer["approval"])
-        except Unavailable as exc:
-            reason = str(exc)
-        # the acting node is away: decide here; it acts when it is back (`due`)
-        row, won = await self.approvals.decide(
-            aid, ApprovalStatus.APPROVED, iso(self.hive.clock.now()), note
-        )
-        if not won and row.status != ApprovalStatus.APPROVED:
-            raise Conflict(f"approval #{aid} is already {row.status}")
-        if won:
+        except Unavailable as exc:  # away: it acts when it is back (`due`)
             logger.warning(
                 "approval #%d approved; node %s acts on it when it is back (%s)",
-                aid,
+                row.id,
                 h.node,
-                reason,
+                exc,
                 extra={"action": "approval_handed_off", "agent": row.agent},
             )
-            self.hive.hub.publish("approval_handed_off", id=aid, agent=row.agent, node=h.node)
+        except HiveError as exc:  # acting failed there: the same error as on one host
+            if type(exc) is HiveError and str(exc).startswith(f"approval #{row.id} "):
+                from hyperhive.core.approvals import ApprovalFailed
+
+                raise ApprovalFailed(str(exc)) from exc
+            raise
+        self.hive.hub.publish("approval_handed_off", id=row.id, agent=row.agent, node=h.node)
         return row
+
+    async def forwarded_here(self, row: ApprovalRow) -> bool:
+        """A forwarded `approve` of a row another node approved, which this node acts on."""
+        if FORWARDED.get() is None or row.status != ApprovalStatus.APPROVED:
+            return False
+        h = await self.store.get(row.id)
+        return h is not None and h.node == self.me and h.state == "waiting"
 
     async def diff_elsewhere(self, row: ApprovalRow) -> str | None:
         """The diff of a commit pinned on another node (asked of that node), or None when the

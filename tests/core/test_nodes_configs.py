@@ -153,6 +153,15 @@ async def test_manager_on_a_changes_config_of_agent_on_b(
         await host_b.call("approve", id=aid)
     await host_a.call("rebuild", name="alice")
     await eventually(lambda: field_is(b, "alice", "running", True), what="rebuilt", timeout=90)
+    # a broken commit fails on node-b with the reason, as on one host; nothing changes
+    (repo / "agent.toml").write_text("model = [\n")
+    git(repo, "commit", "-q", "-am", "broken")
+    broken = git(repo, "rev-parse", "HEAD")
+    async with AgentClient(a.paths.agent_sock("manager"), retry=NO_RETRY) as mgr:
+        bad = (await mgr.call("request_apply_commit", agent="alice", sha=broken))["id"]
+    answer = await host_a.request_raw({"cmd": "approve", "id": bad})
+    assert answer["ok"] is False and answer["code"] == "approval_failed", answer
+    assert (await status_of(b, "alice"))["deployed_sha"] == sha[:12]
 
 
 async def test_approved_while_the_agents_node_is_down(
