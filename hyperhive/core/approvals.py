@@ -426,12 +426,17 @@ class ApprovalsFeature(BaseFeature):
             await self.configs.apply(name, target, tag=f"deployed/{row.id}")
         applied = self.configs.deployed_sha(name)
         lifecycle = self._lifecycle()
+        # across nodes: placed here before it is registered (another node seeing the row first
+        # must find it placed, not place it on itself)
+        placed = self.handoff is not None and await self.handoff.place_here(name)
         try:
             if lifecycle is not None:
                 await _maybe_await(lifecycle.spawn_agent(name, requested_by=row.requested_by))
             else:  # no lifecycle installed (a bare core): register and open the socket
                 await self.hive.spawn(name)
         except Exception as exc:
+            if placed and self.handoff is not None:
+                await self.handoff.nodes.unplace(name)
             await self._tell(row.requested_by, "spawned", agent=name, ok=False, note=str(exc))
             raise
         note = f"spawned with config {applied}" if applied else "spawned"

@@ -217,6 +217,15 @@ class ConfigHandoff:
             extra={"action": "config_fetched", "agent": h.agent},
         )
 
+    async def place_here(self, name: str) -> bool:
+        """Place a new agent on this node before it is registered (`Conflict` if it is placed
+        elsewhere); False if it was placed here already."""
+        await self.nodes.refresh()
+        if self.nodes.placed.get(name) == self.me:
+            return False
+        await self.nodes.place_new(name, self.me)
+        return True
+
     async def finished(self, aid: int, state: str) -> None:
         await self.store.finish(aid, state, iso(self.hive.clock.now()))
 
