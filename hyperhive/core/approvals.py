@@ -52,7 +52,14 @@ from hyperhive.core.feature import BaseFeature
 from hyperhive.core.followups import CancelOutcome
 from hyperhive.core.gitrepo import check_sha
 from hyperhive.core.store.base import ApprovalStore
-from hyperhive.errors import BadRequest, Conflict, HiveError, NotFound, NotSupported
+from hyperhive.errors import (
+    ApprovalFailed,
+    BadRequest,
+    Conflict,
+    HiveError,
+    NotFound,
+    NotSupported,
+)
 from hyperhive.names import validate_name, validate_new_name
 from hyperhive.wire.approvals import (
     DESCRIPTION_MAX,
@@ -71,12 +78,6 @@ logger = logging.getLogger(__name__)
 
 RESOLVED_IN_LISTING = 50  # v1 `pending` also shows this many recently resolved rows
 _DIFF_CACHE = 64
-
-
-class ApprovalFailed(HiveError):
-    """The operator approved, but acting on it failed (the row is now `failed`)."""
-
-    code = "approval_failed"
 
 
 class LifecycleOps(Protocol):

@@ -137,12 +137,6 @@ class ConfigHandoff:
                 exc,
                 extra={"action": "approval_handed_off", "agent": row.agent},
             )
-        except HiveError as exc:  # acting failed there: the same error as on one host
-            if type(exc) is HiveError and str(exc).startswith(f"approval #{row.id} "):
-                from hyperhive.core.approvals import ApprovalFailed
-
-                raise ApprovalFailed(str(exc)) from exc
-            raise
         self.hive.hub.publish("approval_handed_off", id=row.id, agent=row.agent, node=h.node)
         return row
 
