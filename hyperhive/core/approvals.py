@@ -191,8 +191,8 @@ class ApprovalsFeature(BaseFeature):
         acting = None
         if self.handoff is not None:  # refuses an unknown or lost node before anything is stored
             acting = await self.handoff.acting_node(kind, agent, node)
-        elif node:
-            raise NotSupported("a node can only be named on a hive spread over nodes")
+        elif node and not (self.hive.runs("nodes") and node == _node_name(self.hive)):
+            raise NotSupported(f"no node {node!r}: this hive runs on one host")
         row = await self.store.insert(
             agent=agent,
             kind=kind.value,
@@ -539,6 +539,10 @@ def _summary(row: ApprovalRow) -> str:
     if len(desc) > 150:
         desc = desc[:149] + "…"
     return f"waiting for the operator to approve: {what}" + (f" — {desc}" if desc else "")
+
+
+def _node_name(hive: Hive) -> str | None:
+    return getattr(hive.feature("nodes"), "node", None)
 
 
 def _seed_message(row: ApprovalRow) -> str:

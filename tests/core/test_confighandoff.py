@@ -131,3 +131,19 @@ async def test_a_node_named_for_a_spawn_must_be_live(pg_hive: Hive) -> None:
             "bob", requested_by="operator", node="elsewhere"
         )
     assert await pg_hive.approvals.pending() == []  # type: ignore[attr-defined]
+
+
+async def test_on_one_host_only_this_node_may_be_named(hive: Hive) -> None:
+    """sqlite: one node, no hand-offs; naming it is fine, naming another is refused."""
+    from hyperhive.errors import NotSupported
+
+    this = hive.feature("nodes").node  # type: ignore[attr-defined]
+    assert hive.approvals.handoff is None  # type: ignore[attr-defined]
+    row = await hive.approvals.request_spawn(  # type: ignore[attr-defined]
+        "bob", requested_by="operator", node=this
+    )
+    assert row.status == "pending"
+    with pytest.raises(NotSupported, match="one host"):
+        await hive.approvals.request_spawn(  # type: ignore[attr-defined]
+            "carol", requested_by="operator", node="elsewhere"
+        )
