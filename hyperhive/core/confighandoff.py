@@ -85,6 +85,13 @@ class ConfigHandoff:
     def me(self) -> str:
         return self.nodes.node
 
+    def _runs_manager(self) -> bool:
+        manager = self.hive.registry.manager()
+        return manager is not None and self.nodes.owner(manager.name) == self.me
+
+    def _owner(self, name: str) -> tuple[int, int] | None:
+        return self.configs.repo_owner(name) if self.configs.repo_owner else None
+
     # -- requests -----------------------------------------------------------------------------
 
     async def acting_node(self, kind: ApprovalKind, agent: str, wanted: str | None) -> str:
@@ -198,8 +205,8 @@ class ConfigHandoff:
             if repo.exists():
                 await gitbundle.unbundle(repo, data, {ref: h.sha})
                 await repo.tag(f"proposal/{h.approval_id}", h.sha, force=True)
-            else:
-                owner = self.configs.repo_owner(h.agent) if self.configs.repo_owner else None
+            else:  # the manager's uid owns it only where the manager edits it
+                owner = self._owner(h.agent) if self._runs_manager() else None
                 await gitbundle.repo_from_bundle(repo, data, {ref: h.sha}, owner)
                 self.configs._link(h.agent)
         logger.info(
@@ -291,12 +298,13 @@ class ConfigHandoff:
 
     async def _import_mirrors(self) -> None:
         """On the manager's node: a repo of its own for every agent whose repo is elsewhere."""
-        manager = self.hive.registry.manager()
-        if manager is None or self.nodes.owner(manager.name) != self.me:
+        if not self._runs_manager():
             return
         for name, (node, _sha) in sorted((await self.store.mirrors()).items()):
             if node == self.me or self.configs.has_repo(name):
                 continue
+            if self.hive.registry.get(name) is None:
+                continue  # destroyed (or purged): not brought back
             got = await self.store.mirror_bundle(name)
             if got is None:
                 continue
@@ -306,7 +314,7 @@ class ConfigHandoff:
             if seed is not None:
                 want["refs/tags/seed"] = seed
             repo = self.configs.repo(name)
-            owner = self.configs.repo_owner(name) if self.configs.repo_owner else None
+            owner = self._owner(name)
             async with self.configs.lock(name):
                 if repo.exists() or repo.path.exists():
                     continue
