@@ -161,7 +161,19 @@ async def test_manager_on_a_changes_config_of_agent_on_b(
         bad = (await mgr.call("request_apply_commit", agent="alice", sha=broken))["id"]
     answer = await host_a.request_raw({"cmd": "approve", "id": bad})
     assert answer["ok"] is False and answer["code"] == "approval_failed", answer
+    assert "agent.toml" in answer["error"]
     assert (await status_of(b, "alice"))["deployed_sha"] == sha[:12]
+    # approved on the agent's own node: it fetches the bundle from the database itself
+    fixed = commit_model(repo, "fixed")
+    async with AgentClient(a.paths.agent_sock("manager"), retry=NO_RETRY) as mgr:
+        last = (await mgr.call("request_apply_commit", agent="alice", sha=fixed))["id"]
+    done = (await host_b.call("approve", id=last))["approval"]
+    assert f"applied {fixed[:12]}" in done["note"], done
+    await eventually(
+        lambda: shows(a, "alice", {"deployed_sha": fixed[:12], "active_model": "fixed"}),
+        what="seen on node-a",
+        timeout=60,
+    )
 
 
 async def test_approved_while_the_agents_node_is_down(
