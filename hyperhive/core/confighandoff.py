@@ -46,7 +46,7 @@ from hyperhive.core.configs import ConfigRepos
 from hyperhive.core.events import HiveEvent
 from hyperhive.core.gitrepo import BRANCH
 from hyperhive.core.nodeforward import FORWARDED
-from hyperhive.errors import HiveError, Unavailable
+from hyperhive.errors import ApprovalFailed, Conflict, HiveError, Unavailable
 from hyperhive.wire.approvals import ApprovalKind, ApprovalRow, ApprovalStatus
 
 if TYPE_CHECKING:
@@ -135,7 +135,10 @@ class ConfigHandoff:
         body = {"cmd": "approve", "id": row.id, "note": row.note or None}
         try:
             answer = await self.nodes.forwarder.send(h.node, body)
-            return ApprovalRow.model_validate(answer["approval"])
+            final = ApprovalRow.model_validate(answer["approval"])
+            # the acting node told the requester; this node's dashboard redraws too
+            self.hive.hub.publish("approval_resolved", **final.model_dump(exclude_none=True))
+            return final
         except Unavailable as exc:  # away: it acts when it is back (`due`)
             logger.warning(
                 "approval #%d approved; node %s acts on it when it is back (%s)",
@@ -144,6 +147,15 @@ class ConfigHandoff:
                 exc,
                 extra={"action": "approval_handed_off", "agent": row.agent},
             )
+        except Conflict:  # its own pass acted on it first: that outcome is the answer
+            done = await self.approvals.get(row.id)
+            if done is None or done.status == ApprovalStatus.PENDING:
+                raise
+            if done.status == ApprovalStatus.FAILED:
+                raise ApprovalFailed(
+                    f"approval #{row.id} ({row.kind} of {row.agent}) {done.note}"
+                ) from None
+            return done
         self.hive.hub.publish("approval_handed_off", id=row.id, agent=row.agent, node=h.node)
         return row
 
