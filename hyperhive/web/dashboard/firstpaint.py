@@ -16,6 +16,7 @@ Invariants:
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -105,7 +106,7 @@ def agent_row(c: dict[str, Any], now: float) -> dict[str, Any]:
     budget = None
     if c.get("budget_used") is not None:
         used = float(c["budget_used"])
-        pct = round(used * 100)
+        pct = math.floor(used * 100 + 0.5)  # Math.round, not round()'s half to even
         budget = {"pct": pct, "value": _js_number(min(used, 1.0))}
     classes = ["row", "crow"]
     if c.get("pending"):
