@@ -95,8 +95,12 @@ class SharedState:
         started = time.monotonic()
         try:
             value = await build_state(self.hive)
-        except asyncio.CancelledError:
-            build.fut.cancel()
+        except asyncio.CancelledError:  # the loop is going away: so do those waiting
+            self._running = None
+            nxt, self._next = self._next, None
+            for fut in (build.fut, nxt):
+                if fut is not None:
+                    fut.cancel()
             raise
         except Exception as exc:
             build.fut.set_exception(exc)
@@ -105,8 +109,7 @@ class SharedState:
             build.fut.set_result(value)
             if build.epoch == self._epoch:  # not invalidated meanwhile
                 self._value, self._seq, self._at = value, build.seq, started
-        finally:
-            self._running = None
-            nxt, self._next = self._next, None
-            if nxt is not None and not nxt.done():
-                self._start(nxt)
+        self._running = None
+        nxt, self._next = self._next, None
+        if nxt is not None and not nxt.done():
+            self._start(nxt)
