@@ -47,8 +47,9 @@ async def two_nodes(tmp: Path, url: str) -> AsyncIterator[tuple[Hive, Hive]]:
     ):
         for me, other in ((a, "node-b"), (b, "node-a")):
             await eventually(
-                lambda me=me, other=other: nodes_of(me).is_live(other)
-                and other in nodes_of(me).rows,
+                lambda me=me, other=other: (
+                    nodes_of(me).is_live(other) and other in nodes_of(me).rows
+                ),
                 what=f"{other} live",
                 timeout=60,
             )
@@ -81,7 +82,9 @@ async def test_message_flow_crosses_nodes_once_in_order(
         # sent on A: on B once, relayed; on A once, its own (never relayed back)
         sent = await HostClient(a.paths.host_sock).call("send", to="alice", body="from a")
         [mid_a] = sent["ids"]
-        await eventually(lambda: events(b, "message_sent", id=mid_a), what="relayed to b", timeout=60)
+        await eventually(
+            lambda: events(b, "message_sent", id=mid_a), what="relayed to b", timeout=60
+        )
         # a burst, in order, each once
         ids = []
         for i in range(30):
@@ -129,9 +132,7 @@ async def test_questions_and_permissions_across_nodes(
         perms_a = a.feature("permissions")
         assert isinstance(perms_b, PermissionsFeature) and isinstance(perms_a, PermissionsFeature)
         asking = asyncio.create_task(
-            perms_b.ask(
-                "alice", harness="h1", key="k1", tool="Bash", tool_input={"command": "ls"}
-            )
+            perms_b.ask("alice", harness="h1", key="k1", tool="Bash", tool_input={"command": "ls"})
         )
         try:
             await eventually(lambda: events(a, "permission_added", relayed=True), what="on a")
@@ -179,3 +180,24 @@ async def test_budget_breaker_is_hive_wide(short_tmp: Path, pg_url: Callable[[],
             return not row.paused and not row.budget_tripped
 
         await eventually(unpaused_on_a, what="alice shown resumed on a", timeout=60)
+
+
+async def test_failed_agent_on_another_node_counts(
+    short_tmp: Path, pg_url: Callable[[], str]
+) -> None:
+    from hyperhive.client.agent import NO_RETRY, AgentClient
+
+    async with two_nodes(short_tmp, pg_url()) as (a, b):
+        assert await _count(a, "failed_agents") == 0
+        async with AgentClient(b.paths.agent_sock("alice"), retry=NO_RETRY) as alice:
+            await alice.call("report_state", state="failed", note="the turn failed")
+            await eventually(
+                lambda: events(a, "agent_state", agent="alice", state="failed", relayed=True),
+                what="the failed state relayed to a",
+                timeout=60,
+            )
+            await eventually(
+                lambda: _count_is(a, "failed_agents", 1), what="a counts it", timeout=60
+            )
+            await alice.call("report_state", state="idle")
+            await eventually(lambda: _count_is(a, "failed_agents", 0), what="back to 0", timeout=60)
