@@ -117,8 +117,8 @@ class EventRelay:
         return any(self.nodes.is_live(n) for n in self.nodes.rows if n != me)
 
     def _local(self, ev: HiveEvent) -> None:
-        if ev.kind not in RELAYED_KINDS:
-            return
+        if ev.kind not in RELAYED_KINDS or not self._others_live():
+            return  # a single node (or every other one lost) queues nothing
         if len(self._queue) >= QUEUE_MAX:
             self._queue.popleft()
             self.dropped += 1
