@@ -4,7 +4,8 @@ trips, agents' derived states such as a crash) is pushed to every other node of 
 published into their hubs as *relayed* events (`data.relayed` true, `data.node` the source).
 
 Mechanism: PostgreSQL NOTIFY on the nodes channel (`NodeStore.publish`, the one the status rows
-use, docs/multihost.md). Events published in one loop pass travel together: one notification
+use, docs/multihost.md). Events published within `LINGER` of each other (or while the previous
+push is in flight) travel together: one notification
 carries as many as fit in `PAYLOAD_MAX` bytes (PostgreSQL refuses payloads over 8000). An
 event too big alone travels *trimmed* (only its fields of at most `FIELD_MAX` bytes, plus
 `trimmed: true`): every such event is about a database row (a question, an approval) the page
@@ -57,6 +58,7 @@ RELAYED_KINDS = frozenset(
 )
 PAYLOAD_MAX = 7800  # bytes of one NOTIFY payload (PostgreSQL's limit is 8000)
 FIELD_MAX = 200  # bytes of one field of a trimmed event
+LINGER = 0.05  # seconds a push waits for more events to join its batch (few notifications)
 PREFIX = '{"e":['  # how an event push starts (a status row's push starts otherwise)
 QUEUE_MAX = 20_000  # events waiting to be pushed; beyond it the oldest are dropped
 
@@ -106,6 +108,7 @@ class EventRelay:
         self.sent = 0  # events pushed (tests, the benchmark)
         self.received = 0  # events relayed into this hub
         self.dropped = 0  # events not pushed (the database away, the queue full)
+        self._own_tail = _join(nodes.node, [])[len(PREFIX) :]  # how this node's pushes end
 
     def start(self) -> None:
         self.hive.hub.add_listener(self._local)  # local events only (relayed=False)
@@ -128,8 +131,8 @@ class EventRelay:
     async def _push_loop(self) -> None:
         while True:
             await self._wake.wait()
+            await asyncio.sleep(LINGER)  # let the events of the next moments join the batch
             self._wake.clear()
-            await asyncio.sleep(0)  # let the rest of this loop pass's events join the batch
             events = list(self._queue)
             self._queue.clear()
             if not events or not self._others_live():
@@ -145,8 +148,8 @@ class EventRelay:
                     )
 
     def _received(self, payload: str) -> None:
-        if not payload.startswith(PREFIX):
-            return  # a status row (core/noderelay.py)
+        if not payload.startswith(PREFIX) or payload.endswith(self._own_tail):
+            return  # a status row (core/noderelay.py), or this node's own push
         try:
             doc = json.loads(payload)
             origin = str(doc["o"])

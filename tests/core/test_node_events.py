@@ -201,3 +201,21 @@ async def test_failed_agent_on_another_node_counts(
             )
             await alice.call("report_state", state="idle")
             await eventually(lambda: _count_is(a, "failed_agents", 0), what="back to 0", timeout=60)
+
+
+async def test_approvals_across_nodes(short_tmp: Path, pg_url: Callable[[], str]) -> None:
+    async with two_nodes(short_tmp, pg_url()) as (a, b):
+        row = await b.approvals.request_spawn("zed", requested_by="operator", description="x")
+        await eventually(
+            lambda: events(a, "approval_added", id=row.id, relayed=True),
+            what="approval on a",
+            timeout=60,
+        )
+        assert await _count(a, "approvals") == 1
+        await a.approvals.deny(row.id, "not now")
+        await eventually(
+            lambda: events(b, "approval_resolved", id=row.id, relayed=True),
+            what="resolution on b",
+            timeout=60,
+        )
+        assert await _count(b, "approvals") == 0
