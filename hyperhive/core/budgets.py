@@ -20,7 +20,8 @@ turn (`BudgetStore`) and checks the agent's limits (agent.toml `[budget]`, else 
 
 Across nodes (docs/multihost.md): the node that runs an agent owns its breaker (trips it, acts
 on the answer, ends it); the other nodes keep a view of it (`_remote`, read from the store at
-start and whenever a relayed `budget_tripped` / `budget_reset` arrives), so every node shows it
+start, whenever a relayed `budget_tripped` / `budget_question` / `budget_reset` arrives, and
+when a pushed status row disagrees with it: a missed event heals), so every node shows it
 tripped and counts it. An answer given on another node arrives as a relayed
 `question_resolved` and is acted on by the owner.
 
@@ -201,6 +202,14 @@ class BudgetsFeature(BaseFeature):
         if not self.hive.runs("nodes"):
             return True
         return bool(getattr(self.hive.feature("nodes"), "owns", lambda _: True)(agent))
+
+    def _view_stale(self, agent: object) -> bool:
+        """Whether the status row another node pushed for `agent` disagrees with the view."""
+        if not isinstance(agent, str) or not self.hive.runs("nodes"):
+            return False
+        relay = getattr(self.hive.feature("nodes"), "relay", None)
+        row = relay.row(agent) if relay is not None else None
+        return row is not None and bool(row.budget_tripped) != (agent in self._remote)
 
     async def _reload_remote(self) -> None:
         trips = await self.store.trips()
@@ -445,6 +454,8 @@ class BudgetsFeature(BaseFeature):
         answered there a question of a breaker this node owns (act on it)."""
         if ev.kind in ("budget_tripped", "budget_question", "budget_reset"):
             self._spawn(self._reload_remote())
+        elif ev.kind == "agent_updated" and self._view_stale(ev.data.get("agent")):
+            self._spawn(self._reload_remote())  # a missed event: the pushed row says otherwise
         elif ev.kind == "question_resolved":
             qid = ev.data.get("id")
             for t in self._trips.values():

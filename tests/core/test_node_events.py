@@ -161,11 +161,19 @@ async def test_budget_breaker_is_hive_wide(short_tmp: Path, pg_url: Callable[[],
 
         await eventually(paused_on_a, what="alice paused (tripped) on a", timeout=60)
         await eventually(lambda: _count_is(a, "budgets", 1), what="a counts the trip")
-        view = next(r for r in (await bud_a.rows()).agents if r.agent == "alice")
-        assert view.tripped is not None and "turns_per_hour" in view.tripped.reason
+
+        async def question_of_trip() -> int | None:
+            view = next(r for r in (await bud_a.rows()).agents if r.agent == "alice")
+            assert view.tripped is not None and "turns_per_hour" in view.tripped.reason
+            return view.tripped.question_id
+
         # the operator answers the breaker's question on node A; node B acts on it
-        qid = view.tripped.question_id
-        assert qid is not None
+        qid = await eventually(question_of_trip, what="the question in a's view", timeout=60)
+        assert isinstance(qid, int)
+        # a missed event heals (every trip event has arrived by now: the question's id is
+        # known): the view follows the status rows node B pushes again
+        bud_a._remote.clear()
+        await eventually(lambda: "alice" in bud_a.tripped(), what="healed", timeout=60)
         await a.questions.answer(qid, [RESUME_ONCE])
 
         async def resumed() -> bool:
