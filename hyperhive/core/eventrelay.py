@@ -58,7 +58,7 @@ RELAYED_KINDS = frozenset(
 )
 PAYLOAD_MAX = 7800  # bytes of one NOTIFY payload (PostgreSQL's limit is 8000)
 FIELD_MAX = 200  # bytes of one field of a trimmed event
-LINGER = 0.05  # seconds a push waits for more events to join its batch (few notifications)
+LINGER = 0.1  # seconds a push waits for more events to join its batch (few notifications)
 PREFIX = '{"e":['  # how an event push starts (a status row's push starts otherwise)
 QUEUE_MAX = 20_000  # events waiting to be pushed; beyond it the oldest are dropped
 
