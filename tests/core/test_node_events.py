@@ -54,9 +54,13 @@ async def two_nodes(tmp: Path, url: str) -> AsyncIterator[tuple[Hive, Hive]]:
                 timeout=60,
             )
         await HostClient(a.paths.host_sock).call("spawn", name="alice", node="node-b")
-        await eventually(lambda: a.registry.get("alice") is not None, what="a knows alice")
-        await eventually(lambda: b.registry.get("alice") is not None, what="b knows alice")
-        await eventually(lambda: nodes_of(b).owns("alice"), what="b runs alice")
+        await eventually(
+            lambda: a.registry.get("alice") is not None, what="a knows alice", timeout=60
+        )
+        await eventually(
+            lambda: b.registry.get("alice") is not None, what="b knows alice", timeout=60
+        )
+        await eventually(lambda: nodes_of(b).owns("alice"), what="b runs alice", timeout=60)
         yield a, b
 
 
@@ -90,12 +94,14 @@ async def test_message_flow_crosses_nodes_once_in_order(
         for i in range(30):
             ids += [m.id for m in await b.broker.send("alice", OPERATOR, f"burst {i}")]
         await eventually(
-            lambda: len(events(a, "message_sent", sender="alice")) >= 30, what="the burst on a"
+            lambda: len(events(a, "message_sent", sender="alice")) >= 30,
+            what="the burst on a",
+            timeout=60,
         )
         # delivered on B (the operator reads its inbox there): a sees it
         await b.broker.mark_read(OPERATOR, ids[:1])
         await eventually(
-            lambda: events(a, "message_delivered", id=ids[0]), what="delivered relayed"
+            lambda: events(a, "message_delivered", id=ids[0]), what="delivered relayed", timeout=60
         )
         await asyncio.sleep(0)  # nothing below waits for more: the counts are final now
         got = [ev.data["id"] for ev in events(a, "message_sent", sender="alice")]
@@ -120,11 +126,15 @@ async def test_questions_and_permissions_across_nodes(
 ) -> None:
     async with two_nodes(short_tmp, pg_url()) as (a, b):
         q = await b.questions.ask("alice", "deploy?", ["yes", "no"])
-        await eventually(lambda: events(a, "question_added", id=q.id), what="question on a")
+        await eventually(
+            lambda: events(a, "question_added", id=q.id), what="question on a", timeout=60
+        )
         assert await _count(a, "questions") == 1
         await a.questions.answer(q.id, ["yes"])
         await eventually(
-            lambda: events(b, "question_resolved", id=q.id, relayed=True), what="answer on b"
+            lambda: events(b, "question_resolved", id=q.id, relayed=True),
+            what="answer on b",
+            timeout=60,
         )
         assert await _count(a, "questions") == 0
         # a tool permission asked on B (its harness waits there), decided on A
@@ -135,7 +145,9 @@ async def test_questions_and_permissions_across_nodes(
             perms_b.ask("alice", harness="h1", key="k1", tool="Bash", tool_input={"command": "ls"})
         )
         try:
-            await eventually(lambda: events(a, "permission_added", relayed=True), what="on a")
+            await eventually(
+                lambda: events(a, "permission_added", relayed=True), what="on a", timeout=60
+            )
             [added] = events(a, "permission_added", relayed=True)
             assert await _count(a, "permissions") == 1
             await perms_a.decide(int(added.data["id"]), "allow")
@@ -144,7 +156,9 @@ async def test_questions_and_permissions_across_nodes(
         finally:
             asking.cancel()
             await asyncio.gather(asking, return_exceptions=True)
-        await eventually(lambda: events(b, "permission_resolved", relayed=True), what="on b")
+        await eventually(
+            lambda: events(b, "permission_resolved", relayed=True), what="on b", timeout=60
+        )
 
 
 async def test_budget_breaker_is_hive_wide(short_tmp: Path, pg_url: Callable[[], str]) -> None:
@@ -153,14 +167,16 @@ async def test_budget_breaker_is_hive_wide(short_tmp: Path, pg_url: Callable[[],
         assert isinstance(bud_a, BudgetsFeature) and isinstance(bud_b, BudgetsFeature)
         assert await bud_b.trip("alice", "turns_per_hour", "alice's turns_per_hour limit", 10)
         # node A: the trip event, alice paused and tripped, counted in A's attention bar
-        await eventually(lambda: events(a, "budget_tripped", agent="alice"), what="trip on a")
+        await eventually(
+            lambda: events(a, "budget_tripped", agent="alice"), what="trip on a", timeout=60
+        )
 
         async def paused_on_a() -> bool:
             row = await status_row(a, "alice")
             return bool(row.paused and row.budget_tripped)
 
         await eventually(paused_on_a, what="alice paused (tripped) on a", timeout=60)
-        await eventually(lambda: _count_is(a, "budgets", 1), what="a counts the trip")
+        await eventually(lambda: _count_is(a, "budgets", 1), what="a counts the trip", timeout=60)
 
         async def question_of_trip() -> int | None:
             view = next(r for r in (await bud_a.rows()).agents if r.agent == "alice")
@@ -181,7 +197,7 @@ async def test_budget_breaker_is_hive_wide(short_tmp: Path, pg_url: Callable[[],
             return rec is not None and not rec.paused and "alice" not in bud_b.tripped()
 
         await eventually(resumed, what="alice resumed by b", timeout=60)
-        await eventually(lambda: _count_is(a, "budgets", 0), what="a's count back to 0")
+        await eventually(lambda: _count_is(a, "budgets", 0), what="a's count back to 0", timeout=60)
 
         async def unpaused_on_a() -> bool:
             row = await status_row(a, "alice")
