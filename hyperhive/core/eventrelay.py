@@ -137,15 +137,21 @@ class EventRelay:
             self._queue.clear()
             if not events or not self._others_live():
                 continue  # nobody else to tell (a single node, or every other one lost)
-            for payload, n in batches(self.nodes.node, events):
+            out = batches(self.nodes.node, events)
+            for i, (payload, n) in enumerate(out):
                 try:
                     await self.nodes.store.publish(payload)
                     self.sent += n
-                except Exception as exc:  # the database away: these are not relayed
-                    self.dropped += n
+                except Exception as exc:  # the database away: this batch and the rest of
+                    lost = sum(m for _, m in out[i:])  # the pass are not relayed (no reorder)
+                    self.dropped += lost
                     logger.warning(
-                        "event relay push failed: %r", exc, extra={"action": "event_relay_failed"}
+                        "event relay push failed (%d events not relayed): %r",
+                        lost,
+                        exc,
+                        extra={"action": "event_relay_failed"},
                     )
+                    break
 
     def _received(self, payload: str) -> None:
         if not payload.startswith(PREFIX) or payload.endswith(self._own_tail):

@@ -4,10 +4,14 @@ listeners that ask for them."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Awaitable, Callable
 
-from hyperhive.core.eventrelay import FIELD_MAX, PAYLOAD_MAX, PREFIX, batches
+from hyperhive.core.eventrelay import FIELD_MAX, PAYLOAD_MAX, PREFIX, EventRelay, batches
 from hyperhive.core.events import EventHub, HiveEvent
+from hyperhive.errors import Unavailable
+from tests.support.waiting import eventually
 
 
 def test_batches_keep_order_and_fit_the_payload_limit() -> None:
@@ -47,3 +51,61 @@ def test_relayed_events_reach_only_listeners_that_ask() -> None:
     assert [e.data["id"] for e in local] == [1]
     assert [e.data["id"] for e in both] == [1, 2]
     assert [e.seq for e in hub.history(0)] == [1, 2]  # the page sees both
+
+
+class _Store:
+    def __init__(self) -> None:
+        self.failing = True
+        self.payloads: list[str] = []
+
+    async def publish(self, payload: str) -> None:
+        if self.failing:
+            raise Unavailable("the database is away")
+        self.payloads.append(payload)
+
+    def subscribe(self, cb: object) -> None:
+        return None
+
+
+class _Nodes:
+    node = "node-a"
+
+    def __init__(self) -> None:
+        self.rows = {"node-a": None, "node-b": None}
+        self.store = _Store()
+
+    def is_live(self, node: str) -> bool:
+        return True
+
+
+class _Tasks:
+    def __init__(self) -> None:
+        self.running: list[asyncio.Task[None]] = []
+
+    def spawn(self, name: str, fn: Callable[[], Awaitable[None]], restart: bool) -> None:
+        self.running.append(asyncio.create_task(fn(), name=name))
+
+
+class _Hive:
+    def __init__(self) -> None:
+        self.hub = EventHub()
+        self.tasks = _Tasks()
+
+
+async def test_a_failed_push_is_counted_and_the_next_one_goes_out() -> None:
+    hive, nodes = _Hive(), _Nodes()
+    relay = EventRelay(hive, nodes)  # type: ignore[arg-type]
+    relay.start()
+    try:
+        hive.hub.publish("message_sent", id=1)
+        hive.hub.publish("turn_reported", agent="alice")  # not a dashboard event: stays here
+        await eventually(lambda: relay.dropped == 1, what="the failed push counted")
+        nodes.store.failing = False
+        hive.hub.publish("message_sent", id=2)
+        await eventually(lambda: relay.sent == 1, what="the next push sent")
+        [payload] = nodes.store.payloads
+        assert [e[2]["id"] for e in json.loads(payload)["e"]] == [2]
+    finally:
+        for task in hive.tasks.running:
+            task.cancel()
+        await asyncio.gather(*hive.tasks.running, return_exceptions=True)
