@@ -64,6 +64,19 @@ async def two_nodes(tmp: Path, url: str) -> AsyncIterator[tuple[Hive, Hive]]:
         yield a, b
 
 
+async def barrier(a: Hive, b: Hive) -> None:
+    """Each node publishes a marker and waits for the other's: a node's events arrive in
+    order, so everything either published before is on the other node now."""
+    for src, dst in ((a, b), (b, a)):
+        mark = f"barrier-{len(src.hub.history(0))}"
+        src.hub.publish("budget_warning", agent=mark)
+        await eventually(
+            lambda dst=dst, mark=mark: events(dst, "budget_warning", agent=mark),
+            what="the barrier",
+            timeout=60,
+        )
+
+
 def events(hive: Hive, kind: str, **match: Any) -> list[HiveEvent]:
     return [
         ev
@@ -103,7 +116,7 @@ async def test_message_flow_crosses_nodes_once_in_order(
         await eventually(
             lambda: events(a, "message_delivered", id=ids[0]), what="delivered relayed", timeout=60
         )
-        await asyncio.sleep(0)  # nothing below waits for more: the counts are final now
+        await barrier(a, b)  # a duplicate, had there been one, would be here by now
         got = [ev.data["id"] for ev in events(a, "message_sent", sender="alice")]
         assert got == ids  # exactly once each, in the order node B sent them
         assert [e.data.get("relayed") for e in events(a, "message_sent", id=mid_a)] == [None]
@@ -243,3 +256,25 @@ async def test_approvals_across_nodes(short_tmp: Path, pg_url: Callable[[], str]
             timeout=60,
         )
         assert await _count(b, "approvals") == 0
+
+
+async def test_approval_acted_on_another_node_resolves_once_on_each(
+    short_tmp: Path, pg_url: Callable[[], str]
+) -> None:
+    async with two_nodes(short_tmp, pg_url()) as (a, b):
+        row = await b.approvals.request_spawn(
+            "zoe", requested_by="operator", description="x", node="node-b"
+        )
+        await eventually(lambda: events(a, "approval_added", id=row.id), what="on a", timeout=60)
+        await a.approvals.approve(row.id)  # clicked on A; B acts on it (or A, if it must)
+        for hive in (a, b):
+            await eventually(
+                lambda hive=hive: events(hive, "approval_resolved", id=row.id),
+                what="resolved",
+                timeout=60,
+            )
+        await eventually(lambda: b.registry.get("zoe") is not None, what="zoe", timeout=60)
+        await eventually(lambda: a.registry.get("zoe") is not None, what="zoe on a", timeout=60)
+        await barrier(a, b)  # whatever either node published before has arrived on the other
+        for hive in (a, b):
+            assert len(events(hive, "approval_resolved", id=row.id)) == 1
