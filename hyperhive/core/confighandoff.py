@@ -136,8 +136,8 @@ class ConfigHandoff:
         try:
             answer = await self.nodes.forwarder.send(h.node, body)
             final = ApprovalRow.model_validate(answer["approval"])
-            # the acting node told the requester; this node's dashboard redraws too
-            self.hive.hub.publish("approval_resolved", **final.model_dump(exclude_none=True))
+            # the acting node told the requester and published `approval_resolved`, which
+            # reaches this node's hub (its dashboard) relayed, once (core/eventrelay.py)
             return final
         except Unavailable as exc:  # away: it acts when it is back (`due`)
             logger.warning(
