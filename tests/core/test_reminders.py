@@ -63,6 +63,10 @@ async def test_reminder_wakes_a_parked_recv_at_the_right_time(
         [m] = reminders_in(got["messages"])
         assert (m["from"], m["kind"], m["body"]) == ("system", "reminder", "check the build")
         assert (await alice.call("count_pending_reminders"))["count"] == 0
+    # the recv wakes on the send; marking it delivered and the event come after: wait for the
+    # scheduler to finish that cycle (on PostgreSQL the test saw the row marked before the
+    # event was published)
+    await hive.reminders.scheduler.wait_idle()
     row = await hive.reminders.store.get(r["id"])
     assert row is not None and row.status == "delivered" and row.attempts == 1
     kinds = [(e.kind, e.data.get("agent")) for e in hive.hub.history(since)]

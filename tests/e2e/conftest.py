@@ -4,6 +4,7 @@ process runtime, said out loud), the real `claude` CLI, and `hive sim` as the mo
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -13,10 +14,13 @@ import pytest
 from hyperhive.assembly import build_hive
 from hyperhive.config import Defaults, HiveConfig, ModelEndpoint
 from hyperhive.core.hive import Hive
+from hyperhive.core.logs import read_logs
 from hyperhive.harness.stats import read_stats
 from hyperhive.paths import HivePaths
 from hyperhive.runtime.choose import sandbox_support
 from hyperhive.sim import Scenario, SimServer
+
+logger = logging.getLogger(__name__)
 
 MakeHive = Callable[..., Awaitable[tuple[Hive, SimServer]]]
 
@@ -74,10 +78,29 @@ async def make_hive(short_tmp: Path, request: pytest.FixtureRequest) -> AsyncIte
         yield make
     finally:
         for hive in hives:  # sandboxes outlive the daemon by design: stop them explicitly
+            await log_exited_harnesses(hive)
             for name in hive.registry.names():
                 with contextlib.suppress(Exception):
                     await hive.lifecycle.kill_agent(name)
         await stack.aclose()
+
+
+async def log_exited_harnesses(hive: Hive) -> None:
+    """Log the harness log tail of every agent whose harness ended without being asked (shown
+    with a failing test's captured log: an agent that crashed mid-test, e.g. `crashed (exit
+    2)` once in test_model_failures under load, is otherwise gone with the test's temp dir)."""
+    for name in hive.registry.names():
+        with contextlib.suppress(Exception):
+            st = await hive.lifecycle.status(name)
+            if st.running or st.exit_code is None or name in hive.lifecycle.expected_exit:
+                continue
+            tail = read_logs(hive.paths.logs_dir(name), "harness", 40)
+            logger.warning(
+                "%s exited (%s) during the test; its harness log:\n%s",
+                name,
+                st.exit_code,
+                "\n".join(tail),
+            )
 
 
 def event_rows(state_dir: Path, kind: str) -> list[dict[str, Any]]:

@@ -31,14 +31,17 @@ def gate(hive: Hive, ask_for: list[str]) -> OperatorGate:
     return OperatorGate(hive.paths.agent_sock("alice"), ask_for, retry=NO_RETRY)
 
 
-async def decide_first(hive: Hive, decision: str, note: str | None = None) -> dict[str, Any]:
+async def decide_first(
+    hive: Hive, decision: str, note: str | None = None, timeout: float = 10.0
+) -> dict[str, Any]:
+    """Decide the first pending permission request, waiting up to `timeout` for one."""
     host = HostClient(hive.paths.host_sock)
 
     async def first() -> dict[str, Any] | None:
         rows = (await host.call("permissions"))["permissions"]
         return rows[0] if rows else None
 
-    row = await eventually(first, what="a pending permission request")
+    row = await eventually(first, timeout=timeout, what="a pending permission request")
     assert isinstance(row, dict)
     fields: dict[str, Any] = {"id": row["id"], "decision": decision}
     if note is not None:
@@ -331,18 +334,28 @@ async def test_real_cli_asks_the_operator_through_the_gate(
     g = gate(hive, ["Bash(echo pushed:*)"])
 
     async def operator() -> None:
-        await decide_first(hive, "allow")
-        await decide_first(hive, "deny", "not on a Friday")
+        # each ask comes after a (cold, on a loaded machine slow) CLI turn: wait as long as
+        # the CLI is given, not the default 10 s (the wait ran out before the first ask and
+        # the CLI then waited for a decision until pytest's timeout: a "hang")
+        await decide_first(hive, "allow", timeout=CLI_TIMEOUT)
+        await decide_first(hive, "deny", "not on a Friday", timeout=CLI_TIMEOUT)
 
-    op = asyncio.create_task(operator())
     try:
-        allowed, harmless, denied = await cli_turns(
-            sim, short_tmp / "home", g, ["publish it", "something harmless", "publish again"]
-        )
-        await asyncio.wait_for(op, 10)
+        # one group: an operator that fails ends the CLI's turns at once instead of leaving
+        # the CLI waiting for a decision that never comes
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(operator())
+            turns = tg.create_task(
+                cli_turns(
+                    sim,
+                    short_tmp / "home",
+                    g,
+                    ["publish it", "something harmless", "publish again"],
+                )
+            )
     finally:
-        op.cancel()
         await g.aclose()
+    allowed, harmless, denied = turns.result()
     [res] = tool_results(allowed)
     assert not res.get("is_error") and text_of(res).strip() == "pushed"
     assert any(line.get("type") == "control_request" for line in allowed)
