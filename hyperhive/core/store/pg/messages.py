@@ -1,10 +1,11 @@
 """PostgreSQL messages and agents (`MessageStore`, `AgentStore`): the same rows and meaning as
 `core/store/sqlite.py`.
 
-Wake-ups: `insert_messages` issues `pg_notify(CHANNEL, origin || recipient)` per recipient in
-its transaction, so every LISTENing process learns of the commit when (and only when) it
-commits; `PgStorage` ignores its own origin (its broker already knows, via `on_commit`).
-Ids come from an identity column: monotonic, never reused.
+Wake-ups: `insert_messages` issues one `pg_notify(CHANNEL, ...)` per row in the INSERT's own
+statement (`_INSERT_NOTIFY`), so every LISTENing process learns of the commit when (and only
+when) it commits; the payload carries the row when it fits (`parse_payload` reads it), so the
+receiving node indexes it without a read. `PgStorage` ignores its own origin (its broker
+already knows, via `on_commit`). Ids come from an identity column: monotonic, never reused.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from hyperhive.errors import Unavailable
 logger = logging.getLogger(__name__)
 
 CHANNEL = "hive_messages"
-SEP = "\n"  # origin SEP recipient (names never hold a newline)
+SEP = "\n"  # between payload fields (names never hold a newline)
 
 _CURRENT = (
     "recipient_generation = COALESCE("
@@ -34,6 +35,54 @@ def _fail(batch: list[_Insert], exc: Exception) -> None:
     for _, _, _, fut in batch:
         if not fut.done():
             fut.set_exception(exc)
+
+
+# One statement per coalesced batch: the INSERT and, per row, its NOTIFY (sent at COMMIT).
+# The payload carries the row (`origin, recipient, id, generation, sender, kind, sent_at,
+# +trace_parent or -, body`, newline-separated, the body last) so the receiving node indexes
+# it without a read; a row that does not fit PostgreSQL's 8,000-byte payload (or with a
+# newline where no field may hold one) notifies only `origin, recipient` (dropped index,
+# re-read). Identical short payloads are folded into one by PostgreSQL.
+_INSERT_NOTIFY = (
+    "WITH ins AS (INSERT INTO messages(sender, recipient, body, kind, sent_at,"
+    " recipient_generation, trace_parent)"
+    " SELECT t.s, t.r, t.b, t.k, t.a,"
+    " COALESCE((SELECT generation FROM agents WHERE name = t.r), 0), t.tp"
+    " FROM unnest(%(s)s::text[], %(r)s::text[], %(b)s::text[], %(k)s::text[], %(a)s::text[],"
+    " %(tp)s::text[]) WITH ORDINALITY AS t(s, r, b, k, a, tp, n) ORDER BY t.n"
+    " RETURNING id, sender, recipient, body, kind, sent_at, recipient_generation, trace_parent)"
+    " SELECT ins.id, ins.recipient, ins.recipient_generation, pg_notify(%(ch)s,"
+    " CASE WHEN octet_length(p.full) < 8000 AND strpos(concat(ins.sender, ins.recipient,"
+    " ins.kind, ins.sent_at, ins.trace_parent), chr(10)) = 0 THEN p.full"
+    " ELSE %(o)s || chr(10) || ins.recipient END)::text AS n"
+    " FROM ins, LATERAL (SELECT concat_ws(chr(10), %(o)s::text, ins.recipient, ins.id,"
+    " ins.recipient_generation, ins.sender, ins.kind, ins.sent_at,"
+    " COALESCE('+' || ins.trace_parent, '-'), ins.body) AS full) p ORDER BY ins.id"
+)
+FIELDS = 8  # after the origin, in a full payload
+
+
+def parse_payload(rest: str) -> Message | str | None:
+    """A notification's payload after `origin` SEP: the row (`Message`), or only the
+    recipient (`str`: drop that index and re-read), or None if it is not ours to read."""
+    parts = rest.split(SEP, FIELDS - 1)
+    if len(parts) != FIELDS:
+        return parts[0] if len(parts) == 1 and parts[0] else None
+    recipient, mid, gen, sender, kind, sent_at, tp, body = parts
+    try:
+        return Message(
+            int(mid),
+            sender,
+            recipient,
+            body,
+            kind,
+            sent_at,
+            None,
+            int(gen),
+            tp[1:] if tp[:1] == "+" else None,
+        )
+    except ValueError:
+        return recipient or None
 
 
 _MSG_COLS = (
@@ -114,27 +163,22 @@ class PgMessageStore(MessageStore):
 
         async def fn(conn: Conn) -> list[Message]:
             cur = await conn.execute(
-                "INSERT INTO messages(sender, recipient, body, kind, sent_at,"
-                " recipient_generation, trace_parent)"
-                " SELECT t.s, t.r, t.b, t.k, t.a,"
-                " COALESCE((SELECT generation FROM agents WHERE name = t.r), 0), t.tp"
-                " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
-                " %s::text[]) WITH ORDINALITY AS t(s, r, b, k, a, tp, n) ORDER BY t.n"
-                " RETURNING id, recipient, recipient_generation",
-                (
-                    [m.sender for m, _ in flat],
-                    [m.recipient for m, _ in flat],
-                    [m.body for m, _ in flat],
-                    [m.kind for m, _ in flat],
-                    [at for _, at in flat],
-                    [m.trace_parent for m, _ in flat],
-                ),
+                _INSERT_NOTIFY,
+                {
+                    "s": [m.sender for m, _ in flat],
+                    "r": [m.recipient for m, _ in flat],
+                    "b": [m.body for m, _ in flat],
+                    "k": [m.kind for m, _ in flat],
+                    "a": [at for _, at in flat],
+                    "tp": [m.trace_parent for m, _ in flat],
+                    "ch": CHANNEL,
+                    "o": self.origin,
+                },
             )
-            rows = sorted(await cur.fetchall(), key=lambda r: r["id"])
+            rows = await cur.fetchall()  # in id order, which is the order of `flat`
             out = []
             for (m, at), r in zip(flat, rows, strict=True):
                 assert r["recipient"] == m.recipient
-                gen = int(r["recipient_generation"])
                 out.append(
                     Message(
                         r["id"],
@@ -144,15 +188,10 @@ class PgMessageStore(MessageStore):
                         m.kind,
                         at,
                         None,
-                        gen,
+                        int(r["recipient_generation"]),
                         m.trace_parent,
                     )
                 )
-            names = sorted({m.recipient for m, _ in flat})
-            await conn.execute(
-                "SELECT pg_notify(%s, %s || x) FROM unnest(%s::text[]) AS x",
-                (CHANNEL, f"{self.origin}{SEP}", names),
-            )
             return out
 
         def committed(rows: list[Message]) -> None:

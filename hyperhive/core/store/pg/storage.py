@@ -1,10 +1,13 @@
 """`PgStorage`: the hive's stores on PostgreSQL plus the cross-process wake-up channel.
 
 Wake-ups without polling: a dedicated autocommit connection runs `LISTEN hive_messages`
-(`messages.CHANNEL`); each committed insert notifies `origin\\nrecipient`. A notification
-from another origin (another process or node) is handed to `on_remote_messages` callbacks
-(the broker drops that recipient's index and wakes its parked recv). Our own origin is
-skipped (the broker learnt of it through `on_commit`).
+(`messages.CHANNEL`); each committed message notifies `origin\\n` + its row (or only its
+recipient when the row does not fit a payload: `messages.parse_payload`). A notification from
+another origin (another process or node) is handed to `on_remote_rows` callbacks (the broker
+puts the row in its unread index and wakes the parked recv: no read) or, recipient only, to
+`on_remote_messages` (the broker drops that recipient's index and wakes its parked recv).
+Our own origin is skipped after one `partition` (the broker learnt of it via `on_commit`):
+every node sees every message's notification, so that check stays cheap.
 
 The listener reconnects with backoff when the database goes away; on every (re)connect after
 the first it reports `None` ("anything may have changed": the broker reloads every inbox and
@@ -27,7 +30,14 @@ from hyperhive.core.store.pg.approvals import PgApprovalStore
 from hyperhive.core.store.pg.budgets import PgBudgetStore
 from hyperhive.core.store.pg.db import PgDb
 from hyperhive.core.store.pg.followups import PgQuestionStore, PgReminderStore
-from hyperhive.core.store.pg.messages import CHANNEL, SEP, PgAgentStore, PgMessageStore
+from hyperhive.core.records import Message
+from hyperhive.core.store.pg.messages import (
+    CHANNEL,
+    SEP,
+    PgAgentStore,
+    PgMessageStore,
+    parse_payload,
+)
 from hyperhive.core.store.pg.permissions import PgPermissionStore
 from hyperhive.core.store.pg.search import PgSearchStore
 from hyperhive.errors import Unavailable
@@ -114,9 +124,14 @@ class PgStorage(Storage):
                         self._remote_committed(None)
                     first = False
                     async for note in conn.notifies():
-                        origin, _, recipient = note.payload.partition(SEP)
-                        if origin != self.origin and recipient:
-                            self._remote_committed([recipient])
+                        origin, _, rest = note.payload.partition(SEP)
+                        if origin == self.origin or not rest:
+                            continue
+                        got = parse_payload(rest)
+                        if isinstance(got, Message):
+                            self._remote_arrived((got,))
+                        elif got is not None:
+                            self._remote_committed((got,))
             except psycopg.OperationalError as exc:
                 logger.warning("wake-up channel lost: %s", exc, extra={"action": "pg_listen_lost"})
             finally:
