@@ -25,19 +25,19 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
+from hyperhive.core.records import Message
 from hyperhive.core.store.base import Storage
 from hyperhive.core.store.pg.approvals import PgApprovalStore
 from hyperhive.core.store.pg.budgets import PgBudgetStore
 from hyperhive.core.store.pg.db import PgDb
 from hyperhive.core.store.pg.followups import PgQuestionStore, PgReminderStore
-from hyperhive.core.records import Message
 from hyperhive.core.store.pg.messages import (
-    CHANNEL,
     SEP,
     PgAgentStore,
     PgMessageStore,
     parse_payload,
 )
+from hyperhive.core.store.pg.msgwriter import CHANNEL
 from hyperhive.core.store.pg.permissions import PgPermissionStore
 from hyperhive.core.store.pg.search import PgSearchStore
 from hyperhive.errors import Unavailable
