@@ -92,3 +92,25 @@ async def test_connections_the_database_cut_are_replaced_before_the_send(
     [m] = await store.insert_messages([NewMessage("a", "bob", "after the cut")], AT)
     rows, _ = await store.undelivered("bob", 10)
     assert [r.id for r in rows if r.body == "after the cut"] == [m.id]  # once, not failed
+
+
+async def test_an_ack_alone_waits_for_a_send_to_carry_it(
+    store: PgMessageStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [old] = await store.insert_messages([NewMessage("a", "bob", "old")], AT)
+    calls = _count_statements(monkeypatch)
+    store._writer.ack_linger = 600.0  # a hang guard, not a pace: the send below ends the wait
+    acked = asyncio.create_task(store.mark_delivered([old.id], AT2))
+    await eventually(lambda: store._writer._send_came is not None)
+    assert calls == [] and not acked.done()
+    [new] = await store.insert_messages([NewMessage("a", "bob", "new")], AT)
+    await acked
+    assert calls == [2]  # one statement: the ack rode along with the send
+    rows, total = await store.undelivered("bob", 10)
+    assert total == 1 and rows[0].id == new.id
+
+
+async def test_an_ack_with_no_send_coming_is_written_anyway(store: PgMessageStore) -> None:
+    [m] = await store.insert_messages([NewMessage("a", "bob", "x")], AT)
+    await store.mark_delivered([m.id], AT2)
+    assert await store.count_undelivered("bob") == 0

@@ -9,7 +9,8 @@ CPU of the same work as one statement (`docs/benchmarks.md`, "Broker across node
 
 A cycle: every send and ack queued since the last cycle goes into `_STATEMENT` (data-modifying
 CTEs: all run exactly once, atomically, whether or not the outer query reads them). While a
-cycle runs, new requests queue for the next one (group commit).
+cycle runs, new requests queue for the next one (group commit). Acks alone wait up to
+`ACK_LINGER` for a send to share their statement; a send never waits.
 
 Invariants:
 - A send resolves only after its row committed (delivered-after-write); its `on_commit` runs
@@ -71,6 +72,10 @@ _STATEMENT = (
 )
 
 OnCommit = Callable[[list[Message]], None] | None
+# An ack-only cycle waits this long for a send to ride along with (a send never waits): an
+# ack is not on anyone's critical path (the client already has its messages; losing the write
+# only means a redelivery), and a statement saved is a COMMIT saved.
+ACK_LINGER = 0.005
 
 
 class _Send:
@@ -109,10 +114,14 @@ class MessageWriter:
         self._sends: list[_Send] = []
         self._acks: list[_Ack] = []
         self._task: asyncio.Task[None] | None = None
+        self._send_came: asyncio.Future[None] | None = None  # set by a send while acks linger
+        self.ack_linger = ACK_LINGER
 
     async def insert(self, msgs: list[NewMessage], at: str, on_commit: OnCommit) -> list[Message]:
         fut = self._future()
         self._sends.append(_Send(msgs, at, on_commit, fut))
+        if self._send_came is not None:
+            _resolve(self._send_came)
         return await asyncio.shield(fut)  # a cancelled caller does not un-know the insert
 
     async def ack(self, ids: list[int], at: str) -> None:
@@ -132,6 +141,8 @@ class MessageWriter:
     async def _loop(self) -> None:
         while self._sends or self._acks:
             await asyncio.sleep(0)  # let this loop pass's requests join
+            if not self._sends and self.ack_linger > 0:
+                await self._linger()
             sends, self._sends = self._sends, []
             acks, self._acks = self._acks, []
             try:
@@ -141,6 +152,17 @@ class MessageWriter:
                 _fail([*sends, *acks], err)
                 if not isinstance(exc, Exception):
                     raise
+
+    async def _linger(self) -> None:
+        """Only acks are queued: give a send `ack_linger` seconds to come and carry them."""
+        loop = asyncio.get_running_loop()
+        came = self._send_came = loop.create_future()
+        timer = loop.call_later(self.ack_linger, _resolve, came)
+        try:
+            await came
+        finally:
+            timer.cancel()
+            self._send_came = None
 
     async def _cycle(self, sends: list[_Send], acks: list[_Ack]) -> None:
         try:
@@ -239,6 +261,11 @@ def _dead(conn: Conn) -> bool:
     except (OSError, ValueError, psycopg.OperationalError):
         return True
     return bool(ready)
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 def _fail(items: Sequence[_Send | _Ack], exc: Exception) -> None:
