@@ -113,6 +113,8 @@ class PgStorage(Storage):
                 continue
             try:
                 async with conn:
+                    # what psycopg itself reads (with the LISTEN's answer) comes here too
+                    conn.add_notify_handler(lambda n: self._on_payload(n.payload))
                     await conn.execute(f"LISTEN {CHANNEL}")
                     self.listening.set()
                     delay = RECONNECT_MIN
@@ -123,17 +125,50 @@ class PgStorage(Storage):
                         )
                         self._remote_committed(None)
                     first = False
-                    async for note in conn.notifies():
-                        origin, _, rest = note.payload.partition(SEP)
-                        if origin == self.origin or not rest:
-                            continue
-                        got = parse_payload(rest)
-                        if isinstance(got, Message):
-                            self._remote_arrived((got,))
-                        elif got is not None:
-                            self._remote_committed((got,))
+                    await self._read_notifies(conn)
             except psycopg.OperationalError as exc:
                 logger.warning("wake-up channel lost: %s", exc, extra={"action": "pg_listen_lost"})
             finally:
                 self.listening.clear()
             await asyncio.sleep(delay)
+
+    def _on_payload(self, payload: str) -> None:
+        origin, _, rest = payload.partition(SEP)
+        if origin == self.origin or not rest:
+            return
+        got = parse_payload(rest)
+        if isinstance(got, Message):
+            self._remote_arrived((got,))
+        elif got is not None:
+            self._remote_committed((got,))
+
+    async def _read_notifies(self, conn: psycopg.AsyncConnection[object]) -> None:
+        """Hand notifications over until the connection fails (raises its error). Read
+        straight from libpq when the socket is readable: one callback per wake-up, with no
+        task switch, lock, timer or `Notify` object per notification (every node reads every
+        message's notification, its own ones included)."""
+        loop = asyncio.get_running_loop()
+        pgconn = conn.pgconn
+        enc = conn.info.encoding
+        lost: asyncio.Future[Exception] = loop.create_future()
+
+        def readable() -> None:
+            try:
+                pgconn.consume_input()
+                while (n := pgconn.notifies()) is not None:
+                    self._on_payload(n.extra.decode(enc))
+                if pgconn.status != psycopg.pq.ConnStatus.OK:
+                    raise psycopg.OperationalError("the wake-up connection was closed")
+            except psycopg.OperationalError as exc:
+                if not lost.done():
+                    lost.set_result(exc)
+            except Exception:  # a bad payload: never stop listening
+                logger.exception("wake-up notification failed")
+
+        fd = pgconn.socket
+        loop.add_reader(fd, readable)
+        try:
+            readable()  # anything libpq already holds
+            raise await lost
+        finally:
+            loop.remove_reader(fd)
