@@ -62,7 +62,7 @@ _STATEMENT = (
     " FROM unnest(%(s)s::text[], %(r)s::text[], %(b)s::text[], %(k)s::text[], %(a)s::text[],"
     " %(tp)s::text[]) WITH ORDINALITY AS t(s, r, b, k, a, tp, n) ORDER BY t.n"
     " RETURNING id, sender, recipient, body, kind, sent_at, recipient_generation, trace_parent)"
-    " SELECT ins.id, ins.recipient_generation, pg_notify(%(ch)s,"
+    " SELECT ins.id, ins.recipient_generation, ins.recipient, pg_notify(%(ch)s,"
     " CASE WHEN octet_length(p.full) < 8000 AND strpos(concat(ins.sender, ins.recipient,"
     " ins.kind, ins.sent_at, ins.trace_parent), chr(10)) = 0 THEN p.full"
     " ELSE %(o)s || chr(10) || ins.recipient END)::text"
@@ -218,7 +218,8 @@ class MessageWriter:
         for s in sends:
             mine = []
             for m in s.msgs:
-                mid, gen, _ = next(it)
+                mid, gen, recipient, _ = next(it)
+                assert recipient == m.recipient  # rows come back in input order
                 mine.append(
                     Message(
                         mid, m.sender, m.recipient, m.body, m.kind, s.at, None, gen, m.trace_parent
