@@ -71,6 +71,12 @@ class NotSupported(HiveError):
     http_status = 501
 
 
+class ApprovalFailed(HiveError):
+    """The operator approved, but acting on it failed (the approval is now `failed`)."""
+
+    code = "approval_failed"
+
+
 class Unavailable(HiveError):
     """A dependency is not reachable (the core for a client, a runtime tool for the core)."""
 
@@ -116,6 +122,7 @@ _BY_CODE: dict[str, type[HiveError]] = {
         Forbidden,
         NotSupported,
         Unavailable,
+        ApprovalFailed,
         Resync,
         ConfigError,
     )

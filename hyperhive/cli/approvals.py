@@ -126,11 +126,13 @@ def deny(ctx: Ctx, approval_id: int, note: str | None, as_json: bool) -> None:
 @click.command(name="request-spawn")
 @click.argument("name")
 @click.option("--description", "-d", default="", help="What the agent is for.")
+@click.option("--node", default=None, help="The node to run it on (a hive across nodes).")
 @json_option
 @pass_ctx
-def request_spawn(ctx: Ctx, name: str, description: str, as_json: bool) -> None:
+def request_spawn(ctx: Ctx, name: str, description: str, node: str | None, as_json: bool) -> None:
     """Queue a spawn of NAME for approval (revives a kept agent's config and credentials)."""
-    answer = run(ctx.host().call("request_spawn", name=name, description=description))
+    args = {"node": node} if node else {}
+    answer = run(ctx.host().call("request_spawn", name=name, description=description, **args))
     emit(
         answer,
         as_json,

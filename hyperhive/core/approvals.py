@@ -26,7 +26,11 @@ Invariants:
   commit leaves the applied config untouched.
 - A pending approval is an open thread of its requester (`a:<id>`); `cancel_thread` on it
   resolves it `cancelled`.
-- Not yet: an action interrupted by a daemon crash stays `approved` without its effect.
+- Across nodes (a shared database, `core/confighandoff.py`): each approval names the node that
+  acts on it; `approve` on another node is forwarded there, the pinned commit travels as a
+  bundle, and a node that was away acts on what was approved meanwhile when it is back.
+- Not yet on one host (sqlite): an action interrupted by a daemon crash stays `approved`
+  without its effect (on a shared database the hand-off is acted on at the next start).
 """
 
 from __future__ import annotations
@@ -41,33 +45,31 @@ from pygments.formatters import HtmlFormatter  # type: ignore[import-untyped]
 from pygments.lexers import DiffLexer  # type: ignore[import-untyped]
 
 from hyperhive.clock import iso
+from hyperhive.core.confighandoff import ConfigHandoff, Duplicate, handoff_for
 from hyperhive.core.configs import ConfigRepos
 from hyperhive.core.deadlines import Inflight
 from hyperhive.core.feature import BaseFeature
 from hyperhive.core.followups import CancelOutcome
 from hyperhive.core.gitrepo import check_sha
-from hyperhive.core.rpc import Caller
 from hyperhive.core.store.base import ApprovalStore
-from hyperhive.errors import BadRequest, Conflict, Forbidden, HiveError, NotFound, NotSupported
-from hyperhive.names import OPERATOR, validate_name, validate_new_name
+from hyperhive.errors import (
+    ApprovalFailed,
+    BadRequest,
+    Conflict,
+    HiveError,
+    NotFound,
+    NotSupported,
+)
+from hyperhive.names import validate_name, validate_new_name
 from hyperhive.wire.approvals import (
     DESCRIPTION_MAX,
     NOTE_MAX,
     ApprovalKind,
-    ApprovalQueued,
-    ApprovalResolvedOk,
     ApprovalRow,
     ApprovalStatus,
-    MgrRequestSpawn,
-    PendingOk,
-    RequestApplyCommit,
-    RequestInitConfig,
-    ShowApproval,
-    ShowApprovalOk,
 )
 from hyperhive.wire.attention import AttentionItem
 from hyperhive.wire.followups import FollowupView
-from hyperhive.wire.host import Approve, Deny, Pending, RequestSpawn
 
 if TYPE_CHECKING:
     from hyperhive.core.hive import Hive
@@ -76,12 +78,6 @@ logger = logging.getLogger(__name__)
 
 RESOLVED_IN_LISTING = 50  # v1 `pending` also shows this many recently resolved rows
 _DIFF_CACHE = 64
-
-
-class ApprovalFailed(HiveError):
-    """The operator approved, but acting on it failed (the row is now `failed`)."""
-
-    code = "approval_failed"
 
 
 class LifecycleOps(Protocol):
@@ -112,12 +108,21 @@ class ApprovalsFeature(BaseFeature):
         self._inflight = Inflight()
         self._locks: dict[str, asyncio.Lock] = {}
         self._diffs: dict[tuple[str, str | None, str], str] = {}
+        self._acting: dict[int, asyncio.Future[ApprovalRow]] = {}
+        self.handoff: ConfigHandoff | None = None
 
     async def start(self, hive: Hive) -> None:
         await super().start(hive)
         self.store: ApprovalStore = hive.storage.approvals
         hive.followups.add_source("a", self._open_followups, self._cancel_followup)
-        _register_verbs(hive, self)
+        self.handoff = handoff_for(hive, self.configs)
+        from hyperhive.core.verbs_approvals import register
+
+        register(hive, self)
+
+    async def after_start(self) -> None:
+        if self.handoff is not None:
+            self.handoff.start(lambda row: self._run_act(row, row.note))
 
     async def aclose(self) -> None:
         await self._inflight.aclose(timeout=60.0)
@@ -129,7 +134,7 @@ class ApprovalsFeature(BaseFeature):
     # -- requests -----------------------------------------------------------------------------
 
     async def request_spawn(
-        self, name: str, *, requested_by: str, description: str = ""
+        self, name: str, *, requested_by: str, description: str = "", node: str | None = None
     ) -> ApprovalRow:
         """Queue a spawn. A name with a kept config repo (a tombstone, or one seeded by
         `init_config`) reuses it: when nothing of it is applied yet its `main` head is pinned
@@ -144,7 +149,9 @@ class ApprovalsFeature(BaseFeature):
         if self.configs.has_repo(name) and not self.configs.has_applied(name):
             sha = await self.configs.head(name)
             commit_ref = "main" if sha else ""
-        return await self._insert(name, ApprovalKind.SPAWN, requested_by, desc, commit_ref, sha)
+        return await self._insert(
+            name, ApprovalKind.SPAWN, requested_by, desc, commit_ref, sha, node=node
+        )
 
     async def request_init_config(
         self, name: str, *, requested_by: str, description: str = ""
@@ -179,7 +186,13 @@ class ApprovalsFeature(BaseFeature):
         description: str,
         commit_ref: str,
         sha: str | None,
+        node: str | None = None,
     ) -> ApprovalRow:
+        acting = None
+        if self.handoff is not None:  # refuses an unknown or lost node before anything is stored
+            acting = await self.handoff.acting_node(kind, agent, node)
+        elif node and not (self.hive.runs("nodes") and node == _node_name(self.hive)):
+            raise NotSupported(f"no node {node!r}: this hive runs on one host")
         row = await self.store.insert(
             agent=agent,
             kind=kind.value,
@@ -189,14 +202,18 @@ class ApprovalsFeature(BaseFeature):
             commit_ref=commit_ref,
             fetched_sha=sha,
         )
-        if sha is not None:  # pin: the commit stays reachable whatever happens to the branch
-            try:
+        step = "pin"
+        try:
+            if sha is not None:  # pin: the commit stays reachable whatever happens to the branch
                 await self.configs.repo(agent).tag(f"proposal/{row.id}", sha, force=True)
-            except HiveError as exc:
-                await self.store.decide(
-                    row.id, ApprovalStatus.FAILED, iso(self.hive.clock.now()), f"pin failed: {exc}"
-                )
-                raise
+            if self.handoff is not None and acting is not None:
+                step = "hand-off"
+                await self.handoff.record(row, acting)
+        except HiveError as exc:
+            await self.store.decide(
+                row.id, ApprovalStatus.FAILED, iso(self.hive.clock.now()), f"{step} failed: {exc}"
+            )
+            raise
         logger.info(
             "approval #%d requested by %s: %s %s",
             row.id,
@@ -238,6 +255,10 @@ class ApprovalsFeature(BaseFeature):
             return None
         if row.kind not in (ApprovalKind.APPLY_COMMIT, ApprovalKind.SPAWN):
             return None
+        if self.handoff is not None:
+            away = await self.handoff.diff_elsewhere(row)
+            if away is not None:
+                return away
         key = (row.agent, self.configs.applied_sha(row.agent), row.fetched_sha)
         cached = self._diffs.get(key)
         if cached is None:
@@ -267,8 +288,13 @@ class ApprovalsFeature(BaseFeature):
         row, won = await self.store.decide(
             aid, ApprovalStatus.APPROVED, iso(self.hive.clock.now()), text
         )
-        if not won:
+        handoff = self.handoff
+        if not won and not (handoff is not None and await handoff.forwarded_here(row)):
             raise self._already(row)
+        if won and handoff is not None:  # acted on by another node: it answers the outcome
+            moved = await handoff.act_elsewhere(row)
+            if moved is not None:
+                return moved
         logger.info(
             "approval #%d approved: %s %s",
             aid,
@@ -276,7 +302,7 @@ class ApprovalsFeature(BaseFeature):
             row.agent,
             extra={"action": "approval_approved", "agent": row.agent},
         )
-        final = await self._inflight.run(self._act(row, text))
+        final = await self._run_act(row, row.note)
         if final.status == ApprovalStatus.FAILED:
             raise ApprovalFailed(f"approval #{aid} ({row.kind} of {row.agent}) {final.note}")
         return final
@@ -288,6 +314,7 @@ class ApprovalsFeature(BaseFeature):
         )
         if not won:
             raise self._already(row)
+        await self._dropped(row)
         await self._resolved(row)
         return row
 
@@ -301,8 +328,13 @@ class ApprovalsFeature(BaseFeature):
             requested_by=requested_by,
         )
         if won:
+            await self._dropped(row)
             await self._resolved(row)
         return row, won
+
+    async def _dropped(self, row: ApprovalRow) -> None:
+        if self.handoff is not None:
+            await self.handoff.dropped(row.id)
 
     @staticmethod
     def _already(row: ApprovalRow) -> Conflict:
@@ -314,11 +346,29 @@ class ApprovalsFeature(BaseFeature):
     def _lock(self, agent: str) -> asyncio.Lock:
         return self._locks.setdefault(agent, asyncio.Lock())
 
+    async def _run_act(self, row: ApprovalRow, note: str) -> ApprovalRow:
+        """Act on approved `row` once per process (a hand-off found due while `approve` acts
+        on it waits for that outcome)."""
+        fut = self._acting.get(row.id)
+        if fut is None:
+            fut = asyncio.ensure_future(self._inflight.run(self._act(row, note)))
+            self._acting[row.id] = fut
+            fut.add_done_callback(lambda _f: self._acting.pop(row.id, None))
+        return await asyncio.shield(fut)
+
     async def _act(self, row: ApprovalRow, operator_note: str) -> ApprovalRow:
         fetched: str | None = None
+        skipped: str | None = None
         try:
             async with self._lock(row.agent):
-                if row.kind == ApprovalKind.INIT_CONFIG:
+                if self.handoff is not None:
+                    try:
+                        skipped = await self.handoff.prepare(row)
+                    except Duplicate:
+                        return await self.get(row.id)
+                if skipped is not None:
+                    outcome = skipped
+                elif row.kind == ApprovalKind.INIT_CONFIG:
                     fetched, outcome = await self._init_config(row)
                 elif row.kind == ApprovalKind.SPAWN:
                     fetched, outcome = await self._spawn(row)
@@ -338,6 +388,13 @@ class ApprovalsFeature(BaseFeature):
                 reason,
                 extra={"action": "approval_failed", "agent": row.agent},
             )
+        if self.handoff is not None:
+            done = (
+                "superseded"
+                if skipped
+                else ("applied" if status == ApprovalStatus.APPROVED else "failed")
+            )
+            await self.handoff.finished(row.id, done)
         note = "; ".join(p for p in (operator_note, outcome) if p)
         final = await self.store.finish(row.id, status, note[:NOTE_MAX], fetched_sha=fetched)
         await self._resolved(final)
@@ -370,12 +427,17 @@ class ApprovalsFeature(BaseFeature):
             await self.configs.apply(name, target, tag=f"deployed/{row.id}")
         applied = self.configs.deployed_sha(name)
         lifecycle = self._lifecycle()
+        # across nodes: placed here before it is registered (another node seeing the row first
+        # must find it placed, not place it on itself)
+        placed = self.handoff is not None and await self.handoff.place_here(name)
         try:
             if lifecycle is not None:
                 await _maybe_await(lifecycle.spawn_agent(name, requested_by=row.requested_by))
             else:  # no lifecycle installed (a bare core): register and open the socket
                 await self.hive.spawn(name)
         except Exception as exc:
+            if placed and self.handoff is not None:
+                await self.handoff.nodes.unplace(name)
             await self._tell(row.requested_by, "spawned", agent=name, ok=False, note=str(exc))
             raise
         note = f"spawned with config {applied}" if applied else "spawned"
@@ -479,6 +541,10 @@ def _summary(row: ApprovalRow) -> str:
     return f"waiting for the operator to approve: {what}" + (f" — {desc}" if desc else "")
 
 
+def _node_name(hive: Hive) -> str | None:
+    return getattr(hive.feature("nodes"), "node", None)
+
+
 def _seed_message(row: ApprovalRow) -> str:
     body = f"\n\n{row.description}" if row.description else ""
     return (
@@ -489,64 +555,6 @@ def _seed_message(row: ApprovalRow) -> str:
 async def _maybe_await(value: object) -> None:
     if inspect.isawaitable(value):
         await value
-
-
-def _register_verbs(hive: Hive, approvals: ApprovalsFeature) -> None:
-    a = hive.agent_rpc
-
-    def manager_only(caller: Caller) -> None:
-        if caller.kind != "manager":
-            raise Forbidden("only the manager may request approvals")
-
-    @a.handle(MgrRequestSpawn)
-    async def request_spawn(caller: Caller, req: MgrRequestSpawn) -> ApprovalQueued:
-        manager_only(caller)
-        row = await approvals.request_spawn(
-            req.name, requested_by=caller.name, description=req.description
-        )
-        return ApprovalQueued(id=row.id, approval=row)
-
-    @a.handle(RequestInitConfig)
-    async def request_init_config(caller: Caller, req: RequestInitConfig) -> ApprovalQueued:
-        manager_only(caller)
-        row = await approvals.request_init_config(
-            req.name, requested_by=caller.name, description=req.description
-        )
-        return ApprovalQueued(id=row.id, approval=row)
-
-    @a.handle(RequestApplyCommit)
-    async def request_apply_commit(caller: Caller, req: RequestApplyCommit) -> ApprovalQueued:
-        manager_only(caller)
-        row = await approvals.request_apply_commit(
-            req.agent, req.sha, requested_by=caller.name, description=req.description
-        )
-        return ApprovalQueued(id=row.id, approval=row)
-
-    h = hive.host_rpc
-
-    @h.handle(Pending)
-    async def pending(caller: Caller, req: Pending) -> PendingOk:
-        return PendingOk(approvals=await approvals.listing())
-
-    @h.handle(Approve)
-    async def approve(caller: Caller, req: Approve) -> ApprovalResolvedOk:
-        return ApprovalResolvedOk(approval=await approvals.approve(req.id, req.note))
-
-    @h.handle(Deny)
-    async def deny(caller: Caller, req: Deny) -> ApprovalResolvedOk:
-        return ApprovalResolvedOk(approval=await approvals.deny(req.id, req.note))
-
-    @h.handle(RequestSpawn)
-    async def host_request_spawn(caller: Caller, req: RequestSpawn) -> ApprovalQueued:
-        row = await approvals.request_spawn(
-            req.name, requested_by=OPERATOR, description=req.description or ""
-        )
-        return ApprovalQueued(id=row.id, approval=row)
-
-    @h.handle(ShowApproval)
-    async def show(caller: Caller, req: ShowApproval) -> ShowApprovalOk:
-        row = await approvals.get(req.id)
-        return ShowApprovalOk(approval=row, diff=await approvals.diff(req.id))
 
 
 __all__ = ["ApprovalFailed", "ApprovalsFeature", "LifecycleOps"]

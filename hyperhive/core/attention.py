@@ -2,7 +2,9 @@
 title (`hyperhive.wire.attention` holds the types).
 
 Sources: the core's own (`core_attention`: failed or crashed agents from the derived agent
-states, unread operator mail from the broker) plus every running feature that implements
+states — for an agent another live node runs, the state in the status row that node pushed
+(`core/noderelay.py`), so every node counts the whole hive — unread operator mail from the
+broker) plus every running feature that implements
 `AttentionSource` (questions, approvals, and any feature added later — tool permissions,
 budgets — without an edit here).
 
@@ -32,7 +34,14 @@ ORDER = ("questions", "approvals", "permissions", "failed_agents", "operator_mai
 
 async def core_attention(hive: Hive) -> list[AttentionItem]:
     """The core's own items: failed / crashed agents and unread operator mail."""
-    failing = sum(1 for s in hive.agent_states.current().values() if s.state in FAILING)
+    states: dict[str, str] = {n: s.state for n, s in hive.agent_states.current().items()}
+    relay = getattr(hive.feature("nodes"), "relay", None) if hive.runs("nodes") else None
+    if relay is not None:
+        for name in hive.registry.names():
+            row = relay.row(name)
+            if row is not None and row.state is not None:
+                states[name] = row.state
+    failing = sum(1 for state in states.values() if state in FAILING)
     return [
         AttentionItem(
             kind="failed_agents",

@@ -18,6 +18,13 @@ turn (`BudgetStore`) and checks the agent's limits (agent.toml `[budget]`, else 
   trips again); anything else (or expiry) keeps it paused. Unpausing the agent by hand
   (`hive unpause`) also ends the trip.
 
+Across nodes (docs/multihost.md): the node that runs an agent owns its breaker (trips it, acts
+on the answer, ends it); the other nodes keep a view of it (`_remote`, read from the store at
+start, whenever a relayed `budget_tripped` / `budget_question` / `budget_reset` arrives, and
+when a pushed status row disagrees with it: a missed event heals), so every node shows it
+tripped and counts it. An answer given on another node arrives as a relayed
+`question_resolved` and is acted on by the owner.
+
 Invariants: a breaker trips once at a time per agent (the store decides); a trip that was
 stored but whose pause did not happen (a crash between) is paused on the next start; an
 answer given while the core was down (resolved question, trip still open) is acted on at
@@ -98,7 +105,8 @@ class BudgetsFeature(BaseFeature):
         self._store = store
         self._inflight = Inflight()
         self._pending: set[asyncio.Task[Any]] = set()
-        self._trips: dict[str, Trip] = {}
+        self._trips: dict[str, Trip] = {}  # trips of the agents this node runs
+        self._remote: dict[str, Trip] = {}  # trips of the agents other nodes run (a view)
         self._paused_seen: set[str] = set()  # tripped agents whose pause we have seen
         self._warned: set[tuple[str, str]] = set()
         self._worst: dict[str, float] = {}  # the meter, per agent (updated on every report)
@@ -115,8 +123,8 @@ class BudgetsFeature(BaseFeature):
         await super().start(hive)
         self.store: BudgetStore = self._store or hive.storage.budgets
         for t in await self.store.trips():
-            self._trips[t.agent] = t
-        hive.hub.add_listener(self._on_event)
+            (self._trips if self._owns(t.agent) else self._remote)[t.agent] = t
+        hive.hub.add_listener(self._on_event, relayed=True)
         hive.registry.on_change(self._agent_changed)
         _register_verbs(hive, self)
 
@@ -155,7 +163,7 @@ class BudgetsFeature(BaseFeature):
         out: dict[str, Any] = {}
         if agent in self._worst:
             out["budget_used"] = round(self._worst[agent], 4)
-        if agent in self._trips:
+        if agent in self._trips or agent in self._remote:
             out["budget_tripped"] = True
         tokens, cost = await self.today(agent)
         if tokens or cost:
@@ -178,12 +186,34 @@ class BudgetsFeature(BaseFeature):
     async def attention(self) -> list[AttentionItem]:
         return [
             AttentionItem(
-                kind="budgets", count=len(self._trips), label="tripped budgets", href="#budgets"
+                kind="budgets",
+                count=len(set(self._trips) | set(self._remote)),
+                label="tripped budgets",
+                href="#budgets",
             )
         ]
 
     def tripped(self) -> dict[str, Trip]:
-        return dict(self._trips)
+        """Every tripped breaker of the hive (this node's and the view of the others')."""
+        return {**self._remote, **self._trips}
+
+    def _owns(self, agent: str) -> bool:
+        """Whether this node runs `agent` (always, on a single host)."""
+        if not self.hive.runs("nodes"):
+            return True
+        return bool(getattr(self.hive.feature("nodes"), "owns", lambda _: True)(agent))
+
+    def _view_stale(self, agent: object) -> bool:
+        """Whether the status row another node pushed for `agent` disagrees with the view."""
+        if not isinstance(agent, str) or not self.hive.runs("nodes"):
+            return False
+        relay = getattr(self.hive.feature("nodes"), "relay", None)
+        row = relay.row(agent) if relay is not None else None
+        return row is not None and bool(row.budget_tripped) != (agent in self._remote)
+
+    async def _reload_remote(self) -> None:
+        trips = await self.store.trips()
+        self._remote = {t.agent: t for t in trips if not self._owns(t.agent)}
 
     # -- usage --------------------------------------------------------------------------------
 
@@ -250,7 +280,7 @@ class BudgetsFeature(BaseFeature):
             uses = await self.use(name)
             worst = max((u.fraction for u in uses), default=0.0)
             self._worst[name] = worst
-            t = self._trips.get(name)
+            t = self._trips.get(name) or self._remote.get(name)
             view = (
                 BreakerView(reason=t.reason, tripped_at=t.tripped_at, question_id=t.question_id)
                 if t is not None
@@ -353,6 +383,7 @@ class BudgetsFeature(BaseFeature):
             )
             await self.store.set_question(agent, q.id)
             self._trips[agent] = Trip(agent, key, reason, t.tripped_at, step, q.id)
+            self.hive.hub.publish("budget_question", agent=agent, question_id=q.id)
         return True
 
     async def _act(self, agent: str, qid: int, answer: str) -> None:
@@ -407,7 +438,9 @@ class BudgetsFeature(BaseFeature):
         task.add_done_callback(_log_failure)
 
     def _on_event(self, ev: HiveEvent) -> None:
-        if ev.kind == "message_sent":
+        if ev.data.get("relayed"):
+            self._on_relayed(ev)
+        elif ev.kind == "message_sent":
             self._on_sent(ev.data)
         elif ev.kind == "question_resolved":
             qid = ev.data.get("id")
@@ -415,6 +448,28 @@ class BudgetsFeature(BaseFeature):
                 if t.question_id is not None and t.question_id == qid:
                     self._spawn(self._act(t.agent, qid, str(ev.data.get("answer") or "")))
                     return
+
+    def _on_relayed(self, ev: HiveEvent) -> None:
+        """Another node's event: its breakers changed (refresh the view), or the operator
+        answered there a question of a breaker this node owns (act on it)."""
+        if ev.kind in ("budget_tripped", "budget_question", "budget_reset"):
+            self._spawn(self._reload_remote())
+        elif ev.kind == "agent_updated" and self._view_stale(ev.data.get("agent")):
+            self._spawn(self._reload_remote())  # a missed event: the pushed row says otherwise
+        elif ev.kind == "question_resolved":
+            qid = ev.data.get("id")
+            for t in self._trips.values():
+                if t.question_id is not None and t.question_id == qid:
+                    self._spawn(self._act_on_stored(t.agent, qid))
+                    return
+
+    async def _act_on_stored(self, agent: str, qid: int) -> None:
+        """Act on the answer as stored (a relayed event may carry it trimmed)."""
+        if self._questions is None:
+            return
+        q = await self._questions.get(qid)
+        if q.answer is not None:
+            await self._act(agent, qid, q.answer)
 
     def _on_sent(self, data: dict[str, Any]) -> None:
         sender, to = data.get("sender"), data.get("to")

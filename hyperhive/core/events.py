@@ -7,6 +7,11 @@ Invariants:
   `seq > since`, and `follow(since)` yields the same and then each new one, with no gap and no
   duplicate (a subscriber that falls more than its queue behind is told to resync). The ring
   is `hyperhive.eventring`, shared with each agent's event bus.
+- Relayed events (published on another node of the hive, `core/eventrelay.py`) enter the ring
+  like any other (the dashboard and streams see them, `data.relayed` true, `data.node` the
+  source) but reach only the in-process listeners that asked for them
+  (`add_listener(fn, relayed=True)`): a listener that counts, derives or acts on local events
+  never sees a remote one twice or as its own.
 - A subscriber costs at most `queue_size` queued events (1,000 by default): one that falls
   further behind is dropped on the spot, its queue emptied down to the resync mark, so a
   subscriber that never reads pins no events.
@@ -54,6 +59,7 @@ class EventHub:
             _seq_of, ring_size=ring_size, queue_size=queue_size
         )
         self._listeners: list[Callable[[HiveEvent], None]] = []
+        self._relayed_listeners: list[Callable[[HiveEvent], None]] = []
 
     @property
     def last_seq(self) -> int:
@@ -68,15 +74,29 @@ class EventHub:
         """Items waiting in every follower's queue, dropped ones included (for tests)."""
         return self._ring.queued()
 
-    def add_listener(self, fn: Callable[[HiveEvent], None]) -> None:
-        """Synchronous in-process listener (called inline on publish; must not block)."""
+    def add_listener(self, fn: Callable[[HiveEvent], None], *, relayed: bool = False) -> None:
+        """Synchronous in-process listener (called inline on publish; must not block). With
+        `relayed`, it also hears the events relayed from other nodes."""
         self._listeners.append(fn)
+        if relayed:
+            self._relayed_listeners.append(fn)
 
     def publish(self, kind: str, /, **data: Any) -> HiveEvent:
         ev = HiveEvent(seq=next(self._seq), ts=iso(time.time()), kind=kind, data=data)
+        return self._deliver(ev, self._listeners)
+
+    def publish_relayed(self, kind: str, ts: str, node: str, data: dict[str, Any]) -> HiveEvent:
+        """An event another node published (its time `ts`), marked `relayed` with its `node`;
+        only listeners added with `relayed=True` hear it."""
+        ev = HiveEvent(
+            seq=next(self._seq), ts=ts, kind=kind, data={**data, "relayed": True, "node": node}
+        )
+        return self._deliver(ev, self._relayed_listeners)
+
+    def _deliver(self, ev: HiveEvent, listeners: list[Callable[[HiveEvent], None]]) -> HiveEvent:
         self._last = ev.seq
         self._ring.append(ev)
-        for fn in self._listeners:
+        for fn in listeners:
             try:
                 fn(ev)
             except Exception:

@@ -5,7 +5,8 @@ with the hive-wide secret); the owning node runs them as its own.
 What is forwarded: lifecycle verbs (start/stop/restart/kill/destroy/rebuild/purge, set_paused,
 logs) and `spawn` onto another node. `agent_status` merges: each live node answers for its own
 agents; agents of a lost node are answered here, as `node lost`. Broker verbs (send, inbox,
-questions, approvals) are not forwarded: they work through the shared database. `shell_argv`
+questions, approvals) are not forwarded: they work through the shared database (an approval's
+action runs on the node it belongs to: `core/confighandoff.py`). `shell_argv`
 for an agent elsewhere is refused in one line naming the node (a shell needs the sandbox's
 host).
 

@@ -24,6 +24,7 @@ import json
 import logging
 from typing import TYPE_CHECKING
 
+from hyperhive.core.eventrelay import PREFIX as EVENTS_PREFIX
 from hyperhive.core.events import HiveEvent
 from hyperhive.wire.host import AgentStatusRow
 
@@ -45,7 +46,7 @@ class StatusRelay:
     def start(self) -> None:
         from hyperhive.core.verbs_host import STATUS_EVENT_KINDS
 
-        kinds = STATUS_EVENT_KINDS
+        kinds = STATUS_EVENT_KINDS | {"budget_tripped", "budget_reset"}
 
         def listen(ev: HiveEvent) -> None:
             agent = ev.data.get("agent")
@@ -91,6 +92,8 @@ class StatusRelay:
                     logger.warning("status push of %s failed: %r", agent, exc)
 
     def _received(self, payload: str) -> None:
+        if payload.startswith(EVENTS_PREFIX):
+            return  # relayed events (core/eventrelay.py)
         try:
             doc = json.loads(payload)
             origin = str(doc["o"])

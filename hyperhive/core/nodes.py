@@ -322,6 +322,10 @@ class NodesFeature(BaseFeature):
         self.relay = StatusRelay(self.hive, self)
         self.relay.start()
         self.relay.push_all_soon()
+        from hyperhive.core.eventrelay import EventRelay
+
+        self.events = EventRelay(self.hive, self)
+        self.events.start()
         self.hive.tasks.spawn("node-heartbeat", self._heartbeat_loop, restart=True)
 
     async def aclose(self) -> None:

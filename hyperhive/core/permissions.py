@@ -89,7 +89,7 @@ class PermissionsFeature(BaseFeature):
         self.scheduler = DeadlineScheduler(
             "permission-deadlines", hive.clock, self._next_deadline, self.expire_due
         )
-        hive.hub.add_listener(self._on_event)
+        hive.hub.add_listener(self._on_event, relayed=True)
         _register_verbs(hive, self)
         self.scheduler.start(hive.tasks)
         hive.tasks.spawn("permission-drops", self._drop_loop, restart=True)
@@ -286,6 +286,12 @@ class PermissionsFeature(BaseFeature):
         return row, True
 
     def _on_event(self, ev: HiveEvent) -> None:
+        if ev.data.get("relayed"):  # decided on another node: wake the askers parked here
+            if ev.kind == "permission_resolved" and isinstance(ev.data.get("id"), int):
+                event = self._decided.pop(ev.data["id"], None)
+                if event is not None:
+                    event.set()
+            return
         agent = ev.data.get("agent")
         if not isinstance(agent, str):
             return

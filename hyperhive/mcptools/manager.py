@@ -27,12 +27,14 @@ def register(server: MCPServer, ctx: ToolContext) -> None:
             "template if there is none (an existing one, e.g. from request_init_config or a "
             "destroyed agent's kept repo, is reused: its main head is what gets applied when "
             "nothing was applied before) and starts it; you then get spawned {agent, ok, note}. "
-            "description: tell the operator what the agent is for."
+            "description: tell the operator what the agent is for. node: on a hive spread "
+            "over several hosts, the node to run it on (default: where it is requested)."
         ),
         structured_output=False,
     )
-    async def request_spawn(name: str, description: str = "") -> str:
-        answer = await ctx.call("request_spawn", name=name, description=description)
+    async def request_spawn(name: str, description: str = "", node: str = "") -> str:
+        extra = {"node": node} if node else {}
+        answer = await ctx.call("request_spawn", name=name, description=description, **extra)
         aid = answer.body["id"]
         return ctx.text(
             f"spawn of {name} queued for the operator as approval #{aid}. "

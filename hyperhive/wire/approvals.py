@@ -66,6 +66,8 @@ class MgrRequestSpawn(Request):
     cmd: Literal["request_spawn"]
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=DESCRIPTION_MAX)
+    # the node to run it on, across nodes (default: the node it is requested on)
+    node: str | None = Field(default=None, min_length=1, max_length=63)
 
 
 @verb("manager")

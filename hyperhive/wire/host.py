@@ -143,6 +143,7 @@ class RequestSpawn(Request):
     cmd: Literal["request_spawn"]
     name: str = NAME_FIELD
     description: str | None = None
+    node: str | None = Field(default=None, min_length=1, max_length=63)  # docs/multihost.md
 
 
 @verb("host")

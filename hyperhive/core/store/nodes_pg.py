@@ -74,7 +74,11 @@ class PgNodeStore(NodeStore):
 
     async def publish(self, payload: str) -> None:
         async with self._p().connection() as conn:
-            await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+            await conn.set_autocommit(True)  # one round trip, not BEGIN + NOTIFY + COMMIT
+            try:
+                await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+            finally:
+                await conn.set_autocommit(False)
 
     async def _listen_forever(self) -> None:
         import psycopg

@@ -856,7 +856,15 @@
       `li.frow${kind !== "message" ? "." + kind : ""}${animate ? "" : ".no-anim"}`,
       { data: { seq: ev.seq, id: d.id } },
       h("time", { datetime: d.sent_at || ev.ts, text: fmtTime(d.sent_at || ev.ts) }),
-      h("span.who", null, h("span.from", { text: d.sender }), h("span.arrow", { text: " → " }), h("span.to", { text: d.to })),
+      h(
+        "span.who",
+        null,
+        h("span.from", { text: d.sender }),
+        h("span.arrow", { text: " → " }),
+        h("span.to", { text: d.to }),
+        // relayed from another node of the hive (docs/multihost.md): say which
+        d.relayed && d.node ? h("span.fnode", { text: ` @${d.node}`, title: `sent on node ${d.node}` }) : null,
+      ),
       h("span.body", { title: d.preview }, body),
     );
   }

@@ -193,11 +193,40 @@ CREATE TABLE permission_rules (
 );
 """
 
+# config repos across nodes (`core/confighandoff.py`): which node acts on each approval, the
+# pinned commit as a git bundle for it, and each repo made away from the manager's node
+M0005_CONFIG_HANDOFFS = f"""
+CREATE TABLE config_handoffs (
+    approval_id BIGINT PRIMARY KEY,
+    agent TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    node TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    sha TEXT,
+    bundle BYTEA,
+    state TEXT NOT NULL DEFAULT 'waiting'
+        CHECK (state IN ('waiting', 'applied', 'superseded', 'failed', 'dropped')),
+    created_at {TS} NOT NULL,
+    done_at {TS}
+);
+CREATE INDEX config_handoffs_waiting ON config_handoffs(node, approval_id)
+    WHERE state = 'waiting';
+CREATE INDEX config_handoffs_by_agent ON config_handoffs(agent, approval_id);
+CREATE TABLE config_mirrors (
+    agent TEXT PRIMARY KEY,
+    node TEXT NOT NULL,
+    sha TEXT NOT NULL,
+    bundle BYTEA NOT NULL,
+    stored_at {TS} NOT NULL
+);
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_schema", M0001),
     ("0002_search", M0002_SEARCH),
     ("0003_trace_parent", M0003_TRACE_PARENT),
     ("0004_permissions_budgets", M0004_PERMISSIONS_BUDGETS),
+    ("0005_config_handoffs", M0005_CONFIG_HANDOFFS),
 ]
 
 
