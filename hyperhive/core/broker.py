@@ -11,8 +11,14 @@ Invariants:
   (`core/leases.py`). Delivery is therefore at-least-once; ids let clients drop duplicates.
 - A parked recv waits on an in-process wake-up (a per-recipient version counter + futures),
   never a poll loop, and wakes the moment a message for it commits. A commit by another
-  process on a shared PostgreSQL database arrives as `remote_committed` (LISTEN/NOTIFY, see
-  `core/store/pg/`): the recipient's index is dropped and reloaded from the store.
+  process on a shared PostgreSQL database arrives through LISTEN/NOTIFY (`core/store/pg/`):
+  as `remote_rows` (the notification carried the row: it joins the index like a local
+  commit, no read) or as `remote_committed` (recipient only: the index is dropped and
+  reloaded from the store).
+- A remote row can arrive after a load already read it (the notification is handled after
+  the load's answer); it then joins the index only if not already there, not leased and not
+  among the inbox's last `SETTLED_MAX` settled ids — beyond that window a duplicate is
+  possible, which at-least-once delivery allows (ids let clients drop it).
 - Unread index: per recipient, the broker keeps its unread, unleased messages in memory
   (`_Inbox.queue`), so a recv is a pop, not a query. The database stays the truth: the index
   is filled from it on first use and afterwards only by the store's `on_commit` hook (which
@@ -53,6 +59,7 @@ SendPolicy = Callable[[str, str], Awaitable[None]]  # raises Forbidden to refuse
 
 INDEX_MAX_MESSAGES = 1000  # per recipient; beyond it recv reads the store
 INDEX_MAX_BYTES = 4 << 20  # of message bodies, per recipient
+SETTLED_MAX = 512  # per recipient: recently acknowledged ids a late remote row must not revive
 
 
 @dataclass
@@ -77,7 +84,7 @@ class Lease:
 class _Inbox:
     """One recipient's in-memory state: its unread index and its leased ids."""
 
-    __slots__ = ("leased", "loadable", "pushes", "queue", "size")
+    __slots__ = ("leased", "loadable", "pushes", "queue", "settled", "size")
 
     def __init__(self) -> None:
         self.queue: deque[Message] | None = None  # None: not loaded (or too big): ask the store
@@ -85,6 +92,17 @@ class _Inbox:
         self.leased: set[int] = set()
         self.pushes = 0  # commits seen for this recipient (detects a load racing a commit)
         self.loadable = True  # False while the backlog is known to be too big to index
+        self.settled: dict[int, None] = {}  # the last SETTLED_MAX acknowledged ids, oldest first
+
+    def settle(self, ids: Iterable[int]) -> None:
+        """`ids` are delivered: no longer leased, remembered for late remote rows."""
+        s = self.settled
+        for i in ids:
+            self.leased.discard(i)
+            s[i] = None
+        if len(s) > SETTLED_MAX:
+            for i in list(s)[: len(s) - SETTLED_MAX]:
+                del s[i]
 
     def push(self, m: Message) -> None:
         self.pushes += 1
@@ -296,6 +314,22 @@ class Broker:
                 ib.loadable = True
             self.wakeups.notify(name)
 
+    def remote_rows(self, rows: Iterable[Message]) -> None:
+        """Another process committed `rows` (its notification carried them): each joins its
+        recipient's index as a local commit would (unless a load, lease or ack already had it)
+        and parked recvs wake. A row of a generation this node does not have for its
+        recipient falls back to `remote_committed` (drop and re-read). Called by the
+        storage's wake-up channel on the event loop."""
+        for m in rows:
+            ib = self._inboxes.get(m.recipient)
+            if ib is not None:
+                if m.recipient_generation != self.generation(m.recipient):
+                    self.remote_committed((m.recipient,))
+                    continue
+                if m.id not in ib.settled:
+                    ib.push(m)
+            self.wakeups.notify(m.recipient)
+
     async def system_event(self, to: str, event: str, **data: object) -> list[Message]:
         """Drop a `system` event into an inbox (body = JSON {"event": ..., ...})."""
         import json
@@ -406,7 +440,7 @@ class Broker:
                 self._requeue(lease)
             return
         for lease in leases:
-            self._inbox(lease.recipient).leased.difference_update(lease.ids)
+            self._inbox(lease.recipient).settle(lease.ids)
             for m in lease.messages:
                 self.hub.publish("message_delivered", id=m.id, to=m.recipient, delivered_at=at)
 
@@ -450,7 +484,9 @@ class Broker:
             return None
         at = iso(self.clock.now())
         await self.store.mark_delivered(ids, at)
-        self._inbox(name).discard(set(ids))
+        ib = self._inbox(name)
+        ib.discard(set(ids))
+        ib.settle(ids)
         for i in ids:
             self.hub.publish("message_delivered", id=i, to=name, delivered_at=at)
         return at

@@ -234,6 +234,7 @@ class Hive:
         await self.registry.load()
         self.broker = Broker(self.storage.messages, self.registry, self.hub, self.clock)
         self.storage.on_remote_messages(self.broker.remote_committed)
+        self.storage.on_remote_rows(self.broker.remote_rows)
         self.agent_states = AgentStates(self.hub, self.clock)
         self.agent_configs = AgentConfigs(self)
         install_send_policy(self)

@@ -13,7 +13,8 @@ broker, the registry and the features (`hive.storage.questions`, ...); nothing e
 
 Wake-ups: `on_remote_messages(cb)` registers `cb(recipients)`, called on the event loop when
 ANOTHER process committed messages for those recipients (PostgreSQL: LISTEN/NOTIFY on a
-dedicated connection). The sqlite backend has one process per hive, so it never calls it;
+dedicated connection); `on_remote_rows(cb)` registers `cb(rows)`, called instead when the
+notification carried the committed rows themselves (no read needed). The sqlite backend has one process per hive, so it never calls it;
 this process's own commits reach the broker through `insert_messages`' `on_commit` as before.
 
 URL precedence (`database_url`): `hive serve --db` > `HIVE_DATABASE_URL` > `[database] url` in

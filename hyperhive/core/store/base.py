@@ -35,6 +35,8 @@ from hyperhive.wire.followups import QuestionRow, ReminderRow
 Decide = Callable[[QuestionRow], str]  # the open row → the answer (may raise to refuse)
 # recipients whose mail another process committed; None: unknown, maybe anyone's (reconnect)
 RemoteMessages = Callable[[Collection[str] | None], None]
+# rows another process committed, as its notification carried them (no read needed)
+RemoteRows = Callable[[Sequence[Message]], None]
 
 
 class MessageStore(abc.ABC):
@@ -234,14 +236,26 @@ class Storage(abc.ABC):
 
     def __init__(self) -> None:
         self._remote: list[RemoteMessages] = []
+        self._remote_rows: list[RemoteRows] = []
 
     def on_remote_messages(self, cb: RemoteMessages) -> None:
         """Call `cb(recipients)` when another process commits messages for them."""
         self._remote.append(cb)
 
+    def on_remote_rows(self, cb: RemoteRows) -> None:
+        """Call `cb(rows)` when another process commits these rows (its notification carried
+        them). Without such a callback, the rows' recipients go to `on_remote_messages`."""
+        self._remote_rows.append(cb)
+
     def _remote_committed(self, recipients: Collection[str] | None) -> None:
         for cb in list(self._remote):
             cb(recipients)
+
+    def _remote_arrived(self, rows: Sequence[Message]) -> None:
+        if not self._remote_rows:
+            self._remote_committed({m.recipient for m in rows})
+        for cb in list(self._remote_rows):
+            cb(rows)
 
     @abc.abstractmethod
     async def open(self) -> None: ...

@@ -53,7 +53,7 @@ class _JobFailed(Exception):
         self.error = error
 
 
-def _translate(exc: Exception) -> Exception:
+def translate(exc: Exception) -> Exception:
     """A database error the caller cannot act on → `Unavailable`; a value PostgreSQL cannot
     store → `BadRequest`; the job's own errors (NotFound, Conflict, ...) as they are."""
     if isinstance(exc, psycopg.DataError):
@@ -84,7 +84,17 @@ class PgDb:
         )
         self._pending: list[_Job] = []
         self._writer: asyncio.Task[None] | None = None
+        self._side: set[asyncio.Task[None]] = set()  # other writers' tasks (`track`)
         self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def track(self, task: asyncio.Task[None]) -> None:
+        """Another writer's task (`msgwriter.py`): `aclose` waits for it before the pool goes."""
+        self._side.add(task)
+        task.add_done_callback(self._side.discard)
 
     async def open(self) -> None:
         from hyperhive.core.store.pg.migrations import migrate
@@ -103,8 +113,11 @@ class PgDb:
 
     async def aclose(self) -> None:
         self._closed = True
-        while self._writer is not None and not self._writer.done():
-            await asyncio.gather(self._writer, return_exceptions=True)
+        while (self._writer is not None and not self._writer.done()) or self._side:
+            await asyncio.gather(
+                *[t for t in [self._writer, *self._side] if t is not None],
+                return_exceptions=True,
+            )
         await self.pool.close()
 
     async def write(
@@ -114,16 +127,23 @@ class PgDb:
     ) -> T:
         """Run `fn(conn)` in a transaction; resolves after COMMIT. Writes queued while one
         batch commits go into the next one (group commit: one WAL flush for many writes)."""
+        # shield: a cancelled caller must not un-know a write that will still commit
+        return cast(T, await asyncio.shield(self.enqueue(fn, on_commit)))
+
+    def enqueue(
+        self,
+        fn: Callable[[Conn], Awaitable[T]],
+        on_commit: Callable[[T], None] | None = None,
+    ) -> asyncio.Future[T]:
+        """`write` without waiting: the future resolves after COMMIT (or with the error)."""
         if self._closed:
             raise Unavailable("the database is closed")
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
         self._pending.append((fn, fut, on_commit))
         if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(
-                self._write_loop(), name="pg-writer"
-            )
-        # shield: a cancelled caller must not un-know a write that will still commit
-        return cast(T, await asyncio.shield(fut))
+            self._writer = loop.create_task(self._write_loop(), name="pg-writer")
+        return fut
 
     async def _write_loop(self) -> None:
         while self._pending:
@@ -150,7 +170,7 @@ class PgDb:
                 logger.warning(
                     "database connection lost (attempt %d): %s", attempt + 1, exc.__cause__
                 )
-                await self._drop_dead()
+                await self.drop_dead()
         if results is None:
             results = [
                 (False, Unavailable("the database is unavailable (connection lost); try again"))
@@ -186,7 +206,7 @@ class PgDb:
                         [value] = await self._transaction(conn, [job[0]])
                         out.append((True, value))
                     except _JobFailed as failed:
-                        out.append((False, _translate(failed.error)))
+                        out.append((False, translate(failed.error)))
                 return out
         except PoolTimeout as exc:
             err = Unavailable(f"the database is unavailable: {exc}")
@@ -217,7 +237,8 @@ class PgDb:
                 await _rollback(conn)
             raise _JobFailed(exc) from exc
 
-    async def _drop_dead(self) -> None:
+    async def drop_dead(self) -> None:
+        """Check the pool's idle connections (the database restarted: they are dead)."""
         await _drop_dead_conns(self.pool)
 
     async def read(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
@@ -237,7 +258,7 @@ class PgDb:
             except psycopg.DataError as exc:
                 raise BadRequest(f"the database refused a value: {exc}") from exc
             if broken:
-                await self._drop_dead()
+                await self.drop_dead()
         raise Unavailable("the database is unavailable (connection lost); try again")
 
 

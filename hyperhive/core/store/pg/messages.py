@@ -1,15 +1,15 @@
 """PostgreSQL messages and agents (`MessageStore`, `AgentStore`): the same rows and meaning as
 `core/store/sqlite.py`.
 
-Wake-ups: `insert_messages` issues `pg_notify(CHANNEL, origin || recipient)` per recipient in
-its transaction, so every LISTENing process learns of the commit when (and only when) it
-commits; `PgStorage` ignores its own origin (its broker already knows, via `on_commit`).
-Ids come from an identity column: monotonic, never reused.
+Wake-ups: `insert_messages` issues one `pg_notify(CHANNEL, ...)` per row in the INSERT's own
+statement (`msgwriter.py`), so every LISTENing process learns of the commit when (and only
+when) it commits; the payload carries the row when it fits (`parse_payload` reads it), so the
+receiving node indexes it without a read. `PgStorage` ignores its own origin (its broker
+already knows, via `on_commit`). Ids come from an identity column: monotonic, never reused.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
@@ -17,12 +17,11 @@ from typing import Any
 from hyperhive.core.records import AgentRecord, Message, NewMessage
 from hyperhive.core.store.base import AgentStore, MessageStore
 from hyperhive.core.store.pg.db import Conn, PgDb
-from hyperhive.errors import Unavailable
+from hyperhive.core.store.pg.msgwriter import MessageWriter
 
 logger = logging.getLogger(__name__)
 
-CHANNEL = "hive_messages"
-SEP = "\n"  # origin SEP recipient (names never hold a newline)
+SEP = "\n"  # between payload fields (names never hold a newline)
 
 _CURRENT = (
     "recipient_generation = COALESCE("
@@ -30,10 +29,30 @@ _CURRENT = (
 )
 
 
-def _fail(batch: list[_Insert], exc: Exception) -> None:
-    for _, _, _, fut in batch:
-        if not fut.done():
-            fut.set_exception(exc)
+FIELDS = 8  # after the origin, in a full payload
+
+
+def parse_payload(rest: str) -> Message | str | None:
+    """A notification's payload after `origin` SEP: the row (`Message`), or only the
+    recipient (`str`: drop that index and re-read), or None if it is not ours to read."""
+    parts = rest.split(SEP, FIELDS - 1)
+    if len(parts) != FIELDS:
+        return parts[0] if len(parts) == 1 and parts[0] else None
+    recipient, mid, gen, sender, kind, sent_at, tp, body = parts
+    try:
+        return Message(
+            int(mid),
+            sender,
+            recipient,
+            body,
+            kind,
+            sent_at,
+            None,
+            int(gen),
+            tp[1:] if tp[:1] == "+" else None,
+        )
+    except ValueError:
+        return recipient or None
 
 
 _MSG_COLS = (
@@ -55,23 +74,14 @@ def _message(r: dict[str, Any]) -> Message:
     )
 
 
-_Insert = tuple[
-    list[NewMessage], str, Callable[[list[Message]], None] | None, "asyncio.Future[list[Message]]"
-]
-
-
 class PgMessageStore(MessageStore):
-    """Concurrent `insert_messages` calls are coalesced: everything queued while one insert
-    is in flight goes into the next single INSERT (and one NOTIFY statement), so a busy hive
-    pays two round trips per batch, not per send. If that combined insert fails for a reason
-    of its own (a value PostgreSQL refuses), each request is tried alone, so only the bad
-    one fails. Each request's `on_commit` runs right after the COMMIT, in queue order."""
+    """Sends and acks go through `MessageWriter` (one statement per cycle for everything
+    queued meanwhile); everything else through `PgDb`."""
 
     def __init__(self, db: PgDb, origin: str = "") -> None:
         self.db = db
         self.origin = origin  # who committed, in the NOTIFY payload
-        self._queue: list[_Insert] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._writer = MessageWriter(db, origin)
 
     async def insert_messages(
         self,
@@ -83,91 +93,7 @@ class PgMessageStore(MessageStore):
             if on_commit is not None:
                 on_commit([])
             return []
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[list[Message]] = loop.create_future()
-        self._queue.append((list(msgs), at, on_commit, fut))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = loop.create_task(self._flush_loop(), name="pg-insert")
-        return await asyncio.shield(fut)  # a cancelled caller does not un-know the insert
-
-    async def _flush_loop(self) -> None:
-        while self._queue:
-            await asyncio.sleep(0)  # let this loop pass's sends join
-            batch, self._queue = self._queue, []
-            try:
-                await self._insert(batch)
-            except Exception as exc:
-                if len(batch) == 1 or isinstance(exc, Unavailable):
-                    _fail(batch, exc)
-                    continue
-                for one in batch:  # only the request at fault fails
-                    try:
-                        await self._insert([one])
-                    except Exception as exc1:
-                        _fail([one], exc1)
-            except BaseException as exc:
-                _fail(batch, Unavailable(repr(exc)))
-                raise
-
-    async def _insert(self, batch: list[_Insert]) -> None:
-        flat = [(m, at) for msgs, at, _, _ in batch for m in msgs]
-
-        async def fn(conn: Conn) -> list[Message]:
-            cur = await conn.execute(
-                "INSERT INTO messages(sender, recipient, body, kind, sent_at,"
-                " recipient_generation, trace_parent)"
-                " SELECT t.s, t.r, t.b, t.k, t.a,"
-                " COALESCE((SELECT generation FROM agents WHERE name = t.r), 0), t.tp"
-                " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
-                " %s::text[]) WITH ORDINALITY AS t(s, r, b, k, a, tp, n) ORDER BY t.n"
-                " RETURNING id, recipient, recipient_generation",
-                (
-                    [m.sender for m, _ in flat],
-                    [m.recipient for m, _ in flat],
-                    [m.body for m, _ in flat],
-                    [m.kind for m, _ in flat],
-                    [at for _, at in flat],
-                    [m.trace_parent for m, _ in flat],
-                ),
-            )
-            rows = sorted(await cur.fetchall(), key=lambda r: r["id"])
-            out = []
-            for (m, at), r in zip(flat, rows, strict=True):
-                assert r["recipient"] == m.recipient
-                gen = int(r["recipient_generation"])
-                out.append(
-                    Message(
-                        r["id"],
-                        m.sender,
-                        m.recipient,
-                        m.body,
-                        m.kind,
-                        at,
-                        None,
-                        gen,
-                        m.trace_parent,
-                    )
-                )
-            names = sorted({m.recipient for m, _ in flat})
-            await conn.execute(
-                "SELECT pg_notify(%s, %s || x) FROM unnest(%s::text[]) AS x",
-                (CHANNEL, f"{self.origin}{SEP}", names),
-            )
-            return out
-
-        def committed(rows: list[Message]) -> None:
-            i = 0
-            for msgs, _, on_commit, fut in batch:
-                mine, i = rows[i : i + len(msgs)], i + len(msgs)
-                if on_commit is not None:
-                    try:
-                        on_commit(mine)
-                    except Exception:
-                        logger.exception("on_commit hook failed")
-                if not fut.done():
-                    fut.set_result(mine)
-
-        await self.db.write(fn, on_commit=committed)
+        return await self._writer.insert(list(msgs), at, on_commit)
 
     async def undelivered(
         self, recipient: str, limit: int, exclude: Collection[int] = ()
@@ -222,15 +148,8 @@ class PgMessageStore(MessageStore):
         return await self.db.write(fn)
 
     async def mark_delivered(self, ids: Collection[int], at: str) -> None:
-        id_list = list(ids)
-
-        async def fn(conn: Conn) -> None:
-            await conn.execute(
-                "UPDATE messages SET delivered_at = %s WHERE id = ANY(%s::bigint[]) AND delivered_at IS NULL",
-                (at, id_list),
-            )
-
-        await self.db.write(fn)
+        if ids:
+            await self._writer.ack(list(ids), at)
 
     async def recent(self, participant: str, limit: int) -> list[Message]:
         async def fn(conn: Conn) -> list[Message]:

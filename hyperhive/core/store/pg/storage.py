@@ -1,10 +1,13 @@
 """`PgStorage`: the hive's stores on PostgreSQL plus the cross-process wake-up channel.
 
 Wake-ups without polling: a dedicated autocommit connection runs `LISTEN hive_messages`
-(`messages.CHANNEL`); each committed insert notifies `origin\\nrecipient`. A notification
-from another origin (another process or node) is handed to `on_remote_messages` callbacks
-(the broker drops that recipient's index and wakes its parked recv). Our own origin is
-skipped (the broker learnt of it through `on_commit`).
+(`messages.CHANNEL`); each committed message notifies `origin\\n` + its row (or only its
+recipient when the row does not fit a payload: `messages.parse_payload`). A notification from
+another origin (another process or node) is handed to `on_remote_rows` callbacks (the broker
+puts the row in its unread index and wakes the parked recv: no read) or, recipient only, to
+`on_remote_messages` (the broker drops that recipient's index and wakes its parked recv).
+Our own origin is skipped after one `partition` (the broker learnt of it via `on_commit`):
+every node sees every message's notification, so that check stays cheap.
 
 The listener reconnects with backoff when the database goes away; on every (re)connect after
 the first it reports `None` ("anything may have changed": the broker reloads every inbox and
@@ -22,12 +25,19 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
+from hyperhive.core.records import Message
 from hyperhive.core.store.base import Storage
 from hyperhive.core.store.pg.approvals import PgApprovalStore
 from hyperhive.core.store.pg.budgets import PgBudgetStore
 from hyperhive.core.store.pg.db import PgDb
 from hyperhive.core.store.pg.followups import PgQuestionStore, PgReminderStore
-from hyperhive.core.store.pg.messages import CHANNEL, SEP, PgAgentStore, PgMessageStore
+from hyperhive.core.store.pg.messages import (
+    SEP,
+    PgAgentStore,
+    PgMessageStore,
+    parse_payload,
+)
+from hyperhive.core.store.pg.msgwriter import CHANNEL
 from hyperhive.core.store.pg.permissions import PgPermissionStore
 from hyperhive.core.store.pg.search import PgSearchStore
 from hyperhive.errors import Unavailable
@@ -103,6 +113,8 @@ class PgStorage(Storage):
                 continue
             try:
                 async with conn:
+                    # what psycopg itself reads (with the LISTEN's answer) comes here too
+                    conn.add_notify_handler(lambda n: self._on_payload(n.payload))
                     await conn.execute(f"LISTEN {CHANNEL}")
                     self.listening.set()
                     delay = RECONNECT_MIN
@@ -113,12 +125,50 @@ class PgStorage(Storage):
                         )
                         self._remote_committed(None)
                     first = False
-                    async for note in conn.notifies():
-                        origin, _, recipient = note.payload.partition(SEP)
-                        if origin != self.origin and recipient:
-                            self._remote_committed([recipient])
+                    await self._read_notifies(conn)
             except psycopg.OperationalError as exc:
                 logger.warning("wake-up channel lost: %s", exc, extra={"action": "pg_listen_lost"})
             finally:
                 self.listening.clear()
             await asyncio.sleep(delay)
+
+    def _on_payload(self, payload: str) -> None:
+        origin, _, rest = payload.partition(SEP)
+        if origin == self.origin or not rest:
+            return
+        got = parse_payload(rest)
+        if isinstance(got, Message):
+            self._remote_arrived((got,))
+        elif got is not None:
+            self._remote_committed((got,))
+
+    async def _read_notifies(self, conn: psycopg.AsyncConnection[object]) -> None:
+        """Hand notifications over until the connection fails (raises its error). Read
+        straight from libpq when the socket is readable: one callback per wake-up, with no
+        task switch, lock, timer or `Notify` object per notification (every node reads every
+        message's notification, its own ones included)."""
+        loop = asyncio.get_running_loop()
+        pgconn = conn.pgconn
+        enc = conn.info.encoding
+        lost: asyncio.Future[Exception] = loop.create_future()
+
+        def readable() -> None:
+            try:
+                pgconn.consume_input()
+                while (n := pgconn.notifies()) is not None:
+                    self._on_payload(n.extra.decode(enc))
+                if pgconn.status != psycopg.pq.ConnStatus.OK:
+                    raise psycopg.OperationalError("the wake-up connection was closed")
+            except psycopg.OperationalError as exc:
+                if not lost.done():
+                    lost.set_result(exc)
+            except Exception:  # a bad payload: never stop listening
+                logger.exception("wake-up notification failed")
+
+        fd = pgconn.socket
+        loop.add_reader(fd, readable)
+        try:
+            readable()  # anything libpq already holds
+            raise await lost
+        finally:
+            loop.remove_reader(fd)
