@@ -78,8 +78,11 @@ async def test_state_changes_are_published_without_anyone_asking(hive: Hive) -> 
     since = hive.hub.last_seq
     async with agent(hive, "alice") as alice:
         await alice.call("report_state", state="idle")
-        await eventually(lambda: [e["state"] for e in state_events(hive, "alice", since)][-1:])
-        assert state_events(hive, "alice", since)[-1]["state"] == "idle"
+        # the spawn's own `stopped` may be published after spawn returns (on PostgreSQL the
+        # derivation runs a moment later): wait for the report's state to be the last one
+        await eventually(
+            lambda: [e["state"] for e in state_events(hive, "alice", since)][-1:] == ["idle"]
+        )
         await alice.call("ask_operator", question="May I?")
         await eventually(
             lambda: state_events(hive, "alice", since)[-1]["state"] == "waiting_operator"
