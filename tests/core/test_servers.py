@@ -115,20 +115,23 @@ async def test_bad_names_refused_everywhere(hive: Hive, name: str) -> None:
 
 async def test_subscribe_agent_status_streams_changes(hive: Hive) -> None:
     reader, writer = await asyncio.open_unix_connection(str(hive.paths.host_sock))
-    writer.write(b'{"cmd":"subscribe_agent_status"}\n')
-    await writer.drain()
-    head = json.loads(await reader.readline())
-    assert head == {"version": 1, "ok": True}
-    await hive.spawn("bob")
-    # other agents' rows may come first (the manager's, a node's periodic push on
-    # PostgreSQL): read until bob's arrives; the deadline is only a guard against a hang
-    async with asyncio.timeout(120):
-        while True:
-            line = json.loads(await reader.readline())
-            assert line["version"] == 1
-            if any(r["name"] == "bob" for r in line["agent_statuses"]):
-                break
-    writer.close()
+    try:  # closed whatever happens: a socket left to the GC fails a later test
+        writer.write(b'{"cmd":"subscribe_agent_status"}\n')
+        await writer.drain()
+        head = json.loads(await reader.readline())
+        assert head == {"version": 1, "ok": True}
+        await hive.spawn("bob")
+        # other agents' rows may come first (the manager's, a node's periodic push on
+        # PostgreSQL): read until bob's arrives; the deadline is only a guard against a hang
+        async with asyncio.timeout(120):
+            while True:
+                line = json.loads(await reader.readline())
+                assert line["version"] == 1
+                if any(r["name"] == "bob" for r in line["agent_statuses"]):
+                    break
+    finally:
+        writer.close()
+        await writer.wait_closed()
 
 
 async def test_daemon_survives_client_abuse(hive: Hive) -> None:
