@@ -16,7 +16,7 @@ from hyperhive.client.agent import NO_RETRY, AgentClient
 from hyperhive.client.host import HostClient
 from hyperhive.core.budgets import RESUME_ONCE
 from tests.support.daemon import DaemonProcess
-from tests.support.nodes import CONFIG, all_peers_up, status_of
+from tests.support.nodes import CONFIG, all_peers_up, running_nodes, status_of
 from tests.support.waiting import eventually
 
 # the dashboards on free ports; the runaway guard trips an agent's 4th message in a minute
@@ -31,29 +31,22 @@ runaway_messages_per_minute = 3
 )
 
 
-def node(home: Path, name: str, url: str) -> DaemonProcess:
-    return DaemonProcess(home, "--db", url, "--node", name, config=NODE_CONFIG)
-
-
 @pytest.fixture
 def two_nodes(short_tmp: Path, pg_url: Callable[[], str]) -> Iterator[tuple[DaemonProcess, ...]]:
-    url = pg_url()
-    a = node(short_tmp / "a", "node-a", url).start()
-    try:
-        b = node(short_tmp / "b", "node-b", url).start()
-        try:
-            yield a, b
-        finally:
-            b.stop()
-    finally:
-        a.stop()
+    with running_nodes(short_tmp, pg_url(), ("node-a", "node-b"), NODE_CONFIG) as nodes:
+        yield nodes
 
 
 async def _dashboard_of(d: DaemonProcess, name: str) -> str:
-    rows = (await HostClient(d.paths.host_sock).call("nodes"))["nodes"]
-    url = next(r.get("dashboard_url") for r in rows if r["name"] == name)
-    assert url, f"{name} has no dashboard URL"
-    return str(url).rstrip("/")
+    """The node's dashboard URL from its row (a node's first heartbeat can go out before its
+    dashboard listens: the URL arrives with a later one)."""
+
+    async def url() -> str | None:
+        rows = (await HostClient(d.paths.host_sock).call("nodes"))["nodes"]
+        return next((r.get("dashboard_url") for r in rows if r["name"] == name), None)
+
+    found = await eventually(url, what=f"{name}'s dashboard URL", timeout=60)
+    return str(found).rstrip("/")
 
 
 async def test_events_of_node_b_on_node_a_dashboard(two_nodes: tuple[DaemonProcess, ...]) -> None:

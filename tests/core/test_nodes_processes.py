@@ -16,26 +16,14 @@ import pytest
 from hyperhive.client.agent import NO_RETRY, AgentClient
 from hyperhive.client.host import HostClient
 from tests.support.daemon import DaemonProcess
-from tests.support.nodes import CONFIG, all_peers_up, nodes_live, status_of
+from tests.support.nodes import CONFIG, all_peers_up, nodes_live, running_nodes, status_of
 from tests.support.waiting import eventually
-
-
-def node(home: Path, name: str, url: str, *extra: str, **kw: Any) -> DaemonProcess:
-    return DaemonProcess(home, "--db", url, "--node", name, *extra, config=CONFIG, **kw)
 
 
 @pytest.fixture
 def two_nodes(short_tmp: Path, pg_url: Callable[[], str]) -> Iterator[tuple[DaemonProcess, ...]]:
-    url = pg_url()
-    a = node(short_tmp / "a", "node-a", url).start()
-    try:
-        b = node(short_tmp / "b", "node-b", url).start()
-        try:
-            yield a, b
-        finally:
-            b.stop()
-    finally:
-        a.stop()
+    with running_nodes(short_tmp, pg_url(), ("node-a", "node-b"), CONFIG) as nodes:
+        yield nodes
 
 
 async def test_two_nodes_one_hive_and_a_node_killed(two_nodes: tuple[DaemonProcess, ...]) -> None:

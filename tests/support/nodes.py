@@ -3,6 +3,9 @@ running node's `nodes` and `agent_status` over its host socket."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any
 
 from hyperhive.client.host import HostClient
@@ -33,3 +36,18 @@ async def all_peers_up(d: DaemonProcess, names: set[str]) -> bool:
     rows = (await HostClient(d.paths.host_sock).call("nodes"))["nodes"]
     up = {r["name"] for r in rows if r["live"] and r.get("peer_url")}
     return up == names
+
+
+@contextmanager
+def running_nodes(
+    home: Path, url: str, names: tuple[str, ...], config: str = CONFIG
+) -> Iterator[tuple[DaemonProcess, ...]]:
+    """`hive serve` nodes on one database, each in `home/<name>`, started in order and stopped
+    in reverse (also when a later one fails to start)."""
+    with ExitStack() as stack:
+        started = []
+        for name in names:
+            d = DaemonProcess(home / name, "--db", url, "--node", name, config=config).start()
+            stack.callback(d.stop)
+            started.append(d)
+        yield tuple(started)
