@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -43,6 +44,14 @@ def screenshot_dir() -> Path:
     path = Path(tempfile.gettempdir()) / "hyperhive-screenshots"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+async def full_page_screenshot(page: Any, path: Path) -> None:
+    """The whole page as one picture. Rows off screen are `content-visibility: auto` (skipped
+    until scrolled to), and a full-page capture does not scroll, so they would come out blank
+    (the message flow did): render everything first."""
+    await page.add_style_tag(content="* { content-visibility: visible !important; }")
+    await page.screenshot(path=str(path), full_page=True)
 
 
 # -- WCAG contrast ---------------------------------------------------------------------------

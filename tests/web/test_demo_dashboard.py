@@ -12,6 +12,7 @@ from playwright.async_api import Dialog, expect
 
 from hyperhive.demo import demo_hive, play
 from hyperhive.runtime.choose import sandbox_support
+from tests.support.browser import full_page_screenshot
 from tests.web.conftest import NARROW, SCREENSHOTS, OpenPage, expanded
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox, pytest.mark.browser]
@@ -67,10 +68,10 @@ async def test_demo_scenario_in_the_dashboard(
         question = page.locator("#question-list > li", has_text="second worker")
         await expect(question.locator(".chip.countdown")).to_have_text(re.compile(r"^⏳ \d+m"))
 
-        await page.screenshot(path=str(SCREENSHOTS / "dashboard-demo-desktop.png"), full_page=True)
+        await full_page_screenshot(page, SCREENSHOTS / "dashboard-demo-desktop.png")
         narrow = await open_page(hive.dashboard_url, viewport=NARROW)
         await expect(narrow.locator("#question-list > li")).to_have_count(1)
-        await narrow.screenshot(path=str(SCREENSHOTS / "dashboard-demo-narrow.png"), full_page=True)
+        await full_page_screenshot(narrow, SCREENSHOTS / "dashboard-demo-narrow.png")
         await narrow.context.close()
 
         # the operator answers: the manager gets it in its inbox

@@ -12,6 +12,7 @@ from playwright.async_api import expect
 from hyperhive.client.agent import NO_RETRY, AgentClient
 from hyperhive.clock import iso
 from hyperhive.core.hive import Hive
+from tests.support.browser import full_page_screenshot
 from tests.web.conftest import (
     DESKTOP,
     NARROW,
@@ -48,12 +49,21 @@ async def test_full_page_screenshots(dhive: Hive, open_page: OpenPage) -> None:
                 "turn 39"
             )
             await page.emulate_media(reduced_motion="reduce")  # stable frames
-            await page.screenshot(path=str(SCREENSHOTS / f"dashboard-{label}.png"), full_page=True)
+            await full_page_screenshot(page, SCREENSHOTS / f"dashboard-{label}.png")
             width = await page.evaluate("document.documentElement.scrollWidth")
             assert width <= viewport["width"], f"{label}: the page scrolls sideways ({width}px)"
+            # every name is whole, also beside a state of three badges (carol: paused, needs
+            # login, needs update; bob: restarting) on a phone: they squeezed it to "c…" and ""
+            cut = await page.evaluate(NAMES_CUT)
+            assert cut == [], f"{label}: names cut short: {cut}"
     finally:
         gate.set()
         await restart
+
+
+NAMES_CUT = """() => Array.from(document.querySelectorAll('#container-list > li .c-name .name'))
+  .filter(el => el.clientWidth === 0 || el.scrollWidth > el.clientWidth)
+  .map(el => el.textContent)"""
 
 
 async def test_one_agent_screenshots(dhive: Hive, open_page: OpenPage) -> None:

@@ -20,6 +20,7 @@ from hyperhive.harness.stats import read_stats
 from hyperhive.paths import HivePaths
 from hyperhive.runtime.choose import sandbox_support
 from hyperhive.sim import Scenario, SimServer
+from tests.support.browser import full_page_screenshot
 from tests.support.waiting import eventually
 from tests.support.webagent import (
     NARROW,
@@ -220,12 +221,12 @@ async def test_the_page_end_to_end(browser: Any, short_tmp: Path) -> None:
                 await expect(a.locator("#live [data-id]")).to_have_count(len(before))
                 assert await row_ids(a) == before
                 if SCREENSHOTS.is_dir():
-                    await a.screenshot(path=str(SCREENSHOTS / "agent-desktop.png"), full_page=True)
+                    await full_page_screenshot(a, SCREENSHOTS / "agent-desktop.png")
             async with new_page(browser, NARROW) as n:
                 await open_page(n, proxied)
                 await expect(rows(n, "k-turn_end", "turn cancelled")).to_have_count(1)
                 if SCREENSHOTS.is_dir():
-                    await n.screenshot(path=str(SCREENSHOTS / "agent-narrow.png"), full_page=True)
+                    await full_page_screenshot(n, SCREENSHOTS / "agent-narrow.png")
 
 
 async def test_the_agent_port_is_sticky_across_a_daemon_restart(
