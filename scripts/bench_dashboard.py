@@ -1,7 +1,8 @@
 """The dashboard with a hive of a hundred agents (issue #18), in Debian's headless Chromium:
 
 - navigation → agent table rendered (the page's `hh-table` performance mark, inline right
-  after the server-rendered rows), → first contentful paint, → `hh-ready` (the script adopted
+  after the server-rendered rows), → its frame laid out and recorded (`hh-table-frame`, set
+  by this script's init hook), → first contentful paint, → `hh-ready` (the script adopted
   the rows: the page is live), p50 of `--loads` fresh loads;
 - with `--pages` dashboard pages open (each in its own browser context, so each holds its own
   event stream), the delay from `broker.send` to the row in every page's message flow, p50/p99;
@@ -135,7 +136,8 @@ LOAD_MARKS = """() => ({
 
 async def loads(browser: Any, url: str, n: int, agents: int) -> dict[str, list[float]]:
     """Per load, ms after navigation: the `hh-table` mark (the rows are in the page, styled),
-    `hh-table-frame` (the frame holding them laid out and recorded), the first contentful paint, `hh-ready` (the script adopted them: live) and the first byte."""
+    `hh-table-frame` (the frame holding them laid out and recorded), the first contentful
+    paint, `hh-ready` (the script adopted them: live) and the first byte."""
     out: dict[str, list[float]] = {"table": [], "frame": [], "paint": [], "ready": [], "ttfb": []}
     for _ in range(n):
         ctx = await browser.new_context(viewport={"width": 1400, "height": 900})
