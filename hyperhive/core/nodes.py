@@ -107,6 +107,10 @@ class NodesFeature(BaseFeature):
         # before the next spawn's place); `refresh` keeps this node's view of a name changed
         # here while its read was in flight (that snapshot may predate the change)
         self._chain: dict[str, asyncio.Future[None]] = {}
+        # pending turns per name that change this node's view on their own (place, unplace);
+        # a name whose only pending turns adopt the store's placement (`_place_mine`) is not
+        # counted: those turns read the same store, so a refresh may take its read of the name
+        self._changing: dict[str, int] = {}
         self._ops = 0
         self._local = 0
         self._local_at: dict[str, int] = {}
@@ -172,13 +176,18 @@ class NodesFeature(BaseFeature):
         self._local += 1
         self._local_at[name] = self._local
 
-    def _claim(self, name: str) -> tuple[asyncio.Future[None] | None, asyncio.Future[None]]:
+    def _claim(
+        self, name: str, *, adopt: bool = False
+    ) -> tuple[asyncio.Future[None] | None, asyncio.Future[None]]:
         """Take the next turn for a placement change of `name` (synchronously, when the change
-        arises): the previous turn's future and this one's."""
+        arises): the previous turn's future and this one's. `adopt`: the turn only takes the
+        store's placement of a name this node has no view of (`_place_mine`)."""
         prev = self._chain.get(name)
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._chain[name] = turn
-        self._touch(name)
+        if not adopt:
+            self._changing[name] = self._changing.get(name, 0) + 1
+            self._touch(name)
         return prev, turn
 
     async def _in_turn(
@@ -186,6 +195,8 @@ class NodesFeature(BaseFeature):
         name: str,
         claimed: tuple[asyncio.Future[None] | None, asyncio.Future[None]],
         op: Callable[[], Awaitable[None]],
+        *,
+        adopt: bool = False,
     ) -> None:
         prev, turn = claimed
         try:
@@ -197,6 +208,24 @@ class NodesFeature(BaseFeature):
             turn.set_result(None)
             if self._chain.get(name) is turn:
                 del self._chain[name]
+            if not adopt:
+                left = self._changing[name] - 1
+                if left:
+                    self._changing[name] = left
+                else:
+                    del self._changing[name]
+
+    def _view_stands(self, name: str, began: int) -> bool:
+        """Whether this node's view of `name` outranks a store read that began at `began`:
+        the name changed here since, or a change of it is still in flight. A name this node
+        has no view of, whose only pending turns adopt the store's placement, takes the read
+        (those turns will read the same store; until they do, `owner` would otherwise fall back
+        to this node and a status read in between would name the wrong node)."""
+        if self._local_at.get(name, 0) > began:
+            return True
+        if name not in self._chain:
+            return False
+        return name in self.placed or name in self._changing
 
     async def place_new(self, agent: str, node: str) -> None:
         async def op() -> None:
@@ -222,11 +251,13 @@ class NodesFeature(BaseFeature):
             op = lambda: self._unplace(name)  # noqa: E731
         else:
             return
-        claimed = self._claim(name)  # now, so a later place/unplace of the name waits for it
+        adopt = rec is not None
+        # claimed now, so a later place/unplace of the name waits for it
+        claimed = self._claim(name, adopt=adopt)
         self._ops += 1
         self.hive.tasks.spawn(
             f"placement:{name}:{self._ops}",
-            lambda: self._in_turn(name, claimed, op),
+            lambda: self._in_turn(name, claimed, op, adopt=adopt),
             critical=False,  # logged; the next heartbeat's refresh shows the store's truth
         )
 
@@ -281,7 +312,7 @@ class NodesFeature(BaseFeature):
             began = self._local
             placed = await self.store.placements()
             for name in set(placed) | set(self.placed):
-                if name in self._chain or self._local_at.get(name, 0) > began:
+                if self._view_stands(name, began):
                     placed.pop(name, None)  # changed here meanwhile: this node's view stands
                     if name in self.placed:
                         placed[name] = self.placed[name]

@@ -5,15 +5,18 @@ call at a chosen point until the test releases it."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 from hyperhive.assembly import build_hive
+from hyperhive.clock import iso
 from hyperhive.config import Defaults, HiveConfig, NodeCfg
 from hyperhive.core.events import EventHub
 from hyperhive.core.nodes import NodesFeature
+from hyperhive.core.records import AgentRecord
 from hyperhive.core.registry import AgentRegistry
 from hyperhive.core.store.memory import MemoryAgentStore
-from hyperhive.core.store.nodes import MemoryNodeStore
+from hyperhive.core.store.nodes import MemoryNodeStore, NodeRow
 from hyperhive.paths import HivePaths
 from hyperhive.runtime.fake import FakeRuntime, FakeWorld
 from tests.support.waiting import eventually
@@ -134,3 +137,41 @@ async def test_a_sync_during_a_local_remove_leaves_it_to_the_remover() -> None:
     assert registry.get("alice") is None
     removed = [e for e in hub.history() if e.kind == "agent_removed"]
     assert len(removed) == 1
+
+
+async def test_an_agent_another_node_placed_shows_its_node_right_after_a_refresh(
+    short_tmp: Path,
+) -> None:
+    """Seen once in five fresh-clone runs under load (test_nodes_netns): A forwarded a spawn
+    to B, refreshed, and its status still said A. The refresh's registry sync saw the new
+    agent and claimed a turn to adopt its placement; the same refresh then dropped the
+    store's placement of that name ("changed here meanwhile"), so until the adopting task
+    ran `owner()` fell back to A. The memory store never suspends, so that task cannot run
+    before `refresh()` returns: the owner must come from the refresh's own read."""
+    store = HeldNodeStore()
+    async with one_node(short_tmp / "a", store) as hive:
+        nodes = nodes_of(hive)
+        nodes.shared = True  # the agents table is written by another node too
+        await store.heartbeat(
+            NodeRow(
+                name="node-b",
+                heartbeat_at=time.time(),
+                started_at=time.time(),
+                load=0.0,
+                mem_free_mb=1024,
+                agents=1,
+                peer_url="",
+                dashboard_url="",
+            )
+        )
+        # node B registers alice in the shared table and places her on itself
+        await store.place("alice", "node-b", expect_free=True)
+        await hive.registry._store.put_agent(  # as another node writes it
+            AgentRecord(name="alice", kind="agent", created_at=iso(time.time()), generation=1)
+        )
+        await nodes.refresh()
+        assert nodes.owner("alice") == "node-b"  # before the fix: node-a until the task ran
+        assert not nodes.owns("alice")
+        await eventually(lambda: "alice" not in nodes._chain, what="adoption done")
+        assert nodes.owner("alice") == "node-b"
+        assert (await store.placements())["alice"] == "node-b"
