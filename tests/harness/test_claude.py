@@ -199,33 +199,41 @@ STUBBORN = """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # a child in a session of its own, as the real CLI starts its Bash tool shells
-    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", "stubborn-child"],
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", "MARK-session"],
                      start_new_session=True)
     # a child in the CLI's own process group, as its MCP servers are
-    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", "group-child"])
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", "MARK-group"])
     print('{"type":"system","subtype":"init","session_id":"s","tools":[]}', flush=True)
     time.sleep(600)
 """
 
 
+def _stubborn(tmp_path: Path) -> tuple[list[str], str]:
+    """The stubborn stand-in CLI, and the marker its children carry: unique to this test (its
+    tmp dir), so a suite running beside this one on the machine never counts as ours (two
+    runs at once each saw both runs' children and waited for exactly one)."""
+    marker = f"hive-stubborn-{tmp_path}"
+    return _script(tmp_path, "stubborn", STUBBORN.replace("MARK", marker)), marker
+
+
 async def test_interrupt_escalates_to_sigkill_and_leaves_nothing(tmp_path: Path) -> None:
-    argv = _script(tmp_path, "stubborn", STUBBORN)
+    argv, marker = _stubborn(tmp_path)
     async with ClaudeTurn(argv, interrupt_grace=0.2, kill_grace=0.2) as turn:
         events = turn.events()
         assert isinstance(await anext(events), SystemInit)
-        await _until(lambda: len(_procs_matching("stubborn-child")) == 1, "child started")
+        await _until(lambda: len(_procs_matching(f"{marker}-session")) == 1, "child started")
         await turn.interrupt()
         assert turn.returncode == -9
         outcome, _ = await turn.wait()
     assert outcome.kind is OutcomeKind.CANCELLED
     assert turn.interrupted
     await _assert_gone(turn)
-    await _until(lambda: not _procs_matching("stubborn-child"), "session child killed")
-    await _until(lambda: not _procs_matching("group-child"), "group child killed")
+    await _until(lambda: not _procs_matching(f"{marker}-session"), "session child killed")
+    await _until(lambda: not _procs_matching(f"{marker}-group"), "group child killed")
 
 
 async def test_cancelling_the_waiter_kills_the_cli(tmp_path: Path) -> None:
-    argv = _script(tmp_path, "stubborn2", STUBBORN.replace("stubborn-child", "orphan-child"))
+    argv, marker = _stubborn(tmp_path)
     turn = ClaudeTurn(argv, kill_grace=0.2)
     started = asyncio.Event()
 
@@ -238,12 +246,12 @@ async def test_cancelling_the_waiter_kills_the_cli(tmp_path: Path) -> None:
 
     task = asyncio.create_task(run(), name="turn-under-test")
     await started.wait()
-    await _until(lambda: len(_procs_matching("orphan-child")) == 1, "child started")
+    await _until(lambda: len(_procs_matching(f"{marker}-session")) == 1, "child started")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     await _assert_gone(turn)
-    await _until(lambda: not _procs_matching("orphan-child"), "session child killed")
+    await _until(lambda: not _procs_matching(f"{marker}-session"), "session child killed")
 
 
 async def test_close_is_idempotent_and_stops_a_running_cli(tmp_path: Path) -> None:
