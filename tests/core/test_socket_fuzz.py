@@ -26,6 +26,15 @@ from hyperhive.paths import HivePaths
 from hyperhive.wire.base import HOST_VERBS
 from tests.support.threaded import hive_in_thread
 
+# Hypothesis warns when the global `random` state moves while it draws an example (a strategy
+# using `random`). Ours never do; but the hive runs in a thread of this process, and on
+# PostgreSQL psycopg_pool draws `random()` for its jitter each time the pool adds a
+# connection, which it does on demand. Seen once in a fresh-clone run under load: the warning,
+# an error here, failed the agent-socket fuzz on PostgreSQL. Only that message is ignored.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Do not use the `random` module inside strategies"
+    ":hypothesis.errors.HypothesisDeprecationWarning"
+)
 EXAMPLES = 400
 TIMEOUT = 30.0
 NAMES = ["alice", "manager", "operator", "system", "*", "ghost", "../x", "-rf", "A", "a" * 64, ""]
@@ -184,3 +193,20 @@ def test_garbage_lines_get_one_error_line(core: Hive, line: bytes) -> None:
             continue
         assert len(answers) == 1, (line, answers)
         check_answer(answers[0], host=host)
+
+
+def test_the_global_random_moving_while_hypothesis_draws_is_not_an_error() -> None:
+    """What the daemon thread's pool does to the global `random` state, done inside a draw
+    (deterministically): under this module's filter the fuzz tests do not fail on it."""
+    import random
+
+    def moved(x: int) -> int:
+        random.random()  # as psycopg_pool's jitter does, from the hive's thread
+        return x
+
+    @settings(max_examples=5, database=None, derandomize=True)
+    @given(st.integers().map(moved))
+    def drawn(x: int) -> None:
+        assert isinstance(x, int)
+
+    drawn()
