@@ -33,7 +33,7 @@ import os
 import re
 import socket
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from hyperhive.clock import iso
 from hyperhive.core.feature import BaseFeature
@@ -77,6 +77,15 @@ def load_average() -> float:
         return round(os.getloadavg()[0], 2)
     except OSError:
         return 0.0
+
+
+class _Turn(NamedTuple):
+    """One claimed turn of a name's placement changes: the previous turn (waited for first),
+    this one, and whether it only adopts the store's placement."""
+
+    prev: asyncio.Future[None] | None
+    turn: asyncio.Future[None]
+    adopt: bool
 
 
 class NodesFeature(BaseFeature):
@@ -176,29 +185,25 @@ class NodesFeature(BaseFeature):
         self._local += 1
         self._local_at[name] = self._local
 
-    def _claim(
-        self, name: str, *, adopt: bool = False
-    ) -> tuple[asyncio.Future[None] | None, asyncio.Future[None]]:
+    def _claim(self, name: str, *, adopt: bool = False) -> _Turn:
         """Take the next turn for a placement change of `name` (synchronously, when the change
-        arises): the previous turn's future and this one's. `adopt`: the turn only takes the
-        store's placement of a name this node has no view of (`_place_mine`)."""
+        arises). `adopt`: the turn only takes the store's placement of a name this node has no
+        view of (`_place_mine`)."""
         prev = self._chain.get(name)
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._chain[name] = turn
         if not adopt:
             self._changing[name] = self._changing.get(name, 0) + 1
             self._touch(name)
-        return prev, turn
+        return _Turn(prev, turn, adopt)
 
     async def _in_turn(
         self,
         name: str,
-        claimed: tuple[asyncio.Future[None] | None, asyncio.Future[None]],
+        claimed: _Turn,
         op: Callable[[], Awaitable[None]],
-        *,
-        adopt: bool = False,
     ) -> None:
-        prev, turn = claimed
+        prev, turn, adopt = claimed
         try:
             if prev is not None:
                 await asyncio.wait([prev])  # its outcome is its own; only the order matters
@@ -251,13 +256,12 @@ class NodesFeature(BaseFeature):
             op = lambda: self._unplace(name)  # noqa: E731
         else:
             return
-        adopt = rec is not None
         # claimed now, so a later place/unplace of the name waits for it
-        claimed = self._claim(name, adopt=adopt)
+        claimed = self._claim(name, adopt=rec is not None)
         self._ops += 1
         self.hive.tasks.spawn(
             f"placement:{name}:{self._ops}",
-            lambda: self._in_turn(name, claimed, op, adopt=adopt),
+            lambda: self._in_turn(name, claimed, op),
             critical=False,  # logged; the next heartbeat's refresh shows the store's truth
         )
 
