@@ -324,6 +324,28 @@ async def test_history_then_stream_shows_each_message_once(
     )
 
 
+async def test_a_burst_of_messages_raises_one_row_at_a_time(dhive: Hive, page: Any) -> None:
+    # ten rows rising together are ten composited animations in every open tab (software
+    # compositing here): in a burst only the first rises, the others appear in place
+    await dhive.spawn("alice")
+    await page.evaluate(
+        """() => {
+          window.__risingMax = 0;
+          const list = document.querySelector('#flow-list');
+          new MutationObserver(() => {
+            const n = list.getAnimations({subtree: true}).filter((a) =>
+              a.playState === 'running' && a.effect.target.classList.contains('frow')).length;
+            window.__risingMax = Math.max(window.__risingMax, n);
+          }).observe(list, {childList: true});
+        }"""
+    )
+    for i in range(10):
+        await dhive.broker.send("operator", "alice", f"burst {i}")
+    for i in range(10):
+        await expect(page.locator("#flow-list > li", has_text=f"burst {i}")).to_have_count(1)
+    assert await page.evaluate("window.__risingMax") == 1
+
+
 async def test_the_countdown_chip_ticks(dhive: Hive, page: Any) -> None:
     q = await dhive.questions.ask("manager", "Deploy before the window closes?", ttl_seconds=600)
     chip = page.locator(f'#question-list > li[data-id="{q.id}"] .chip.countdown')
