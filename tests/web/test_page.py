@@ -328,6 +328,9 @@ async def test_a_burst_of_messages_raises_one_row_at_a_time(dhive: Hive, page: A
     # ten rows rising together are ten composited animations in every open tab (software
     # compositing here): in a burst only the first rises, the others appear in place
     await dhive.spawn("alice")
+    await page.wait_for_function(  # nothing rising from before the burst
+        "document.querySelector('#flow-list').getAnimations({subtree: true}).length === 0"
+    )
     await page.evaluate(
         """() => {
           window.__risingMax = 0;
@@ -344,6 +347,8 @@ async def test_a_burst_of_messages_raises_one_row_at_a_time(dhive: Hive, page: A
     for i in range(10):
         await expect(page.locator("#flow-list > li", has_text=f"burst {i}")).to_have_count(1)
     assert await page.evaluate("window.__risingMax") == 1
+    first = page.locator("#flow-list > li", has_text="burst 0")
+    await expect(first).not_to_contain_class("no-anim")
 
 
 async def test_the_countdown_chip_ticks(dhive: Hive, page: Any) -> None:

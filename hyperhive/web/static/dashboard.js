@@ -904,15 +904,20 @@
   // Every rising row is a composited animation for 420 ms, and in a browser without a GPU
   // (software compositing) ten overlapping ones in each open tab cost more CPU than the whole
   // page update: they made the actions of ten tabs at once wait (docs/benchmarks.md).
+  // (Told by the row's animation events: asking `getAnimations()` would force a style update.)
   let risingRow = null;
-  function rising() {
-    return !!risingRow && risingRow.isConnected && risingRow.getAnimations().some((a) => a.playState === "running");
-  }
   function addFlow(ev, animate) {
     const list = $("#flow-list");
-    const rise = animate && !rising();
+    const rise = animate && !(risingRow && risingRow.isConnected);
     const row = flowRow(ev, rise);
-    if (rise) risingRow = row;
+    if (rise) {
+      risingRow = row;
+      const done = (e) => {
+        if (e.target === row && risingRow === row) risingRow = null;
+      };
+      row.addEventListener("animationend", done);
+      row.addEventListener("animationcancel", done);
+    }
     list.prepend(row);
     while (list.children.length > FLOW_MAX) list.lastElementChild.remove();
     $('[data-empty="flow"]').hidden = true;
