@@ -328,7 +328,12 @@ async def test_a_burst_of_messages_raises_one_row_at_a_time(dhive: Hive, page: A
     # ten rows rising together are ten composited animations in every open tab (software
     # compositing here): in a burst only the first rises, the others appear in place
     await dhive.spawn("alice")
-    await page.wait_for_function(  # nothing rising from before the burst
+    # the spawn's own messages (its kick, the manager's note) reach the page live and rise:
+    # a marker sent after them is shown after them (events arrive in order); once nothing
+    # is rising any more, the burst starts from a still list
+    await dhive.broker.send("operator", "alice", "before the burst")
+    await expect(page.locator("#flow-list > li", has_text="before the burst")).to_have_count(1)
+    await page.wait_for_function(
         "document.querySelector('#flow-list').getAnimations({subtree: true}).length === 0"
     )
     await page.evaluate(
