@@ -41,7 +41,7 @@ import bisect
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Collection, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from hyperhive import tracing
@@ -520,9 +520,13 @@ class Broker:
     async def unread(self, name: str) -> int:
         """Messages waiting for `name`: undelivered and not leased to a recv (a batch a client
         holds unacknowledged is being read, as it was once written before leases were held)."""
+        return (await self.unread_many([name]))[name]
+
+    async def unread_many(self, names: Sequence[str]) -> dict[str, int]:
+        """`unread` of each of `names`, counted in one store read (a status refresh)."""
         await self._settle_acks()  # acks in flight: not unread, no longer leased once written
-        leased = len(self._inbox(name).leased)
-        return max(await self.store.count_undelivered(name) - leased, 0)
+        counts = await self.store.count_undelivered_many(names)
+        return {n: max(counts[n] - len(self._inbox(n).leased), 0) for n in names}
 
     # -- retention --------------------------------------------------------------------------
 

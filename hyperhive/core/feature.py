@@ -43,6 +43,11 @@ class Feature(Protocol):
         """Fields for this agent's status row (omit keys you have nothing for)."""
         ...
 
+    async def status_fields_many(self, agents: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """`status_fields` of each of `agents` (a status refresh of the whole hive, one call
+        per feature): a feature that reads a store answers them in one read."""
+        ...
+
 
 class BaseFeature:
     """Convenience base with no-op hooks."""
@@ -62,6 +67,9 @@ class BaseFeature:
 
     async def status_fields(self, agent: str) -> dict[str, Any]:
         return {}
+
+    async def status_fields_many(self, agents: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return {a: await self.status_fields(a) for a in agents}
 
 
 def start_order(features: Sequence[Feature]) -> list[Feature]:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hyperhive import permrules
@@ -98,8 +98,19 @@ class PermissionsFeature(BaseFeature):
         await self._inflight.aclose()
 
     async def status_fields(self, agent: str) -> dict[str, Any]:
-        pending = await self.store.pending(agent)
-        return {"pending_permissions": len(pending)} if pending else {}
+        return (await self.status_fields_many([agent]))[agent]
+
+    async def status_fields_many(self, agents: Sequence[str]) -> dict[str, dict[str, Any]]:
+        waiting = await self.pending_by_agent(agents)
+        return {a: {"pending_permissions": len(waiting[a])} if waiting[a] else {} for a in agents}
+
+    async def pending_by_agent(self, agents: Sequence[str]) -> dict[str, list[PermissionRow]]:
+        """Each of `agents`' pending requests, oldest first, from one read of all of them."""
+        out: dict[str, list[PermissionRow]] = {a: [] for a in agents}
+        for row in await self.store.pending(agents[0] if len(agents) == 1 else None):
+            if row.agent in out:
+                out[row.agent].append(row)
+        return out
 
     async def attention(self) -> list[AttentionItem]:
         n = len(await self.store.pending())

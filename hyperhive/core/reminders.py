@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -144,7 +145,11 @@ class RemindersFeature(BaseFeature):
         await self._inflight.aclose()
 
     async def status_fields(self, agent: str) -> dict[str, Any]:
-        return {"pending_reminders": await self.count_pending(agent)}
+        return (await self.status_fields_many([agent]))[agent]
+
+    async def status_fields_many(self, agents: Sequence[str]) -> dict[str, dict[str, Any]]:
+        counts = await self.store.count_pending_many(agents)
+        return {a: {"pending_reminders": max(counts[a] - self._unmarked[a], 0)} for a in agents}
 
     # -- API --------------------------------------------------------------------------------
 

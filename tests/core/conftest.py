@@ -44,6 +44,7 @@ BOTH_BACKENDS = {
     "test_servers",
     "test_socket_fuzz",
     "test_socket_limits",
+    "test_status",
     "test_subscribers",
     "test_tombstones",
     "test_trace_parent",

@@ -14,8 +14,8 @@ send to whom).
 
 Generations: `insert_messages` stamps each row with its recipient's current generation (and a
 question or reminder with its agent's), and `undelivered`, `count_undelivered`, `recent`,
-`QuestionStore.pending(asker)` and `ReminderStore.count_pending` see only rows of the current
-one. A backend reads the current generation from its agents' records.
+`QuestionStore.pending(asker)` and `ReminderStore.count_pending` (and their `_many` forms) see
+only rows of the current one. A backend reads the current generation from its agents' records.
 """
 
 from __future__ import annotations
@@ -60,6 +60,11 @@ class MessageStore(abc.ABC):
 
     @abc.abstractmethod
     async def count_undelivered(self, recipient: str) -> int: ...
+
+    async def count_undelivered_many(self, recipients: Sequence[str]) -> dict[str, int]:
+        """`count_undelivered` of each of `recipients` (one status refresh of the whole hive):
+        backends answer them in one read, not one per recipient."""
+        return {r: await self.count_undelivered(r) for r in recipients}
 
     @abc.abstractmethod
     async def adopt_undelivered(
@@ -148,6 +153,10 @@ class ReminderStore(abc.ABC):
 
     @abc.abstractmethod
     async def count_pending(self, agent: str) -> int: ...
+
+    async def count_pending_many(self, agents: Sequence[str]) -> dict[str, int]:
+        """`count_pending` of each of `agents`; backends answer them in one read."""
+        return {a: await self.count_pending(a) for a in agents}
 
     @abc.abstractmethod
     async def due(self, cutoff: str, limit: int) -> list[ReminderRow]:

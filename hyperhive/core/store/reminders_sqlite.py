@@ -8,7 +8,7 @@ pending row is when the next attempt is due (a failed attempt moves it forward).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 from hyperhive.core.store.base import ReminderStore
 from hyperhive.db import Database
@@ -73,13 +73,12 @@ class SqliteReminderStore(ReminderStore):
         return await self.db.read(fn)
 
     async def count_pending(self, agent: str) -> int:
-        def fn(conn: sqlite3.Connection) -> int:
-            r = conn.execute(
-                "SELECT count(*) FROM reminders WHERE agent = ? AND status = 'pending'"
-                f" AND {_CURRENT}",
-                (agent,),
-            ).fetchone()
-            return int(r[0])
+        return (await self.count_pending_many([agent]))[agent]
+
+    async def count_pending_many(self, agents: Sequence[str]) -> dict[str, int]:
+        def fn(conn: sqlite3.Connection) -> dict[str, int]:
+            sql = f"SELECT count(*) FROM reminders WHERE agent = ? AND status = 'pending' AND {_CURRENT}"
+            return {a: int(conn.execute(sql, (a,)).fetchone()[0]) for a in agents}
 
         return await self.db.read(fn)
 

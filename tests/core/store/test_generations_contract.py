@@ -56,3 +56,40 @@ async def test_questions_and_reminders_of_an_old_incarnation_are_not_counted(
     assert await reminders.count_pending("bob") == 0
     await reminders.insert("bob", "new", None, T0, T0)
     assert await reminders.count_pending("bob") == 1
+
+
+async def test_grouped_counts_are_each_agents_own_count(
+    agents: AgentStore, messages: MessageStore, reminders: ReminderStore
+) -> None:
+    # one status refresh asks for every agent's count at once: the same numbers, per agent
+    await incarnate(agents, "bob")
+    await incarnate(agents, "carol")
+    await messages.insert_messages([NewMessage("alice", "bob", "old bob's")], T0)
+    await reminders.insert("bob", "old bob's", None, T0, T0)
+    await incarnate(agents, "bob")
+    sent = await messages.insert_messages(
+        [NewMessage("alice", "bob", f"new {i}") for i in range(3)]
+        + [NewMessage("bob", "carol", "one"), NewMessage("bob", "operator", "up")],
+        T0,
+    )
+    await messages.mark_delivered([sent[0].id], T0)
+    for who in ("bob", "bob", "carol"):
+        await reminders.insert(who, "new", None, T0, T0)
+    names = ["bob", "carol", "operator", "nobody"]
+    assert await messages.count_undelivered_many(names) == {
+        "bob": 2,
+        "carol": 1,
+        "operator": 1,
+        "nobody": 0,
+    }
+    assert {n: await messages.count_undelivered(n) for n in names} == (
+        await messages.count_undelivered_many(names)
+    )
+    assert await reminders.count_pending_many(names) == {
+        "bob": 2,
+        "carol": 1,
+        "operator": 0,
+        "nobody": 0,
+    }
+    assert await messages.count_undelivered_many([]) == {}
+    assert await reminders.count_pending_many([]) == {}

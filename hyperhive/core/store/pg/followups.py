@@ -213,13 +213,17 @@ class PgReminderStore(ReminderStore):
         return await self.db.read(lambda conn: _get_reminder(conn, rid))
 
     async def count_pending(self, agent: str) -> int:
-        async def fn(conn: Conn) -> int:
+        return (await self.count_pending_many([agent]))[agent]
+
+    async def count_pending_many(self, agents: Sequence[str]) -> dict[str, int]:
+        async def fn(conn: Conn) -> dict[str, int]:  # one round trip for all of them
             cur = await conn.execute(
-                "SELECT count(*) AS n FROM reminders WHERE agent = %s AND status = 'pending'"
-                f" AND {_R_CURRENT}",
-                (agent,),
+                "SELECT r.name, (SELECT count(*) FROM reminders WHERE agent = r.name"
+                f" AND status = 'pending' AND {_R_CURRENT}) AS n"
+                " FROM unnest(%s::text[]) AS r(name)",
+                (list(agents),),
             )
-            return int((await cur.fetchone() or {"n": 0})["n"])
+            return {row["name"]: int(row["n"]) for row in await cur.fetchall()}
 
         return await self.db.read(fn)
 

@@ -121,15 +121,20 @@ class PgMessageStore(MessageStore):
         return await self.db.read(fn)
 
     async def count_undelivered(self, recipient: str) -> int:
-        # the generation looked up once (not per row): one range of the `messages_unread` index
-        async def fn(conn: Conn) -> int:
+        return (await self.count_undelivered_many([recipient]))[recipient]
+
+    async def count_undelivered_many(self, recipients: Sequence[str]) -> dict[str, int]:
+        # one round trip for all of them; per recipient the generation is looked up once (not
+        # per row), and the count is one range of the `messages_unread` index
+        async def fn(conn: Conn) -> dict[str, int]:
             cur = await conn.execute(
-                "SELECT count(*) AS n FROM messages WHERE recipient = %s"
-                " AND delivered_at IS NULL AND recipient_generation ="
-                " COALESCE((SELECT generation FROM agents WHERE name = %s), 0)",
-                (recipient, recipient),
+                "SELECT r.name, (SELECT count(*) FROM messages m WHERE m.recipient = r.name"
+                " AND m.delivered_at IS NULL AND m.recipient_generation ="
+                " COALESCE((SELECT a.generation FROM agents a WHERE a.name = r.name), 0)) AS n"
+                " FROM unnest(%s::text[]) AS r(name)",
+                (list(recipients),),
             )
-            return int((await cur.fetchone() or {"n": 0})["n"])
+            return {row["name"]: int(row["n"]) for row in await cur.fetchall()}
 
         return await self.db.read(fn)
 
