@@ -101,8 +101,15 @@ class PermissionsFeature(BaseFeature):
         return (await self.status_fields_many([agent]))[agent]
 
     async def status_fields_many(self, agents: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """`pending_permissions`, and `open_permission`: the oldest one as the agent state's
+        note (`core/status.py` takes it out of the row)."""
         waiting = await self.pending_by_agent(agents)
-        return {a: {"pending_permissions": len(waiting[a])} if waiting[a] else {} for a in agents}
+        return {
+            a: {"pending_permissions": len(rows), "open_permission": waiting_note(rows[0])}
+            if (rows := waiting[a])
+            else {}
+            for a in agents
+        }
 
     async def pending_by_agent(self, agents: Sequence[str]) -> dict[str, list[PermissionRow]]:
         """Each of `agents`' pending requests, oldest first, from one read of all of them."""

@@ -6,7 +6,7 @@ running; optional fields are None (and so omitted on the wire) rather than guess
 harness's last report (`hyperhive.core.agentstate`), so every surface shows the same state.
 
 A refresh of the whole hive (`status_rows`) reads each store once for all agents (unread
-counts, each feature's fields, open questions, pending permissions), not once per agent: with
+counts, each feature's fields, open questions), not once per agent: with
 100 agents on PostgreSQL that was ~1,000 round trips per dashboard refresh. One row is the same
 code asked for one name.
 """
@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from hyperhive.core.agentstate import Facts, clip
-from hyperhive.core.permissions import PermissionsFeature, waiting_note
 from hyperhive.core.records import AgentRecord
 from hyperhive.wire.host import AgentStatusRow
 
@@ -42,11 +41,9 @@ async def status_rows(hive: Hive, names: Sequence[str] | None = None) -> list[Ag
     for feature in hive.features:
         for n, fields in (await feature.status_fields_many(local)).items():
             extra[n].update(fields)
-    questions = await _open_questions(hive, [r for r in recs if r.name not in pushed])
-    permissions = await _open_permissions(hive, local)
+    questions = await _open_questions(hive, [r for r in recs if r.name in extra])
     return [
-        pushed.get(r.name) or _row(hive, r, unread[r.name], extra[r.name], questions, permissions)
-        for r in recs
+        pushed.get(r.name) or _row(hive, r, unread[r.name], extra[r.name], questions) for r in recs
     ]
 
 
@@ -56,7 +53,6 @@ def _row(
     unread: int,
     extra: dict[str, Any],
     questions: dict[str, str | None],
-    permissions: dict[str, str],
 ) -> AgentStatusRow:
     name = rec.name
     fields: dict[str, Any] = {
@@ -84,7 +80,7 @@ def _row(
             paused=rec.paused,
             node_lost=bool(fields.pop("node_lost", False)),
             open_question=questions.get(name),
-            open_permission=permissions.get(name),
+            open_permission=fields.pop("open_permission", None),  # the permissions feature's
             report=hive.agent_states.reported(name),
         ),
     )
@@ -115,13 +111,3 @@ async def _open_questions(hive: Hive, recs: Sequence[AgentRecord]) -> dict[str, 
         ):
             out[q.asker] = clip(f"question #{q.id}: {q.question}", 200)
     return out
-
-
-async def _open_permissions(hive: Hive, names: Sequence[str]) -> dict[str, str]:
-    """The oldest pending tool permission request of each agent, as a note."""
-    if not hive.runs("permissions"):
-        return {}
-    feature = hive.feature("permissions")
-    assert isinstance(feature, PermissionsFeature)
-    waiting = await feature.pending_by_agent(names)
-    return {n: waiting_note(rows[0]) for n, rows in waiting.items() if rows}
